@@ -1,0 +1,120 @@
+// Parses and validates the environment once, failing fast with the name of the bad variable.
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './errors.js';
+import { envSchema, fileableNames, secretNames, type RawEnv, type SecretName } from './env-schema.js';
+import { secretFromEnv, type SecretProvider } from './secret.js';
+
+export const MIN_FREE_TIER_DELAY_MS = 15 * 60 * 1000;
+
+export type Env = Record<string, string | undefined>;
+
+export interface Config {
+  env: RawEnv['RAXX_ENV'];
+  http: { host: string; port: number };
+  log: { level: RawEnv['LOG_LEVEL']; format: RawEnv['LOG_FORMAT'] };
+  clock: { offsetMs: number };
+  redis: { url: string };
+  database: {
+    appUrl: string;
+    batchUrl: string;
+    migrationUrl: string;
+    /** Role the migrator switches to (SET ROLE) so tables are owned by it; undefined = the login role. */
+    migrationRole: string | undefined;
+    poolMax: number;
+  };
+  alpaca: {
+    dataStreamUrl: string;
+    dataFeed: RawEnv['ALPACA_DATA_FEED'];
+    dataRestUrl: string;
+    tradingUrl: string;
+    oauth: { authorizeUrl: string; tokenUrl: string; clientId: string; redirectUri: string };
+    liveHandoffDisabled: boolean;
+    marketDataDisabled: boolean;
+  };
+  kms: { endpoint: string | undefined; region: string; keyId: string };
+  session: { issuer: string; audience: string; jwksUrl: string | undefined };
+  accounts: { partitions: number; startingCash: string; gateCycles: number };
+  tiers: { freeDelayMs: number };
+  /** Only the dev orchestrator (`npm start`) reads these. */
+  dev: { dataDir: string | undefined; statusPort: number; simPort: number; gatewayPort: number };
+  secrets: Partial<Record<SecretName, SecretProvider>>;
+}
+
+/** Reads NAME_FILE into NAME for values that may hold credentials. */
+function resolveFileables(env: Env): Env {
+  const out: Env = { ...env };
+  for (const name of fileableNames) {
+    const file = env[`${name}_FILE`];
+    if (!file) continue;
+    try {
+      out[name] = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`${name}_FILE`, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return out;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const parsed = envSchema.safeParse(resolveFileables(env));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(String(issue.path[0] ?? '(environment)'), issue.message);
+  }
+  const e = parsed.data;
+  if (e.FREE_TIER_DELAY_MS < MIN_FREE_TIER_DELAY_MS && e.RAXX_ENV !== 'test') {
+    // Licensing: Free users must never see data fresher than 15 minutes outside an explicit test environment.
+    throw new ConfigError('FREE_TIER_DELAY_MS', 'must be at least 900000 (15 minutes) unless RAXX_ENV=test');
+  }
+
+  const secrets: Config['secrets'] = {};
+  for (const name of secretNames) {
+    const provider = secretFromEnv(env, name);
+    if (provider) secrets[name] = provider;
+  }
+
+  return {
+    env: e.RAXX_ENV,
+    http: { host: e.HOST, port: e.PORT },
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    clock: { offsetMs: e.CLOCK_OFFSET_MS },
+    redis: { url: e.REDIS_URL },
+    database: {
+      appUrl: e.DATABASE_URL,
+      batchUrl: e.DATABASE_BATCH_URL,
+      migrationUrl: e.DATABASE_MIGRATION_URL,
+      migrationRole: e.DATABASE_MIGRATION_ROLE || undefined,
+      poolMax: e.DATABASE_POOL_MAX,
+    },
+    alpaca: {
+      dataStreamUrl: e.ALPACA_DATA_STREAM_URL,
+      dataFeed: e.ALPACA_DATA_FEED,
+      dataRestUrl: e.ALPACA_DATA_REST_URL,
+      tradingUrl: e.ALPACA_TRADING_URL,
+      oauth: {
+        authorizeUrl: e.ALPACA_OAUTH_AUTHORIZE_URL,
+        tokenUrl: e.ALPACA_OAUTH_TOKEN_URL,
+        clientId: e.ALPACA_OAUTH_CLIENT_ID,
+        redirectUri: e.ALPACA_OAUTH_REDIRECT_URI,
+      },
+      liveHandoffDisabled: e.ALPACA_LIVE_HANDOFF_DISABLED,
+      marketDataDisabled: e.ALPACA_MARKET_DATA_DISABLED,
+    },
+    kms: { endpoint: e.KMS_ENDPOINT || undefined, region: e.KMS_REGION, keyId: e.KMS_KEY_ID },
+    session: { issuer: e.SESSION_JWT_ISSUER, audience: e.SESSION_JWT_AUDIENCE, jwksUrl: e.SESSION_JWKS_URL || undefined },
+    accounts: { partitions: e.ACCOUNTS_PARTITIONS, startingCash: e.PAPER_STARTING_CASH, gateCycles: e.MBT_GATE_CYCLES },
+    tiers: { freeDelayMs: e.FREE_TIER_DELAY_MS },
+    dev: { dataDir: e.DEV_DATA_DIR, statusPort: e.DEV_STATUS_PORT, simPort: e.DEV_SIM_PORT, gatewayPort: e.DEV_GATEWAY_PORT },
+    secrets,
+  };
+}
+
+/** Every secret value currently known, for the log redactor. */
+export function secretValues(config: Pick<Config, 'secrets'>): string[] {
+  return Object.values(config.secrets).map((s) => s.current());
+}
+
+/** The environment a child process (a role started by `npm start`) inherits, with overrides. */
+export function childEnvironment(overrides: Record<string, string>): Env {
+  return { ...process.env, ...overrides };
+}

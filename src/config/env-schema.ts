@@ -1,0 +1,84 @@
+// The environment variables every role understands, with their defaults (README "Configuration" mirrors this table).
+import { z } from 'zod';
+
+const bool = z
+  .enum(['0', '1', 'true', 'false', ''])
+  .default('0')
+  .transform((v) => v === '1' || v === 'true');
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL (${protocols.join(' or ')})` },
+  );
+
+/** One entry per variable: its schema (with default) and the line the README shows. */
+export const envSchema = z.object({
+  RAXX_ENV: z.enum(['dev', 'test', 'production']).default('dev'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port.default(0),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  CLOCK_OFFSET_MS: z.coerce.number().int().default(0),
+
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:16379'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://raxx_app@127.0.0.1:15432/raxx'),
+  DATABASE_BATCH_URL: url(['postgres:', 'postgresql:']).default('postgres://raxx_batch@127.0.0.1:15432/raxx'),
+  DATABASE_MIGRATION_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:15432/raxx'),
+  DATABASE_MIGRATION_ROLE: z.string().default('raxx_owner'),
+  DATABASE_POOL_MAX: positiveInt.default(10),
+
+  ALPACA_DATA_STREAM_URL: url(['ws:', 'wss:']).default('ws://127.0.0.1:8710'),
+  ALPACA_DATA_FEED: z.enum(['sip', 'iex', 'delayed_sip', 'test']).default('sip'),
+  ALPACA_DATA_REST_URL: url(['http:', 'https:']).default('http://127.0.0.1:8710'),
+  ALPACA_TRADING_URL: url(['http:', 'https:']).default('http://127.0.0.1:8710'),
+  ALPACA_OAUTH_AUTHORIZE_URL: url(['http:', 'https:']).default('http://127.0.0.1:8710/oauth/authorize'),
+  ALPACA_OAUTH_TOKEN_URL: url(['http:', 'https:']).default('http://127.0.0.1:8710/oauth/token'),
+  ALPACA_OAUTH_CLIENT_ID: z.string().default('raxx-dev-client'),
+  ALPACA_OAUTH_REDIRECT_URI: url(['http:', 'https:']).default('http://127.0.0.1:8720/live/oauth/callback'),
+  ALPACA_LIVE_HANDOFF_DISABLED: bool,
+  ALPACA_MARKET_DATA_DISABLED: bool,
+
+  KMS_ENDPOINT: z.union([z.literal(''), url(['http:', 'https:'])]).default('http://127.0.0.1:8711'),
+  KMS_REGION: z.string().min(1).default('us-east-1'),
+  KMS_KEY_ID: z.string().min(1).default('alias/raxx-live-tokens'),
+
+  SESSION_JWT_ISSUER: z.string().min(1).default('raxx-dev-issuer'),
+  SESSION_JWT_AUDIENCE: z.string().min(1).default('raxx-stream'),
+  SESSION_JWKS_URL: z.union([z.literal(''), url(['http:', 'https:'])]).default(''),
+
+  ACCOUNTS_PARTITIONS: positiveInt.max(4096).default(64),
+  PAPER_STARTING_CASH: z
+    .string()
+    .regex(/^\d+(\.\d{1,4})?$/, 'must be a decimal amount such as 100000 or 2500.50')
+    .default('100000'),
+  MBT_GATE_CYCLES: positiveInt.default(20),
+  FREE_TIER_DELAY_MS: positiveInt.default(15 * 60 * 1000),
+
+  DEV_DATA_DIR: z.string().optional(),
+  DEV_STATUS_PORT: port.default(8700),
+  DEV_SIM_PORT: port.default(8710),
+  DEV_GATEWAY_PORT: port.default(8720),
+});
+
+export type RawEnv = z.infer<typeof envSchema>;
+
+/** Secret variables: each may be given as NAME or, preferably, as a file path in NAME_FILE. */
+export const secretNames = [
+  'ALPACA_KEY_ID',
+  'ALPACA_SECRET_KEY',
+  'ALPACA_OAUTH_CLIENT_SECRET',
+  'SESSION_JWT_SECRET',
+] as const;
+export type SecretName = (typeof secretNames)[number];
+
+/** Connection URLs may carry passwords, so they too may come from NAME_FILE. */
+export const fileableNames = ['REDIS_URL', 'DATABASE_URL', 'DATABASE_BATCH_URL', 'DATABASE_MIGRATION_URL'] as const;

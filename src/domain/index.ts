@@ -1,0 +1,2 @@
+// Pure domain code: no I/O, no wall clock except through Clock.
+export { offsetClock, type Clock } from './clock.js';

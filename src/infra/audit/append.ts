@@ -1,0 +1,86 @@
+// Appending to the audit log: the database assigns seq, time and hashes; this only validates and inserts.
+import { sql } from 'drizzle-orm';
+import type { Executor } from '../db/client.js';
+import { toDbError } from '../db/errors.js';
+import { SYSTEM_CHAIN } from '../db/schema/audit.js';
+
+export const AUDIT_OUTCOMES = ['success', 'failure', 'denied'] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+
+export interface AuditEntry {
+  /** Who did it: a user id, an operator id, or a service name. */
+  actor: string;
+  /** Dotted verb, e.g. `order.submit`, `live.connect`, `tier.change`. */
+  action: string;
+  outcome: AuditOutcome;
+  /** The user the action concerns; absent for platform-wide actions. */
+  subject?: string | null;
+  /** Chain to append to; default: `subject`, else 'system'. */
+  chain?: string;
+  correlationId?: string | null;
+  /** Context for a human reader. Never secrets: secret-looking keys are refused. */
+  details?: Record<string, unknown>;
+  /** Event time if not "now" (e.g. recorded after the fact); default: the trigger's clock_timestamp(). */
+  at?: Date;
+}
+
+export class AuditError extends Error {
+  override readonly name = 'AuditError';
+  constructor(
+    readonly code: 'AUDIT_ENTRY_INVALID' | 'AUDIT_SECRET_IN_DETAILS',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// Key names that suggest a credential. Matching a key is enough to refuse: the value is never inspected or echoed.
+const SECRET_KEY = /pass(word|wd|phrase)|secret|(access|refresh|id|bearer|session)_?token|^token$|authorization|cookie|totp|otp_?seed|recovery_?code|private_?key|api_?key|ciphertext/i;
+
+function findSecretKey(value: unknown, path: string): string | undefined {
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const hit = findSecretKey(item, `${path}[${i}]`);
+      if (hit) return hit;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      const here = path ? `${path}.${key}` : key;
+      if (SECRET_KEY.test(key)) return here;
+      const hit = findSecretKey(item, here);
+      if (hit) return hit;
+    }
+  }
+  return undefined;
+}
+
+/** The chain an entry lands on. */
+export function chainOf(entry: Pick<AuditEntry, 'chain' | 'subject'>): string {
+  return entry.chain ?? entry.subject ?? SYSTEM_CHAIN;
+}
+
+/**
+ * Appends one row. Run it inside the transaction whose effect it records (pass the `tx`), so the audit row
+ * commits or rolls back with the change. Returns nothing: with raxx_app a RETURNING clause would need read
+ * access to the chain, which the app has only for users in its scope.
+ */
+export async function appendAudit(executor: Executor, entry: AuditEntry): Promise<void> {
+  if (!entry.actor || !entry.action) throw new AuditError('AUDIT_ENTRY_INVALID', 'audit entry needs an actor and an action');
+  if (!(AUDIT_OUTCOMES as readonly string[]).includes(entry.outcome)) {
+    throw new AuditError('AUDIT_ENTRY_INVALID', 'audit outcome must be one of ' + AUDIT_OUTCOMES.join(', '));
+  }
+  const secretKey = findSecretKey(entry.details ?? {}, '');
+  if (secretKey) throw new AuditError('AUDIT_SECRET_IN_DETAILS', `audit details key "${secretKey}" looks like a secret`);
+  const chain = chainOf(entry);
+  if (!chain) throw new AuditError('AUDIT_ENTRY_INVALID', 'audit chain must not be empty');
+
+  try {
+    await executor.execute(sql`
+      insert into audit_log (chain, actor, subject, action, outcome, correlation_id, details, at)
+      values (${chain}, ${entry.actor}, ${entry.subject ?? null}, ${entry.action}, ${entry.outcome},
+              ${entry.correlationId ?? null}, ${JSON.stringify(entry.details ?? {})}::jsonb,
+              ${entry.at ? entry.at.toISOString() : null}::timestamptz)`);
+  } catch (err) {
+    throw toDbError(err);
+  }
+}

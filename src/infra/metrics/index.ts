@@ -1,0 +1,2 @@
+// Metrics adapter (prom-client).
+export { createMetricsRegistry } from './registry.js';

@@ -1,0 +1,24 @@
+// Creates ioredis connections with the options every role needs (BullMQ requires maxRetriesPerRequest: null).
+import { Redis } from 'ioredis';
+
+export type { Redis } from 'ioredis';
+
+export function createRedis(url: string, connectionName: string): Redis {
+  return new Redis(url, {
+    connectionName,
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    // Reconnect forever with a capped backoff: a Redis restart must not kill a role.
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+  });
+}
+
+/** Closes a connection without throwing if it is already closed. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  try {
+    await redis.quit();
+  } catch {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,2 @@
+// Redis adapter.
+export { createRedis, closeRedis, type Redis } from './client.js';

@@ -1,0 +1,10 @@
+// Entry point of one role process: `role.ts <sim|feed|accounts|gateway|workers>` (PORT=0 picks a free port).
+import { isRoleName, roleNames, roles } from './roles/index.js';
+import { runRole } from './role-context.js';
+
+const name = process.argv[2] ?? '';
+if (!isRoleName(name)) {
+  process.stderr.write(`Unknown role "${name}". Choose one of: ${roleNames.join(', ')}.\n`);
+  process.exit(2);
+}
+await runRole(name, roles[name]);
