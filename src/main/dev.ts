@@ -1,8 +1,8 @@
 // `npm start`: the whole system on one machine — local Redis and PostgreSQL, migrations, demo users, every role.
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, childEnvironment, loadConfig, type Config } from '../config/index.js';
-import { DevstackError, chooseStackDirs, isPortFree, startPostgres, startRedis, type LocalPostgres, type LocalRedis } from '../devstack/index.js';
+import { DevstackError, chooseStackDirs, isPortFree, startPostgres, startRedis, type LocalPostgres, type LocalRedis, type StackDirs } from '../devstack/index.js';
 import { bootstrapDatabase, createDb, runMigrations, seedDemoUsers } from '../infra/db/index.js';
 import { acquireDevLock, type DevLock } from './dev/lock.js';
 import { startStatusPage } from './dev/status-page.js';
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     });
     cleanup.push(() => status.close());
 
-    for (const role of roleOrder) supervisor.start({ name: role, env: roleEnv(config, role) });
+    for (const role of roleOrder) supervisor.start({ name: role, env: roleEnv(config, role, dirs) });
     await supervisor.waitAllReady(READY_TIMEOUT_MS);
     const gateway = supervisor.statuses().find((s) => s.name === 'gateway')?.url;
     say('');
@@ -94,9 +94,11 @@ async function main(): Promise<void> {
 const roleOrder: RoleName[] = ['sim', 'feed', 'accounts', 'workers', 'gateway'];
 if (roleOrder.length !== roleNames.length) throw new Error('roleOrder must list every role');
 
-function roleEnv(config: Config, role: RoleName): Record<string, string | undefined> {
+function roleEnv(config: Config, role: RoleName, dirs: StackDirs): Record<string, string | undefined> {
   const ports: Partial<Record<RoleName, number>> = { sim: config.dev.simPort, gateway: config.dev.gatewayPort };
-  return childEnvironment({ RAXX_ENV: config.env, HOST: '127.0.0.1', PORT: String(ports[role] ?? 0), LOG_FORMAT: 'json' });
+  // The simulator keeps its KMS keys with the rest of the dev data, so sealed tokens survive restarts.
+  const extra: Record<string, string> = role === 'sim' ? { SIM_DATA_DIR: join(dirs.root, 'sim') } : {};
+  return childEnvironment({ RAXX_ENV: config.env, HOST: '127.0.0.1', PORT: String(ports[role] ?? 0), LOG_FORMAT: 'json', ...extra });
 }
 
 interface Services {
@@ -114,7 +116,7 @@ function portOf(url: string, fallback: number): number {
   return port ? Number(port) : fallback;
 }
 
-async function startServices(config: Config, dirs: ReturnType<typeof chooseStackDirs>, cleanup: Array<() => Promise<void> | void>): Promise<Services> {
+async function startServices(config: Config, dirs: StackDirs, cleanup: Array<() => Promise<void> | void>): Promise<Services> {
   const services: Services = { redis: undefined, postgres: undefined };
   if (isLoopback(config.redis.url)) {
     services.redis = await startRedis({ port: portOf(config.redis.url, 6379), dir: dirs.redis, persistent: true, log: say });

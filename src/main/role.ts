@@ -7,4 +7,10 @@ if (!isRoleName(name)) {
   process.stderr.write(`Unknown role "${name}". Choose one of: ${roleNames.join(', ')}.\n`);
   process.exit(2);
 }
-await runRole(name, roles[name]);
+if (name === 'sim') {
+  // The simulator stands for Alpaca and AWS: its own program, settings and logs (src/sim).
+  const { runSimulator } = await import('../sim/main.js');
+  await runSimulator();
+} else {
+  await runRole(name, roles[name]);
+}

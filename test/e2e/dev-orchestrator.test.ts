@@ -23,6 +23,7 @@ async function devEnv(): Promise<Record<string, string>> {
     DEV_DATA_DIR: dataDir,
     DEV_STATUS_PORT: String(statusPort),
     DEV_SIM_PORT: '0',
+    SIM_KMS_PORT: '0',
     DEV_GATEWAY_PORT: '0',
     REDIS_URL: `redis://127.0.0.1:${redisPort}`,
     DATABASE_URL: `postgres://raxx_app@127.0.0.1:${pgPort}/raxx`,

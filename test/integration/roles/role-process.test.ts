@@ -55,8 +55,8 @@ describe('role processes', () => {
     expect(JSON.stringify(body)).not.toContain('leaky-password');
   });
 
-  it('the simulator placeholder needs neither Redis nor PostgreSQL', async () => {
-    const p = run('sim', { REDIS_URL: 'redis://127.0.0.1:1', DATABASE_URL: 'postgres://x@127.0.0.1:1/x' });
+  it('the simulator needs neither Redis nor PostgreSQL', async () => {
+    const p = run('sim', { SIM_KMS_PORT: '0', REDIS_URL: 'redis://127.0.0.1:1', DATABASE_URL: 'postgres://x@127.0.0.1:1/x' });
     const { url } = await p.ready;
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
