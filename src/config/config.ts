@@ -35,6 +35,16 @@ export interface Config {
   session: { issuer: string; audience: string; jwksUrl: string | undefined };
   accounts: { partitions: number; startingCash: string; gateCycles: number };
   tiers: { freeDelayMs: number };
+  feed: {
+    leaseTtlMs: number;
+    leaseRenewMs: number;
+    demandGraceMs: number;
+    replayWindowMs: number;
+    stallTimeoutMs: number;
+    slotBackoffMs: number;
+    /** Symbols the feed always subscribes, whatever the demand (comma-separated). */
+    alwaysSymbols: string[];
+  };
   /** Only the dev orchestrator (`npm start`) reads these. */
   dev: { dataDir: string | undefined; statusPort: number; simPort: number; gatewayPort: number };
   secrets: Partial<Record<SecretName, SecretProvider>>;
@@ -62,6 +72,10 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(String(issue.path[0] ?? '(environment)'), issue.message);
   }
   const e = parsed.data;
+  if (e.FEED_LEASE_RENEW_MS * 2 > e.FEED_LEASE_TTL_MS) {
+    // A leader must get at least two renewal attempts in before its lease can expire.
+    throw new ConfigError('FEED_LEASE_RENEW_MS', 'must be at most half of FEED_LEASE_TTL_MS');
+  }
   if (e.FREE_TIER_DELAY_MS < MIN_FREE_TIER_DELAY_MS && e.RAXX_ENV !== 'test') {
     // Licensing: Free users must never see data fresher than 15 minutes outside an explicit test environment.
     throw new ConfigError('FREE_TIER_DELAY_MS', 'must be at least 900000 (15 minutes) unless RAXX_ENV=test');
@@ -104,6 +118,15 @@ export function loadConfig(env: Env = process.env): Config {
     session: { issuer: e.SESSION_JWT_ISSUER, audience: e.SESSION_JWT_AUDIENCE, jwksUrl: e.SESSION_JWKS_URL || undefined },
     accounts: { partitions: e.ACCOUNTS_PARTITIONS, startingCash: e.PAPER_STARTING_CASH, gateCycles: e.MBT_GATE_CYCLES },
     tiers: { freeDelayMs: e.FREE_TIER_DELAY_MS },
+    feed: {
+      leaseTtlMs: e.FEED_LEASE_TTL_MS,
+      leaseRenewMs: e.FEED_LEASE_RENEW_MS,
+      demandGraceMs: e.FEED_DEMAND_GRACE_MS,
+      replayWindowMs: e.FEED_REPLAY_WINDOW_MS,
+      stallTimeoutMs: e.FEED_STALL_TIMEOUT_MS,
+      slotBackoffMs: e.FEED_SLOT_BACKOFF_MS,
+      alwaysSymbols: e.FEED_SYMBOLS.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean),
+    },
     dev: { dataDir: e.DEV_DATA_DIR, statusPort: e.DEV_STATUS_PORT, simPort: e.DEV_SIM_PORT, gatewayPort: e.DEV_GATEWAY_PORT },
     secrets,
   };

@@ -63,6 +63,14 @@ export const envSchema = z.object({
   MBT_GATE_CYCLES: positiveInt.default(20),
   FREE_TIER_DELAY_MS: positiveInt.default(15 * 60 * 1000),
 
+  FEED_LEASE_TTL_MS: positiveInt.min(500).default(3000),
+  FEED_LEASE_RENEW_MS: positiveInt.default(1000),
+  FEED_DEMAND_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  FEED_REPLAY_WINDOW_MS: positiveInt.min(120_000).default(130_000),
+  FEED_STALL_TIMEOUT_MS: positiveInt.default(15_000),
+  FEED_SLOT_BACKOFF_MS: positiveInt.default(10_000),
+  FEED_SYMBOLS: z.string().default(''),
+
   DEV_DATA_DIR: z.string().optional(),
   DEV_STATUS_PORT: port.default(8700),
   DEV_SIM_PORT: port.default(8710),

@@ -1,4 +1,5 @@
 // `npm start`: the whole system on one machine — local Redis and PostgreSQL, migrations, demo users, every role.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, childEnvironment, loadConfig, type Config } from '../config/index.js';
@@ -77,7 +78,8 @@ async function main(): Promise<void> {
     });
     cleanup.push(() => status.close());
 
-    for (const role of roleOrder) supervisor.start({ name: role, env: roleEnv(config, role, dirs) });
+    const secrets = devSecretFiles(config, dirs);
+    for (const role of roleOrder) supervisor.start({ name: role, env: roleEnv(config, role, dirs, secrets) });
     await supervisor.waitAllReady(READY_TIMEOUT_MS);
     const gateway = supervisor.statuses().find((s) => s.name === 'gateway')?.url;
     say('');
@@ -94,11 +96,27 @@ async function main(): Promise<void> {
 const roleOrder: RoleName[] = ['sim', 'feed', 'accounts', 'workers', 'gateway'];
 if (roleOrder.length !== roleNames.length) throw new Error('roleOrder must list every role');
 
-function roleEnv(config: Config, role: RoleName, dirs: StackDirs): Record<string, string | undefined> {
+function roleEnv(config: Config, role: RoleName, dirs: StackDirs, secrets: Record<string, string>): Record<string, string | undefined> {
   const ports: Partial<Record<RoleName, number>> = { sim: config.dev.simPort, gateway: config.dev.gatewayPort };
   // The simulator keeps its KMS keys with the rest of the dev data, so sealed tokens survive restarts.
-  const extra: Record<string, string> = role === 'sim' ? { SIM_DATA_DIR: join(dirs.root, 'sim') } : {};
+  const extra: Record<string, string> = role === 'sim' ? { SIM_DATA_DIR: join(dirs.root, 'sim') } : secrets;
   return childEnvironment({ RAXX_ENV: config.env, HOST: '127.0.0.1', PORT: String(ports[role] ?? 0), LOG_FORMAT: 'json', ...extra });
+}
+
+/** The simulator's dev market-data key, as files the feed watches (edit one to see a key rotation). */
+const DEV_SECRETS: Record<string, string> = { ALPACA_KEY_ID: 'raxx-dev-key', ALPACA_SECRET_KEY: 'raxx-dev-secret' };
+
+function devSecretFiles(config: Config, dirs: StackDirs): Record<string, string> {
+  const dir = join(dirs.root, 'secrets');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(DEV_SECRETS)) {
+    if (config.secrets[name as keyof Config['secrets']]) continue; // the developer gave their own
+    const file = join(dir, name.toLowerCase().replaceAll('_', '-'));
+    if (!existsSync(file)) writeFileSync(file, `${value}\n`, { mode: 0o600 });
+    env[`${name}_FILE`] = file;
+  }
+  return env;
 }
 
 interface Services {

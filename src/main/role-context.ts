@@ -68,7 +68,8 @@ export async function runRole(role: string, start: RoleStarter): Promise<void> {
   };
   try {
     const running = await start(ctx);
-    logger.info({ ready: true, url: running.url, ...(running.note ? { note: running.note } : {}) }, 'ready');
+    // The ready line is a contract (orchestrators and tests wait for it), so it is written whatever LOG_LEVEL says.
+    logger.child({}, { level: 'info' }).info({ ready: true, url: running.url, ...(running.note ? { note: running.note } : {}) }, 'ready');
   } catch (err) {
     logger.fatal({ err }, 'failed to start');
     await shutdown('start failed', 1);

@@ -70,9 +70,16 @@ function scrubValue(value: unknown, scrubText: (s: string) => string, seen: Weak
   if (value instanceof Error) return scrubValue(serializeError(value), scrubText, seen);
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) && v !== null && v !== undefined && typeof v !== 'boolean' ? REDACTED : scrubValue(v, scrubText, seen);
+    out[key] = isSecretField(key, v) ? REDACTED : scrubValue(v, scrubText, seen);
   }
   return out;
+}
+
+function isSecretField(key: string, v: unknown): boolean {
+  if (v === null || v === undefined || typeof v === 'boolean' || !SECRET_KEY.test(key)) return false;
+  // Error codes (ECONNREFUSED, DB_ERROR, 40310000) are not OAuth authorization codes.
+  if (key === 'code' && (typeof v === 'number' || (typeof v === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(v)))) return false;
+  return true;
 }
 
 /** Keeps type, message, code, stack and cause; drops everything else an error may carry (query params, configs). */

@@ -1,10 +1,11 @@
 // The table of roles a process can run; `src/main/role.ts <name>` picks one.
 import type { RoleStarter } from '../role-context.js';
 import { placeholderRole } from './placeholder.js';
+import { startFeed } from './feed.js';
 
 /** Application roles; `sim` is a separate program (src/sim) that role.ts hands over to. */
 export const roles = {
-  feed: placeholderRole({ needs: { redis: true, database: 'app' }, pending: 'the feed actor arrives with its own issue' }),
+  feed: startFeed,
   accounts: placeholderRole({ needs: { redis: true, database: 'app' }, pending: 'the account actors arrive with their own issue' }),
   gateway: placeholderRole({ needs: { redis: true, database: 'app' }, pending: 'the uWebSockets.js gateway arrives with its own issue' }),
   workers: placeholderRole({ needs: { redis: true, database: 'batch' }, pending: 'the BullMQ workers arrive with their own issue' }),

@@ -62,12 +62,18 @@ describe('role processes', () => {
   });
 
   it('stops cleanly on SIGTERM and frees its port', async () => {
-    const p = run('feed');
+    const p = run('workers');
     const { url } = await p.ready;
     const { code } = await p.stop('SIGTERM');
     expect(code).toBe(0);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
     expect(p.lines.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  });
+
+  it('refuses to start the feed without its market-data key, saying which variables to set', async () => {
+    const p = run('feed', { ALPACA_KEY_ID: undefined, ALPACA_SECRET_KEY: undefined, ALPACA_KEY_ID_FILE: undefined, ALPACA_SECRET_KEY_FILE: undefined });
+    await expect(p.ready).rejects.toThrow(/ALPACA_KEY_ID_FILE and ALPACA_SECRET_KEY_FILE/);
+    expect((await p.exited).code).toBe(1);
   });
 
   it('rejects an unknown role and a bad variable with clear messages', async () => {

@@ -70,6 +70,14 @@ describe('log redaction', () => {
     expect(record).toMatchObject({ orderId: 'o-1', qty: '10', needs_reauth: true, msg: 'order accepted', role: 'test' });
   });
 
+  it('keeps error codes but not OAuth codes', () => {
+    const { logger, lines } = collectingLogger();
+    logger.warn({ err: Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }) }, 'db down');
+    logger.info({ callback: { code: 'canary-oauth-code-in-field-77aa' } }, 'callback');
+    expect(lines[0]).toContain('ECONNREFUSED');
+    expect(lines[1]).not.toContain('canary-oauth-code-in-field-77aa');
+  });
+
   it('handles circular structures without throwing', () => {
     const { logger, lines } = collectingLogger();
     const a: Record<string, unknown> = { name: 'a' };

@@ -8,3 +8,4 @@ export * from './commands.js';
 export * from './live.js';
 export * from './webauthn.js';
 export * from './audit.js';
+export * from './market-data-rules.js';

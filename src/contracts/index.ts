@@ -1,0 +1,2 @@
+// Contracts shared across processes: wire shapes and Redis key/channel names.
+export * from './market-data.js';
