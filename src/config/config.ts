@@ -45,6 +45,15 @@ export interface Config {
     /** Symbols the feed always subscribes, whatever the demand (comma-separated). */
     alwaysSymbols: string[];
   };
+  gateway: {
+    allowedOrigins: string[];
+    heartbeatMs: number;
+    maxBackpressureBytes: number;
+    maxFrameBytes: number;
+    /** Ticks of one topic within this window travel as one array frame (≤ 2 ms; 0 = no packing). */
+    packWindowMs: number;
+    tierCacheMs: number;
+  };
   /** Only the dev orchestrator (`npm start`) reads these. */
   dev: { dataDir: string | undefined; statusPort: number; simPort: number; gatewayPort: number };
   secrets: Partial<Record<SecretName, SecretProvider>>;
@@ -126,6 +135,14 @@ export function loadConfig(env: Env = process.env): Config {
       stallTimeoutMs: e.FEED_STALL_TIMEOUT_MS,
       slotBackoffMs: e.FEED_SLOT_BACKOFF_MS,
       alwaysSymbols: e.FEED_SYMBOLS.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean),
+    },
+    gateway: {
+      allowedOrigins: e.GATEWAY_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+      heartbeatMs: e.GATEWAY_HEARTBEAT_MS,
+      maxBackpressureBytes: e.GATEWAY_MAX_BACKPRESSURE_BYTES,
+      maxFrameBytes: e.GATEWAY_MAX_FRAME_BYTES,
+      packWindowMs: e.GATEWAY_PACK_WINDOW_MS,
+      tierCacheMs: e.GATEWAY_TIER_CACHE_MS,
     },
     dev: { dataDir: e.DEV_DATA_DIR, statusPort: e.DEV_STATUS_PORT, simPort: e.DEV_SIM_PORT, gatewayPort: e.DEV_GATEWAY_PORT },
     secrets,

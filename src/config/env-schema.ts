@@ -71,6 +71,13 @@ export const envSchema = z.object({
   FEED_SLOT_BACKOFF_MS: positiveInt.default(10_000),
   FEED_SYMBOLS: z.string().default(''),
 
+  GATEWAY_ALLOWED_ORIGINS: z.string().default('http://127.0.0.1:8720,http://localhost:8720,http://127.0.0.1:8700,http://localhost:8700'),
+  GATEWAY_HEARTBEAT_MS: positiveInt.default(15_000),
+  GATEWAY_MAX_BACKPRESSURE_BYTES: positiveInt.default(1024 * 1024),
+  GATEWAY_MAX_FRAME_BYTES: positiveInt.default(16 * 1024),
+  GATEWAY_PACK_WINDOW_MS: z.coerce.number().min(0).max(2).default(2),
+  GATEWAY_TIER_CACHE_MS: positiveInt.default(60_000),
+
   DEV_DATA_DIR: z.string().optional(),
   DEV_STATUS_PORT: port.default(8700),
   DEV_SIM_PORT: port.default(8710),

@@ -1,2 +1,3 @@
 // Contracts shared across processes: wire shapes and Redis key/channel names.
 export * from './market-data.js';
+export * from './sessions.js';

@@ -1,2 +1,3 @@
 // Pure domain code: no I/O, no wall clock except through Clock.
 export { offsetClock, type Clock } from './clock.js';
+export * from './tiers/index.js';

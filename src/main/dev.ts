@@ -1,4 +1,5 @@
 // `npm start`: the whole system on one machine — local Redis and PostgreSQL, migrations, demo users, every role.
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,7 +105,13 @@ function roleEnv(config: Config, role: RoleName, dirs: StackDirs, secrets: Recor
 }
 
 /** The simulator's dev market-data key, as files the feed watches (edit one to see a key rotation). */
-const DEV_SECRETS: Record<string, string> = { ALPACA_KEY_ID: 'raxx-dev-key', ALPACA_SECRET_KEY: 'raxx-dev-secret' };
+const DEV_SECRETS: Record<string, string> = {
+  ALPACA_KEY_ID: 'raxx-dev-key',
+  ALPACA_SECRET_KEY: 'raxx-dev-secret',
+  ALPACA_OAUTH_CLIENT_SECRET: 'raxx-dev-oauth-secret',
+  // Random per checkout: signs the dev issuer's session tokens.
+  SESSION_JWT_SECRET: randomBytes(32).toString('base64url'),
+};
 
 function devSecretFiles(config: Config, dirs: StackDirs): Record<string, string> {
   const dir = join(dirs.root, 'secrets');
