@@ -1,5 +1,6 @@
 // `npm start` end to end: own Redis + PostgreSQL, migrations, seed, every role ready; a second start refused; SIGINT leaves nothing behind.
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +17,19 @@ interface StatusJson {
 const dataDir = mkdtempSync(join(tmpdir(), 'raxx-dev-'));
 chmodSync(dataDir, 0o755);
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+function listenerPids(port: number): number[] {
+  const out = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+  return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+}
+
+function environOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 async function devEnv(): Promise<Record<string, string>> {
   const [redisPort, pgPort, statusPort] = await Promise.all([freePort(), freePort(), freePort()]);
@@ -65,7 +79,7 @@ describe('npm start (dev orchestrator)', () => {
       const page = await (await fetch(statusUrl)).text();
       expect(page).toContain('Raxx Stream');
       expect(page).toContain('README.md');
-      expect(output.some((l) => l.startsWith('[gateway]') && l.includes('does nothing yet'))).toBe(true);
+      expect(output.some((l) => l.startsWith('[accounts]') && l.includes('does nothing yet'))).toBe(true);
 
       // Migrations ran and the demo users of each tier exist.
       const pgUrl = env.DATABASE_MIGRATION_URL!;
@@ -100,7 +114,12 @@ describe('npm start (dev orchestrator)', () => {
       dev.kill('SIGINT');
       expect(await exited).toBe(0);
       for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid} survived`).toBe(false);
-      for (const port of ports) expect(await isPortFree(port), `port ${port} still bound`).toBe(true);
+      for (const port of ports) {
+        if (await isPortFree(port)) continue;
+        // Other test files run in parallel and the kernel hands out freed ports again: a bound port only
+        // counts against us if its listener belongs to this stack (carries our DEV_DATA_DIR).
+        for (const pid of listenerPids(port)) expect(environOf(pid), `port ${port} held by a leftover of this stack (pid ${pid})`).not.toContain(dataDir);
+      }
       expect(output.join('\n')).toContain('stopped.');
     } finally {
       if (dev.exitCode === null) dev.kill('SIGKILL');

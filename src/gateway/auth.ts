@@ -1,0 +1,100 @@
+// Session tokens: where a request carries one, how it is verified (HS256 dev secret or the auth service's JWKS),
+// and the dev issuer's signing. The tier is never read from a token.
+import { SignJWT, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { SESSION_COOKIE, type SessionClaims } from '../contracts/index.js';
+
+/** Anything with `current()`: the rotating SESSION_JWT_SECRET provider. */
+export interface SecretSource {
+  current(): string;
+}
+
+export interface SessionAuthOptions {
+  issuer: string;
+  audience: string;
+  /** HS256 key (dev issuer); used when no jwksUrl is set. */
+  secret?: SecretSource | undefined;
+  /** The auth service's JWKS (production). */
+  jwksUrl?: string | undefined;
+}
+
+export interface SessionAuth {
+  /** Verified claims, or null for a missing, forged, expired or foreign token (never throws). */
+  verify(token: string): Promise<SessionClaims | null>;
+  /** Whether this gateway can sign dev tokens (it has the HS256 secret). */
+  readonly canSign: boolean;
+  /** Signs a dev session token (HS256, same issuer and audience). */
+  sign(claims: SessionClaims, expiresInSeconds: number): Promise<string>;
+}
+
+const encoder = new TextEncoder();
+
+export function createSessionAuth(opts: SessionAuthOptions): SessionAuth {
+  const jwks: JWTVerifyGetKey | undefined = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined;
+  const secret = opts.secret;
+  const verifyOpts = { issuer: opts.issuer, audience: opts.audience };
+
+  async function verifyRaw(token: string) {
+    if (jwks) return jwtVerify(token, jwks, { ...verifyOpts, algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'] });
+    if (secret) return jwtVerify(token, encoder.encode(secret.current()), { ...verifyOpts, algorithms: ['HS256'] });
+    throw new Error('no session key configured');
+  }
+
+  return {
+    canSign: secret !== undefined,
+    async verify(token) {
+      if (token.length === 0 || token.length > 8192) return null;
+      try {
+        const { payload } = await verifyRaw(token);
+        if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 200) return null;
+        const role = payload.role === 'operator' ? 'operator' : 'user';
+        return { sub: payload.sub, role };
+      } catch {
+        return null;
+      }
+    },
+    async sign(claims, expiresInSeconds) {
+      if (!secret) throw new Error('no SESSION_JWT_SECRET: cannot sign dev tokens');
+      return new SignJWT({ role: claims.role ?? 'user' })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(claims.sub)
+        .setIssuer(opts.issuer)
+        .setAudience(opts.audience)
+        .setIssuedAt()
+        .setExpirationTime(`${expiresInSeconds}s`)
+        .sign(encoder.encode(secret.current()));
+    },
+  };
+}
+
+/**
+ * The session token of a request, in order of preference: `Authorization: Bearer`, the `raxx_session` cookie, the
+ * `access_token` query parameter (browsers cannot set headers on a WebSocket). Empty string when none.
+ */
+export function extractToken(parts: { authorization: string; cookie: string; accessToken: string }): string {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(parts.authorization.trim());
+  if (bearer) return bearer[1]!;
+  const fromCookie = readCookie(parts.cookie, SESSION_COOKIE);
+  if (fromCookie) return fromCookie;
+  return parts.accessToken;
+}
+
+export function readCookie(header: string, name: string): string {
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) {
+      const value = part.slice(eq + 1).trim();
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        return value;
+      }
+    }
+  }
+  return '';
+}
+
+/** Set-Cookie value for a session token (HttpOnly; the browser sends it on the WebSocket upgrade). */
+export function sessionCookie(token: string, maxAgeSeconds: number, secure: boolean): string {
+  return `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Lax; Path=/; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
+}

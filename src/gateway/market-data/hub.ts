@@ -1,0 +1,419 @@
+// The gateway's market-data hub: reference-counted Redis fan-in, per-topic packing, LKG snapshots and replay.
+import type { Redis } from 'ioredis';
+import {
+  marketDataChannels,
+  marketDataKeys,
+  symbolSchema,
+  tickKinds,
+  type Line,
+  type TickKind,
+} from '../../contracts/market-data.js';
+import { relabelAsLkg } from './frames.js';
+
+export interface MarketDataHubOptions {
+  /** Commands: HMGET last-known-good, XREVRANGE/HGET replay, GET status. */
+  redis: Redis;
+  /** Dedicated connection for SUBSCRIBE; the hub owns its subscriptions and `message` listener. */
+  subscriber: Redis;
+  /**
+   * A DemandLease (or anything shaped like it): `set` is called, debounced by `demandDebounceMs`, when the set of
+   * symbols with at least one acquired topic changes; `stop` (if present) on close, else `set([])`.
+   */
+  demand: { set(symbols: Iterable<string>): Promise<void>; stop?(): Promise<void> };
+  /** uWS `app.publish(topic, payload, false)`. */
+  publish(topic: string, payload: string): void;
+  /** Each `md:status` message (HubStatus JSON, as published). */
+  onStatus(statusJson: string): void;
+  /** Frames of one topic are packed into one array published at most this long after the first. Default 2; 0 = no packing. */
+  packWindowMs?: number;
+  now?: () => number;
+  /** Debounce of demand updates. Default 50 ms. */
+  demandDebounceMs?: number;
+  /** A replay needing more frames than this answers `complete: false` (the caller sends a snapshot). Default 5,000. */
+  maxReplayFrames?: number;
+  /** Background failures (unsubscribe, demand updates, a throwing `publish`/`onStatus`). Default: ignored. */
+  onError?: (err: unknown) => void;
+}
+
+export interface ReplayResult {
+  /** Real-time frames with seq > afterSeq, in seq order (possibly partial when `complete` is false). */
+  frames: string[];
+  /** True when `frames` is exactly seq afterSeq+1 … lastSeq. */
+  complete: boolean;
+  /** The last seq known for this (kind, symbol) (`{md}:seq`, or the stream's newest entry); 0 when nothing is known. */
+  lastSeq: number;
+}
+
+export interface MarketDataHubStats {
+  /** Topics with at least one reference. */
+  topics: number;
+  /** Frames received for acquired topics. */
+  framesIn: number;
+  /** Payloads handed to `publish`. */
+  publishes: number;
+}
+
+export interface MarketDataHub {
+  /** uWS topic for a (line, kind, symbol): the Redis channel name `md:<line>:<kind>:<symbol>`. */
+  topic(line: Line, kind: TickKind, symbol: string): string;
+  /** Reference-counted: the first acquire SUBSCRIBEs the Redis channel (and updates demand); resolves once subscribed. */
+  acquire(line: Line, kind: TickKind, symbol: string): Promise<void>;
+  /** The last release UNSUBSCRIBEs. Never rejects (Redis errors go to `onError`). */
+  release(line: Line, kind: TickKind, symbol: string): Promise<void>;
+  /** Last-known-good frames of these symbols relabelled `"src":"lkg"` (seq kept), in input order; missing ones omitted. */
+  snapshot(line: Line, kind: TickKind, symbols: readonly string[]): Promise<string[]>;
+  /** Real-time frames of one (kind, symbol) with seq > afterSeq from the replay window. */
+  replay(kind: TickKind, symbol: string, afterSeq: number): Promise<ReplayResult>;
+  /** Current `{md}:status` JSON, or null. */
+  status(): Promise<string | null>;
+  stats(): MarketDataHubStats;
+  /** Idempotent: drops pending packs, unsubscribes everything, stops demand. */
+  close(): Promise<void>;
+}
+
+const lines: readonly string[] = ['rt', 'dl'];
+const kinds: readonly string[] = tickKinds;
+const REPLAY_PAGE = 512;
+const HMGET_CHUNK = 1000;
+
+/** One uWS topic = one Redis channel. Mutable fields are the hot path's state. */
+class TopicState {
+  refs = 0;
+  subscribed = false;
+  /** In-flight SUBSCRIBE/UNSUBSCRIBE reconciliation, if any. */
+  sync: Promise<void> | null = null;
+  /** Pending pack: `[f1,f2,…` without the closing bracket; '' when nothing is pending. */
+  buf = '';
+  constructor(
+    readonly topic: string,
+    readonly symbol: string,
+  ) {}
+}
+
+function validate(line: string, kind: string, symbol: string): void {
+  if (!lines.includes(line)) throw new Error(`invalid market-data line: ${line}`);
+  if (!kinds.includes(kind)) throw new Error(`invalid tick kind: ${kind}`);
+  if (!symbolSchema.safeParse(symbol).success) throw new Error(`invalid symbol: ${symbol}`);
+}
+
+function fieldValue(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<MarketDataHub> {
+  const { redis, subscriber, demand, publish, onStatus } = opts;
+  const packWindowMs = Math.max(0, opts.packWindowMs ?? 2);
+  const demandDebounceMs = opts.demandDebounceMs ?? 50;
+  const maxReplayFrames = opts.maxReplayFrames ?? 5000;
+  const onError = opts.onError ?? (() => {});
+  const statusChannel = marketDataChannels.status;
+
+  const topics = new Map<string, TopicState>();
+  /** symbol → number of topics (any line, any kind) with refs > 0. */
+  const symbolTopics = new Map<string, number>();
+  let activeTopics = 0;
+  let framesIn = 0;
+  let publishes = 0;
+  let closed = false;
+  let closing: Promise<void> | null = null;
+
+  // ---- packing (hot path) ----
+  let pending: TopicState[] = [];
+  let spare: TopicState[] = [];
+  let packTimer: NodeJS.Timeout | undefined;
+
+  const flush = (): void => {
+    packTimer = undefined;
+    const batch = pending;
+    pending = spare;
+    spare = batch;
+    for (let i = 0; i < batch.length; i++) {
+      const st = batch[i]!;
+      const payload = st.buf + ']';
+      st.buf = '';
+      if (st.refs === 0) continue;
+      publishes++;
+      try {
+        publish(st.topic, payload);
+      } catch (err) {
+        onError(err);
+      }
+    }
+    batch.length = 0;
+  };
+
+  const onMessage = (channel: string, message: string): void => {
+    const st = topics.get(channel);
+    if (st === undefined) {
+      if (channel === statusChannel) {
+        try {
+          onStatus(message);
+        } catch (err) {
+          onError(err);
+        }
+      }
+      return;
+    }
+    if (st.refs === 0) return; // released, UNSUBSCRIBE still in flight
+    framesIn++;
+    if (packWindowMs === 0) {
+      publishes++;
+      try {
+        publish(channel, '[' + message + ']');
+      } catch (err) {
+        onError(err);
+      }
+      return;
+    }
+    if (st.buf === '') {
+      st.buf = '[' + message;
+      pending.push(st);
+      packTimer ??= setTimeout(flush, packWindowMs);
+    } else {
+      st.buf += ',' + message;
+    }
+  };
+
+  // ---- demand (debounced) ----
+  let demandTimer: NodeJS.Timeout | undefined;
+  let demandInFlight: Promise<void> | null = null;
+  let demandDirty = false;
+  let lastDemand = '';
+
+  const pushDemand = async (): Promise<void> => {
+    while (demandDirty && !closed) {
+      demandDirty = false;
+      const symbols = [...symbolTopics.keys()].sort();
+      const key = symbols.join(' ');
+      if (key === lastDemand) continue;
+      try {
+        await demand.set(symbols);
+        lastDemand = key;
+      } catch (err) {
+        onError(err);
+      }
+    }
+  };
+  const scheduleDemand = (): void => {
+    demandDirty = true;
+    if (closed || demandTimer !== undefined) return;
+    demandTimer = setTimeout(() => {
+      demandTimer = undefined;
+      if (demandInFlight) return; // the running loop sees demandDirty
+      demandInFlight = pushDemand().finally(() => {
+        demandInFlight = null;
+      });
+    }, demandDebounceMs);
+  };
+
+  const symbolUp = (symbol: string): void => {
+    const n = symbolTopics.get(symbol) ?? 0;
+    symbolTopics.set(symbol, n + 1);
+    if (n === 0) scheduleDemand();
+  };
+  const symbolDown = (symbol: string): void => {
+    const n = symbolTopics.get(symbol) ?? 0;
+    if (n <= 1) {
+      symbolTopics.delete(symbol);
+      scheduleDemand();
+    } else symbolTopics.set(symbol, n - 1);
+  };
+
+  // ---- subscriptions: converge `subscribed` to `refs > 0`, one Redis command at a time per topic ----
+  const run = async (st: TopicState): Promise<void> => {
+    try {
+      while (st.refs > 0 !== st.subscribed) {
+        const want = st.refs > 0;
+        if (want) await subscriber.subscribe(st.topic);
+        else await subscriber.unsubscribe(st.topic);
+        st.subscribed = want;
+      }
+    } finally {
+      // Synchronous with the last check above: a later change starts a new run.
+      st.sync = null;
+      forgetIfIdle(st);
+    }
+  };
+  const forgetIfIdle = (st: TopicState): void => {
+    if (st.refs === 0 && !st.subscribed && st.sync === null && topics.get(st.topic) === st) topics.delete(st.topic);
+  };
+  const converge = (st: TopicState): Promise<void> => {
+    if (st.sync) return st.sync;
+    if (st.refs > 0 === st.subscribed) return Promise.resolve();
+    st.sync = run(st);
+    return st.sync;
+  };
+
+  const topic = (line: Line, kind: TickKind, symbol: string): string => marketDataChannels.tick(line, kind, symbol);
+
+  const acquire = async (line: Line, kind: TickKind, symbol: string): Promise<void> => {
+    if (closed) throw new Error('market-data hub closed');
+    validate(line, kind, symbol);
+    const name = topic(line, kind, symbol);
+    let st = topics.get(name);
+    if (st === undefined) {
+      st = new TopicState(name, symbol);
+      topics.set(name, st);
+    }
+    if (st.refs++ === 0) {
+      activeTopics++;
+      symbolUp(symbol);
+    }
+    try {
+      await converge(st);
+    } catch (err) {
+      // Not acquired: the caller will not release it.
+      decrement(st);
+      forgetIfIdle(st);
+      throw err;
+    }
+  };
+
+  const decrement = (st: TopicState): boolean => {
+    if (st.refs === 0) return false;
+    if (--st.refs === 0) {
+      activeTopics--;
+      symbolDown(st.symbol);
+      return true;
+    }
+    return false;
+  };
+
+  const release = async (line: Line, kind: TickKind, symbol: string): Promise<void> => {
+    const st = topics.get(topic(line, kind, symbol));
+    if (st === undefined || closed) return;
+    if (!decrement(st)) return;
+    try {
+      await converge(st);
+    } catch (err) {
+      onError(err);
+    }
+  };
+
+  // ---- commands ----
+  const snapshot = async (line: Line, kind: TickKind, symbols: readonly string[]): Promise<string[]> => {
+    if (!kinds.includes(kind)) throw new Error(`invalid tick kind: ${kind}`);
+    const key = line === 'dl' ? marketDataKeys.lkgDelayed : line === 'rt' ? marketDataKeys.lkg : null;
+    if (key === null) throw new Error(`invalid market-data line: ${String(line)}`);
+    const out: string[] = [];
+    for (let i = 0; i < symbols.length; i += HMGET_CHUNK) {
+      const fields = symbols.slice(i, i + HMGET_CHUNK).map((s) => `${kind}:${s}`);
+      const values = await redis.hmget(key, ...fields);
+      for (const v of values) {
+        if (v === null) continue;
+        const relabelled = relabelAsLkg(v);
+        if (relabelled !== null) out.push(relabelled);
+      }
+    }
+    return out;
+  };
+
+  const replay = async (kind: TickKind, symbol: string, afterSeq: number): Promise<ReplayResult> => {
+    if (!kinds.includes(kind)) throw new Error(`invalid tick kind: ${kind}`);
+    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new Error(`invalid afterSeq: ${afterSeq}`);
+    const stream = marketDataKeys.replay(kind, symbol);
+    // First page and the authoritative last seq (the stream may have expired after a quiet window) in one round trip.
+    const first = await redis
+      .pipeline()
+      .hget(marketDataKeys.seq, `${kind}:${symbol}`)
+      .xrevrange(stream, '+', '-', 'COUNT', REPLAY_PAGE)
+      .exec();
+    if (!first) throw new Error('replay pipeline aborted');
+    const [seqRes, pageRes] = first;
+    if (seqRes?.[0]) throw seqRes[0];
+    if (pageRes?.[0]) throw pageRes[0];
+    const seqHash = Number((seqRes?.[1] as string | null) ?? 0);
+    let page = (pageRes?.[1] as StreamEntry[] | undefined) ?? [];
+
+    const newestFirst: string[] = [];
+    let lastSeq = seqHash;
+    let newest = true;
+    let expected = -1; // seq the next (older) entry must have
+    let contiguous = true;
+    let reached = false;
+    let exceeded = false;
+    for (;;) {
+      for (const [, fields] of page) {
+        const s = Number(fieldValue(fields, 's'));
+        const f = fieldValue(fields, 'f');
+        if (newest) {
+          newest = false;
+          if (s > lastSeq) lastSeq = s;
+          else if (s !== lastSeq) contiguous = false; // newest entries missing from the stream
+        }
+        if (s <= afterSeq) {
+          reached = true;
+          break;
+        }
+        if (f === undefined || (expected >= 0 && s !== expected)) contiguous = false;
+        expected = s - 1;
+        if (f !== undefined) newestFirst.push(f);
+      }
+      if (newestFirst.length > maxReplayFrames) {
+        exceeded = true;
+        break;
+      }
+      if (reached || page.length < REPLAY_PAGE) break;
+      const oldestId = page[page.length - 1]![0];
+      page = (await redis.xrevrange(stream, `(${oldestId}`, '-', 'COUNT', REPLAY_PAGE)) as StreamEntry[];
+    }
+    if (exceeded) return { frames: [], complete: false, lastSeq };
+    const frames = newestFirst.reverse();
+    // Complete when the frames are exactly afterSeq+1 … lastSeq. A client ahead of every known seq (Redis lost its
+    // data) is incomplete too: it needs a fresh snapshot, or it would drop the next live frames as duplicates.
+    const complete =
+      contiguous && frames.length === lastSeq - afterSeq && (frames.length === 0 || expected === afterSeq);
+    return { frames, complete, lastSeq };
+  };
+
+  const status = async (): Promise<string | null> => redis.get(marketDataKeys.status);
+
+  const stats = (): MarketDataHubStats => ({ topics: activeTopics, framesIn, publishes });
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      closed = true;
+      subscriber.off('message', onMessage);
+      if (packTimer !== undefined) clearTimeout(packTimer);
+      packTimer = undefined;
+      for (const st of pending) st.buf = '';
+      pending.length = 0;
+      if (demandTimer !== undefined) clearTimeout(demandTimer);
+      demandTimer = undefined;
+      const channels: string[] = [statusChannel];
+      for (const st of topics.values()) {
+        st.refs = 0;
+        if (st.subscribed || st.sync) channels.push(st.topic);
+      }
+      topics.clear();
+      symbolTopics.clear();
+      activeTopics = 0;
+      try {
+        if (subscriber.status !== 'end') await subscriber.unsubscribe(...channels);
+      } catch (err) {
+        onError(err);
+      }
+      if (demandInFlight) await demandInFlight;
+      try {
+        if (demand.stop) await demand.stop();
+        else await demand.set([]);
+      } catch (err) {
+        onError(err);
+      }
+    })();
+    return closing;
+  };
+
+  subscriber.on('message', onMessage);
+  try {
+    await subscriber.subscribe(statusChannel);
+  } catch (err) {
+    subscriber.off('message', onMessage);
+    throw err;
+  }
+
+  return { topic, acquire, release, snapshot, replay, status, stats, close };
+}

@@ -1,0 +1,332 @@
+// One WebSocket's state: what it asked for, which hub topics it holds, its rate limit and its serialised work queue.
+// Every change of subscription (subscribe, unsubscribe, tier change) runs through `enqueue`, one at a time.
+import type { Line, TickKind } from '../contracts/index.js';
+import { channelKinds, grantFor, maxSymbolsPerConnection, type MarketChannel, type Tier } from '../domain/index.js';
+import type { HubPort } from './hub-port.js';
+import {
+  MARKET_CHANNELS,
+  errorMessage,
+  normaliseSymbols,
+  packFrames,
+  parseResumeKey,
+  resumeMessage,
+  subscriptionMessage,
+  tierMessage,
+  type SubscribeMessage,
+  type UnsubscribeMessage,
+} from './protocol.js';
+
+/** The socket operations a session needs (the uWS WebSocket behind it, corked). */
+export interface SocketIo {
+  /** Sends a text frame (corked) unless the socket is closed. */
+  send(text: string): void;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+}
+
+export interface HeldTopic {
+  line: Line;
+  kind: TickKind;
+  symbol: string;
+}
+
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+  constructor(
+    private readonly capacity: number,
+    private readonly perSecond: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.tokens = capacity;
+    this.last = now();
+  }
+  take(): boolean {
+    const t = this.now();
+    this.tokens = Math.min(this.capacity, this.tokens + ((t - this.last) / 1000) * this.perSecond);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+export interface SessionLimits {
+  /** Subscription changes per second (token bucket, burst = the same number). */
+  actionsPerSecond: number;
+  /** Rejected (rate-limited or invalid) messages in a row before the socket is closed 1008. */
+  maxStrikes: number;
+  /** Requests waiting in the queue before the socket is closed 1008. */
+  maxQueued: number;
+}
+
+export const DEFAULT_LIMITS: SessionLimits = { actionsPerSecond: 10, maxStrikes: 50, maxQueued: 50 };
+
+export interface SessionEvents {
+  error(where: string, err: unknown): void;
+  tierSwap?(from: Tier, to: Tier): void;
+}
+
+export class SocketSession {
+  /** Granted channels and their symbols (depth has no topics but is kept here). */
+  readonly subs = new Map<MarketChannel, Set<string>>();
+  /** Hub topics this socket holds (acquired and joined). */
+  readonly held = new Map<string, HeldTopic>();
+  readonly bucket: TokenBucket;
+  closed = false;
+  /** Seen with a large outbox: the next drain sends a fresh snapshot. */
+  congested = false;
+  lastDrainSnapshotAt = 0;
+  strikes = 0;
+  private queued = 0;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: number,
+    readonly userId: string,
+    public tier: Tier,
+    public role: 'user' | 'operator',
+    private readonly io: SocketIo,
+    private readonly hub: HubPort,
+    private readonly limits: SessionLimits,
+    private readonly events: SessionEvents,
+  ) {
+    this.bucket = new TokenBucket(limits.actionsPerSecond, limits.actionsPerSecond);
+  }
+
+  /** Queues work after every earlier request; false when the queue is full (the caller closes the socket). */
+  enqueue(task: () => Promise<void>, force = false): boolean {
+    if (!force && this.queued >= this.limits.maxQueued) return false;
+    this.queued += 1;
+    this.chain = this.chain
+      .then(async () => {
+        if (!this.closed) await task();
+      })
+      .catch((err: unknown) => {
+        this.events.error('request', err);
+        this.send(errorMessage('internal', 'request failed; try again'));
+      })
+      .finally(() => {
+        this.queued -= 1;
+      });
+    return true;
+  }
+
+  /** Resolves when every queued request has run (tests, shutdown). */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
+  send(text: string): void {
+    if (!this.closed) this.io.send(text);
+  }
+
+  // ---- requests ----
+
+  async subscribe(msg: SubscribeMessage): Promise<void> {
+    const requested = new Map<MarketChannel, string[]>();
+    const invalid: string[] = [];
+    for (const c of MARKET_CHANNELS) {
+      const list = msg[c];
+      if (!list || list.length === 0) continue;
+      const { valid, invalid: bad } = normaliseSymbols(list);
+      invalid.push(...bad);
+      if (valid.length > 0) requested.set(c, valid);
+    }
+    if (invalid.length > 0) {
+      this.send(errorMessage('invalid_symbol', 'invalid symbols; nothing was subscribed', { symbols: invalid.slice(0, 20) }));
+      this.send(subscriptionMessage(this.subs));
+      return;
+    }
+    for (const [c, symbols] of requested) {
+      const grant = grantFor(this.tier, c);
+      if ('refused' in grant) {
+        this.send(errorMessage('tier_required', `${c} needs the ${grant.requiredTier} tier`, { channel: c, requiredTier: grant.requiredTier, symbols: symbols.slice(0, 20) }));
+        requested.delete(c);
+      }
+    }
+    const limit = maxSymbolsPerConnection[this.tier];
+    const all = new Set<string>();
+    for (const set of this.subs.values()) for (const s of set) all.add(s);
+    for (const list of requested.values()) for (const s of list) all.add(s);
+    if (all.size > limit) {
+      this.send(errorMessage('symbol_limit', `at most ${limit} symbols per connection on the ${this.tier} tier; nothing was subscribed`, { limit, requested: all.size }));
+      this.send(subscriptionMessage(this.subs));
+      return;
+    }
+
+    for (const [c, symbols] of requested) {
+      let set = this.subs.get(c);
+      if (!set) this.subs.set(c, (set = new Set()));
+      for (const s of symbols) set.add(s);
+    }
+    const wanted = this.topicsOf(requested);
+    await this.join(wanted);
+    if (this.closed) return;
+    this.send(subscriptionMessage(this.subs));
+
+    // Resume: replay what the client missed on the real-time line; otherwise a fresh snapshot.
+    const resumed = new Set<string>();
+    const forSnapshot = new Map(wanted);
+    for (const [key, afterSeq] of Object.entries(msg.resume ?? {})) {
+      const parsed = parseResumeKey(key);
+      const held = parsed ? [...this.held.entries()].find(([, h]) => h.kind === parsed.kind && h.symbol === parsed.symbol) : undefined;
+      if (!parsed || !held) {
+        this.send(resumeMessage(key, false, { reason: 'not_subscribed' }));
+        continue;
+      }
+      const [topic, h] = held;
+      resumed.add(topic);
+      forSnapshot.delete(topic);
+      if (h.line === 'rt') {
+        const r = await this.hub.replay(h.kind, h.symbol, afterSeq);
+        if (this.closed) return;
+        if (r.complete) {
+          if (r.frames.length > 0) this.send(packFrames(r.frames));
+          this.send(resumeMessage(key, true, { lastSeq: r.lastSeq }));
+          continue;
+        }
+      }
+      await this.sendSnapshot(new Map([[topic, h]]));
+      if (this.closed) return;
+      this.send(resumeMessage(key, false, h.line === 'dl' ? { reason: 'delayed_line' } : { reason: 'outside_window' }));
+    }
+    await this.sendSnapshot(forSnapshot);
+  }
+
+  async unsubscribe(msg: UnsubscribeMessage): Promise<void> {
+    const invalid: string[] = [];
+    for (const c of MARKET_CHANNELS) {
+      const list = msg[c];
+      if (!list || list.length === 0) continue;
+      const { valid, invalid: bad } = normaliseSymbols(list);
+      invalid.push(...bad);
+      const set = this.subs.get(c);
+      if (!set) continue;
+      for (const s of valid) set.delete(s);
+      if (set.size === 0) this.subs.delete(c);
+    }
+    if (invalid.length > 0) this.send(errorMessage('invalid_symbol', 'invalid symbols ignored', { symbols: invalid.slice(0, 20) }));
+    await this.reconcile();
+    if (this.closed) return;
+    this.send(subscriptionMessage(this.subs));
+  }
+
+  /** The user's tier changed: move every topic to the line the new tier grants, drop what it lacks. */
+  async retier(tier: Tier, role: 'user' | 'operator'): Promise<void> {
+    this.role = role;
+    if (tier === this.tier) return;
+    const from = this.tier;
+    this.tier = tier;
+    for (const [c, set] of [...this.subs]) {
+      const grant = grantFor(tier, c);
+      if ('refused' in grant) {
+        this.subs.delete(c);
+        this.send(errorMessage('tier_required', `${c} needs the ${grant.requiredTier} tier`, { channel: c, requiredTier: grant.requiredTier, symbols: [...set].slice(0, 20) }));
+      }
+    }
+    // A smaller tier may hold fewer symbols: keep the earliest ones.
+    const limit = maxSymbolsPerConnection[tier];
+    const kept = new Set<string>();
+    const dropped = new Set<string>();
+    for (const set of this.subs.values()) {
+      for (const s of [...set]) {
+        if (kept.has(s)) continue;
+        if (kept.size < limit) kept.add(s);
+        else {
+          dropped.add(s);
+          set.delete(s);
+        }
+      }
+    }
+    if (dropped.size > 0) this.send(errorMessage('symbol_limit', `at most ${limit} symbols per connection on the ${tier} tier`, { limit, dropped: [...dropped].slice(0, 20) }));
+    await this.reconcile();
+    if (this.closed) return;
+    this.events.tierSwap?.(from, tier);
+    this.send(tierMessage(tier));
+    this.send(subscriptionMessage(this.subs));
+    await this.sendSnapshot(this.held);
+  }
+
+  /** Fresh snapshot of every held topic (after a drain: latest per symbol wins). */
+  async snapshotAll(): Promise<void> {
+    await this.sendSnapshot(this.held);
+  }
+
+  /** The socket closed: give every topic back to the hub (no socket calls any more). */
+  dispose(): void {
+    this.closed = true;
+    for (const h of this.held.values()) this.releaseQuietly(h);
+    this.held.clear();
+  }
+
+  // ---- internals ----
+
+  /** Topics for channels → symbols at the current tier. */
+  private topicsOf(channels: Iterable<[MarketChannel, Iterable<string>]>): Map<string, HeldTopic> {
+    const out = new Map<string, HeldTopic>();
+    for (const [c, symbols] of channels) {
+      const grant = grantFor(this.tier, c);
+      if ('refused' in grant) continue;
+      for (const kind of channelKinds[c] as readonly TickKind[]) {
+        for (const symbol of symbols) out.set(this.hub.topic(grant.line, kind, symbol), { line: grant.line, kind, symbol });
+      }
+    }
+    return out;
+  }
+
+  /** Acquires and joins topics not held yet. New topics are joined before any snapshot, so nothing falls in between. */
+  private async join(topics: Map<string, HeldTopic>): Promise<void> {
+    for (const [topic, h] of topics) {
+      if (this.held.has(topic)) continue;
+      await this.hub.acquire(h.line, h.kind, h.symbol);
+      if (this.closed) {
+        this.releaseQuietly(h);
+        return;
+      }
+      this.held.set(topic, h);
+      this.io.subscribe(topic);
+    }
+  }
+
+  /** Makes the held topics exactly what `subs` needs at the current tier: joins new ones first, then leaves old ones. */
+  private async reconcile(): Promise<void> {
+    const desired = this.topicsOf(this.subs);
+    await this.join(desired);
+    if (this.closed) return;
+    for (const [topic, h] of [...this.held]) {
+      // Closed during an earlier release: dispose() already gave back whatever is still held.
+      if (this.closed) return;
+      if (desired.has(topic)) continue;
+      this.held.delete(topic);
+      this.io.unsubscribe(topic);
+      await this.hub.release(h.line, h.kind, h.symbol);
+    }
+  }
+
+  /** One array frame with the last-known-good frame of every topic given (nothing when there is none). */
+  private async sendSnapshot(topics: ReadonlyMap<string, HeldTopic>): Promise<void> {
+    const groups = new Map<string, { line: Line; kind: TickKind; symbols: string[] }>();
+    for (const h of topics.values()) {
+      const key = `${h.line}:${h.kind}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { line: h.line, kind: h.kind, symbols: [] }));
+      g.symbols.push(h.symbol);
+    }
+    const frames: string[] = [];
+    for (const g of groups.values()) {
+      for (let i = 0; i < g.symbols.length; i += 500) {
+        frames.push(...(await this.hub.snapshot(g.line, g.kind, g.symbols.slice(i, i + 500))));
+      }
+    }
+    if (frames.length > 0 && !this.closed) this.send(packFrames(frames));
+  }
+
+  private releaseQuietly(h: HeldTopic): void {
+    try {
+      void Promise.resolve(this.hub.release(h.line, h.kind, h.symbol)).catch((err: unknown) => this.events.error('release', err));
+    } catch (err) {
+      this.events.error('release', err);
+    }
+  }
+}

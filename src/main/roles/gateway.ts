@@ -1,0 +1,92 @@
+// Composition of the `gateway` role: the uWebSockets.js server wired to Redis (hub, tier changes), PostgreSQL (tiers)
+// and the session keys.
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { TIER_CHANGED_CHANNEL } from '../../contracts/index.js';
+import { offsetClock } from '../../domain/index.js';
+import { createMarketDataHub, createSessionAuth, startGateway, TierDirectory, type SessionLimits } from '../../gateway/index.js';
+import { createDb } from '../../infra/db/index.js';
+import { DemandLease } from '../../infra/market-data/index.js';
+import { closeRedis, createRedis } from '../../infra/redis/index.js';
+import type { RoleContext, RunningRole } from '../role-context.js';
+
+export interface GatewayRoleOverrides {
+  /** Tests tighten or loosen the per-socket limits. */
+  limits?: Partial<SessionLimits>;
+}
+
+export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleOverrides = {}): Promise<RunningRole> {
+  const { config, logger } = ctx;
+  const clock = offsetClock(config.clock.offsetMs);
+  const owner = `gateway:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+
+  const redis = createRedis(config.redis.url, 'raxx-gateway');
+  const subscriber = createRedis(config.redis.url, 'raxx-gateway-md');
+  const tierEvents = createRedis(config.redis.url, 'raxx-gateway-tiers');
+  for (const r of [redis, subscriber, tierEvents]) r.on('error', () => {}); // readiness reports outages
+  const db = createDb(config.database.appUrl, { max: 4, appName: 'raxx-gateway' });
+  ctx.onShutdown(async () => {
+    await Promise.all([closeRedis(redis), closeRedis(subscriber), closeRedis(tierEvents), db.close()]);
+  });
+
+  const secret = config.secrets.SESSION_JWT_SECRET;
+  if (!secret && !config.session.jwksUrl) {
+    logger.warn('neither SESSION_JWKS_URL nor SESSION_JWT_SECRET is set: every WebSocket upgrade will be refused (401)');
+  }
+  const auth = createSessionAuth({
+    issuer: config.session.issuer,
+    audience: config.session.audience,
+    secret,
+    jwksUrl: config.session.jwksUrl,
+  });
+  const directory = new TierDirectory(db.db, { cacheMs: config.gateway.tierCacheMs });
+  const demand = new DemandLease(redis, owner, { onError: (err) => logger.debug({ err }, 'demand lease renewal failed') });
+
+  const gateway = await startGateway({
+    options: {
+      host: config.http.host,
+      port: config.http.port,
+      role: ctx.role,
+      env: config.env,
+      allowedOrigins: config.gateway.allowedOrigins,
+      heartbeatMs: config.gateway.heartbeatMs,
+      maxBackpressureBytes: config.gateway.maxBackpressureBytes,
+      maxFrameBytes: config.gateway.maxFrameBytes,
+      ...(overrides.limits ? { limits: overrides.limits } : {}),
+    },
+    logger,
+    registry: ctx.metrics,
+    clock,
+    auth,
+    directory,
+    checks: {
+      redis: async () => {
+        if ((await redis.ping()) !== 'PONG') throw new Error('unexpected PING reply');
+      },
+      postgres: async () => {
+        await db.sql`select 1`;
+      },
+    },
+    createHub: (outlet) =>
+      createMarketDataHub({
+        redis,
+        subscriber,
+        demand,
+        publish: outlet.publish,
+        onStatus: outlet.onStatus,
+        packWindowMs: config.gateway.packWindowMs,
+        now: () => clock.now(),
+        onError: (err) => logger.warn({ err }, 'market-data hub error'),
+      }),
+  });
+  ctx.onShutdown(() => gateway.close());
+
+  // A tier change reaches this replica's sockets at once (the cache is bypassed for that user).
+  tierEvents.on('message', (channel: string, userId: string) => {
+    if (channel !== TIER_CHANGED_CHANNEL) return;
+    gateway.tierChanged(userId).catch((err: unknown) => logger.warn({ err, user: userId }, 'tier change failed'));
+  });
+  await tierEvents.subscribe(TIER_CHANGED_CHANNEL);
+
+  return { url: gateway.url, note: `WebSocket ${gateway.url.replace(/^http/, 'ws')}/ws` };
+}
