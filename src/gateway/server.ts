@@ -12,6 +12,8 @@ import type { HubOutlet, HubPort } from './hub-port.js';
 import { errorMessage, heartbeatMessage, parseClientMessage, pongMessage, welcomeMessage } from './protocol.js';
 import { DEFAULT_LIMITS, SocketSession, type SessionLimits } from './socket-session.js';
 import type { TierDirectory, UserRecord } from './tier-directory.js';
+import { guard, json, readBody, respond } from './http/response.js';
+import type { RouteModule } from './http/routes.js';
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -40,6 +42,8 @@ export interface GatewayDeps {
   checks: Record<string, ReadinessCheck>;
   /** Builds the hub once the app exists (the hub publishes through it). */
   createHub(outlet: HubOutlet): Promise<HubPort>;
+  /** Further HTTP surfaces (SSE, REST, /ops); registered before the catch-all 404. */
+  routes?: readonly RouteModule[];
 }
 
 export interface Gateway {
@@ -60,18 +64,6 @@ interface UpgradeData {
 type Ws = WebSocket<UpgradeData>;
 
 const STATUS_TOPIC = 'status';
-const STATUS_TEXT: Record<number, string> = {
-  200: '200 OK',
-  400: '400 Bad Request',
-  401: '401 Unauthorized',
-  403: '403 Forbidden',
-  404: '404 Not Found',
-  405: '405 Method Not Allowed',
-  413: '413 Payload Too Large',
-  415: '415 Unsupported Media Type',
-  500: '500 Internal Server Error',
-  503: '503 Service Unavailable',
-};
 
 const devTokenRequest = z.object({ user: z.string().min(1).max(200) }).strict();
 
@@ -302,6 +294,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     },
   });
 
+  for (const route of deps.routes ?? []) route.register(app);
+
   app.any('/*', (res) => {
     json(res, 404, { error: 'not_found' });
   });
@@ -376,60 +370,6 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
 }
 
 // ---- helpers ----
-
-interface ResState {
-  aborted: boolean;
-  onAbort?: () => void;
-}
-
-function guard(res: HttpResponse): ResState {
-  const state: ResState = { aborted: false };
-  res.onAborted(() => {
-    state.aborted = true;
-    state.onAbort?.();
-  });
-  return state;
-}
-
-/** Synchronous reply (still inside the handler: already corked). */
-function json(res: HttpResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeStatus(STATUS_TEXT[status] ?? `${status}`).writeHeader('content-type', 'application/json').writeHeader('cache-control', 'no-store');
-  for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
-  res.end(JSON.stringify(body));
-}
-
-/** Reply after an await: skipped when the client went away, corked otherwise. */
-function respond(res: HttpResponse, state: ResState, status: number, body: unknown, headers?: Record<string, string>): void {
-  if (state.aborted) return;
-  state.aborted = true; // answered: nothing else may touch `res`
-  res.cork(() => json(res, status, body, headers));
-}
-
-function readBody(res: HttpResponse, state: ResState, limit: number): Promise<Buffer | null> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    state.onAbort = () => {
-      if (!done) resolve(null);
-      done = true;
-    };
-    res.onData((chunk, isLast) => {
-      if (done) return;
-      size += chunk.byteLength;
-      if (size > limit) {
-        done = true;
-        resolve(null);
-        return;
-      }
-      chunks.push(Buffer.from(chunk.slice(0)));
-      if (isLast) {
-        done = true;
-        resolve(Buffer.concat(chunks));
-      }
-    });
-  });
-}
 
 async function runChecks(checks: Record<string, ReadinessCheck>, timeoutMs: number): Promise<Record<string, string>> {
   const entries = await Promise.all(
