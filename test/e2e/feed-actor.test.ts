@@ -213,7 +213,7 @@ describe('feed replicas', () => {
     }
   });
 
-  it('reconnects with a rotated key file without a restart', { timeout: 30_000 }, async () => {
+  it('reconnects with a rotated key file without a restart; a key without SIP falls back to delayed_sip and says so', { timeout: 30_000 }, async () => {
     const plans = async () => {
       const state = (await (await fetch(`${sim.url}/_control/stream/state`)).json()) as { connections: Array<{ plan: string | null }> };
       return state.connections.map((c) => c.plan);
@@ -222,6 +222,10 @@ describe('feed replicas', () => {
     writeFileSync(join(keyDir, 'secret'), 'feed-secret-2');
     writeFileSync(join(keyDir, 'id'), 'feed-key-2');
     await waitFor(async () => (await plans()).includes('basic'), 15_000, 'the connection on the rotated key');
+    // The new key's plan has no SIP: 409, then delayed_sip, and the hub tells every client its data is delayed.
+    await waitFor(async () => JSON.parse((await redis.get(marketDataKeys.status)) ?? '{}').state === 'delayed', 10_000, 'delayed hub status');
+    const state = (await (await fetch(`${sim.url}/_control/stream/state`)).json()) as { connections: Array<{ feed: string }> };
+    expect(state.connections.map((c) => c.feed)).toEqual(['delayed_sip']);
     demand.stop();
     demandRedis.disconnect();
   });

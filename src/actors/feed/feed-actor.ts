@@ -60,6 +60,7 @@ export class FeedActor {
   private killed = false;
   private stopped = false;
   private statusState: HubStatus['state'] | undefined;
+  private upstreamIsDelayed = false;
 
   constructor(private readonly opts: FeedActorOptions) {
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
@@ -181,12 +182,13 @@ export class FeedActor {
     this.upstream.setSymbols(wanted);
     this.upstream.start();
     if (this.statusState === undefined || this.statusState === 'degraded') {
-      await this.setStatus({ state: 'live', since: new Date(this.opts.clock.now()).toISOString() });
+      await this.setStatus({ state: this.upstreamIsDelayed ? 'delayed' : 'live', since: new Date(this.opts.clock.now()).toISOString() });
     }
   }
 
   /** Marks the hub delayed when the upstream fell back to delayed_sip (called by the composition's upstream events). */
   async upstreamDelayed(delayed: boolean): Promise<void> {
+    this.upstreamIsDelayed = delayed;
     const state = delayed ? 'delayed' : 'live';
     if (this.leader && this.statusState !== state && !this.killed) {
       await this.setStatus({ state, ...(delayed ? { reason: 'entitlement_fallback' } : {}), since: new Date(this.opts.clock.now()).toISOString() });

@@ -153,9 +153,14 @@ export async function startFeed(ctx: RoleContext): Promise<RunningRole> {
 
   function onUpstreamEvent(event: UpstreamEvent): void {
     switch (event.type) {
-      case 'live':
+      case 'live': {
+        // The feed actually served decides the labels: after a key rotation the fallback may be over.
+        const delayed = event.feed === 'delayed_sip';
+        publisher.setMode(delayed ? 'fallback' : 'rt');
+        void actor.upstreamDelayed(delayed).catch(() => undefined);
         logger.info({ feed: event.feed }, 'upstream live');
         break;
+      }
       case 'backoff':
         metrics.reconnects.inc();
         logger.info({ delayMs: event.delayMs, reason: event.reason }, 'upstream backoff');
