@@ -1,14 +1,11 @@
-// `npm run ops -- …`: operator commands. Each is audited with the operator's id.
-// Until the gateway's /ops endpoints exist, this CLI talks to Redis and PostgreSQL directly.
+// `npm run ops -- …`: operator commands, sent to the gateway's /ops endpoints. The gateway checks the operator role
+// and writes the audit row: this CLI holds no Redis or PostgreSQL credentials and writes nothing itself.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
-import { marketDataKeys, marketDataChannels } from '../contracts/index.js';
-import { appendAudit } from '../infra/audit/index.js';
-import { createDb } from '../infra/db/index.js';
-import { closeRedis, createRedis } from '../infra/redis/index.js';
-import { runRulesCommand } from './ops-rules.js';
+import { runRulesCommand, type OpsClient } from './ops-rules.js';
 
-const USAGE = `Usage: npm run ops -- <command> --operator <id>
+const DEFAULT_GATEWAY = 'http://127.0.0.1:8720';
+
+const USAGE = `Usage: npm run ops -- <command> [--gateway <url>] (--token <jwt> | --operator <id>)
 
   market-data disable     kill switch on: the feed drops its socket, clients get last-known-good data and a banner
   market-data enable      kill switch off: live data resumes
@@ -16,59 +13,147 @@ const USAGE = `Usage: npm run ops -- <command> --operator <id>
   rules list              bar-close rules (symbol lists whose closed minute bars enqueue jobs)
   rules set <id> <SYMBOL...> [--name <name>]
   rules disable <id>
+  users set-tier <id> <free|pro|pro_plus>
+                          change a user's tier; open sockets move to the new tier within a second
+
+Options:
+  --gateway <url>   gateway base URL (default ${DEFAULT_GATEWAY})
+  --token <jwt>     an operator session token
+  --operator <id>   dev/test only: fetch a token for this operator from the gateway's POST /dev/token
 `;
 
-async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: { operator: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+/** A refusal the operator should read: printed without a stack, exit code 1. */
+export class OpsCliError extends Error {
+  override readonly name = 'OpsCliError';
+}
+
+export function createOpsClient(gateway: string, token: string): OpsClient {
+  return {
+    async request(method, path, body) {
+      const res = await send(gateway, path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const parsed = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+      if (res.ok) return parsed;
+      const detail = typeof parsed.message === 'string' ? parsed.message : typeof parsed.code === 'string' ? parsed.code : res.statusText;
+      if (res.status === 401) throw new OpsCliError(`not authenticated (401): ${detail}. Pass a valid operator token with --token.`);
+      if (res.status === 403) throw new OpsCliError(`forbidden (403): ${detail}. The token's user must be an operator (token role and users.role).`);
+      if (res.status === 404) throw new OpsCliError(`not found (404): ${detail}`);
+      throw new OpsCliError(`the gateway refused the request (${res.status}): ${detail}`);
+    },
+  };
+}
+
+async function send(gateway: string, path: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(new URL(path, gateway), { ...init, signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code === 'ECONNREFUSED') throw new OpsCliError(`cannot reach the gateway at ${gateway} (connection refused): is it running? Use --gateway <url>.`);
+    if ((err as Error).name === 'TimeoutError') throw new OpsCliError(`the gateway at ${gateway} did not answer within 10 s`);
+    throw new OpsCliError(`cannot reach the gateway at ${gateway}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+}
+
+/** Dev and test only: a session token for `operator` from the gateway's dev issuer (404 in production). */
+async function devToken(gateway: string, operator: string): Promise<string> {
+  const res = await send(gateway, '/dev/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user: operator }),
   });
+  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  if (res.status === 404) throw new OpsCliError(`no dev token for "${operator}" (404): unknown user, or the gateway runs in production (use --token).`);
+  if (!res.ok || typeof body.token !== 'string') throw new OpsCliError(`the gateway issued no dev token (${res.status}): ${String(body.message ?? body.error ?? res.statusText)}`);
+  return body.token;
+}
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        gateway: { type: 'string' },
+        token: { type: 'string' },
+        operator: { type: 'string' },
+        name: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   const [area, action, ...rest] = positionals;
   if (values.help || !area || !action) {
     process.stdout.write(USAGE);
     return values.help ? 0 : 2;
   }
-  const readOnly = action === 'status' || action === 'list';
-  if (!readOnly && !values.operator) {
-    process.stderr.write('--operator <id> is required: every operator action is audited with who did it.\n');
-    return 2;
-  }
-  const operator = values.operator ?? 'anonymous';
-  const config = loadConfig();
-  const db = createDb(config.database.appUrl, { max: 1, appName: 'raxx-ops' });
-  try {
-    if (area === 'market-data') return await marketData(action, operator, config.redis.url, db);
-    if (area === 'rules') return await runRulesCommand(action, rest, { operator, name: values.name, db });
+  if (!['market-data', 'rules', 'users'].includes(area)) {
     process.stderr.write(`Unknown command "${area}".\n${USAGE}`);
     return 2;
-  } finally {
-    await db.close();
+  }
+  const gateway = values.gateway ?? DEFAULT_GATEWAY;
+  try {
+    new URL(gateway);
+  } catch {
+    process.stderr.write(`--gateway must be a URL such as ${DEFAULT_GATEWAY}\n`);
+    return 2;
+  }
+  try {
+    let token = values.token;
+    if (!token && values.operator) token = await devToken(gateway, values.operator);
+    if (!token) {
+      process.stderr.write('An operator token is required: --token <jwt>, or in dev --operator <id>.\n');
+      return 2;
+    }
+    const client = createOpsClient(gateway, token);
+    if (area === 'market-data') return await marketData(client, action);
+    if (area === 'rules') return await runRulesCommand(client, action, rest, { name: values.name });
+    return await usersCommand(client, action, rest);
+  } catch (err) {
+    if (err instanceof OpsCliError) {
+      process.stderr.write(`ops: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
   }
 }
 
-async function marketData(action: string, operator: string, redisUrl: string, db: ReturnType<typeof createDb>): Promise<number> {
-  const redis = createRedis(redisUrl, 'raxx-ops');
-  try {
-    if (action === 'status') {
-      const [kill, status] = await Promise.all([redis.get(marketDataKeys.killSwitch), redis.get(marketDataKeys.status)]);
-      process.stdout.write(`${JSON.stringify({ killSwitch: kill === '1', hub: status ? JSON.parse(status) : null }, null, 2)}\n`);
-      return 0;
-    }
-    if (action !== 'disable' && action !== 'enable') {
-      process.stderr.write(`Unknown market-data action "${action}".\n${USAGE}`);
-      return 2;
-    }
-    const on = action === 'disable';
-    if (on) await redis.set(marketDataKeys.killSwitch, '1');
-    else await redis.del(marketDataKeys.killSwitch);
-    // Wake the leader now rather than at its next poll.
-    await redis.publish(marketDataChannels.demandChanged, 'kill-switch');
-    await appendAudit(db.db, { actor: `operator:${operator}`, action: on ? 'market_data.disable' : 'market_data.enable', outcome: 'success', details: { via: 'ops-cli' } });
-    process.stdout.write(`market data ${on ? 'disabled (kill switch on)' : 'enabled (kill switch off)'}\n`);
+async function marketData(client: OpsClient, action: string): Promise<number> {
+  if (action === 'status') {
+    const body = await client.request('GET', '/ops/market-data');
+    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return 0;
-  } finally {
-    await closeRedis(redis);
   }
+  if (action !== 'disable' && action !== 'enable') {
+    process.stderr.write(`Unknown market-data action "${action}".\n${USAGE}`);
+    return 2;
+  }
+  const on = action === 'disable';
+  await client.request('POST', '/ops/market-data/kill-switch', { on });
+  process.stdout.write(`market data ${on ? 'disabled (kill switch on)' : 'enabled (kill switch off)'}\n`);
+  return 0;
+}
+
+async function usersCommand(client: OpsClient, action: string, args: string[]): Promise<number> {
+  if (action !== 'set-tier') {
+    process.stderr.write(`Unknown users action "${action}".\n${USAGE}`);
+    return 2;
+  }
+  const [id, tier] = args;
+  if (!id || !tier || !['free', 'pro', 'pro_plus'].includes(tier)) {
+    process.stderr.write('Usage: users set-tier <user id> <free|pro|pro_plus>\n');
+    return 2;
+  }
+  const body = await client.request('POST', `/ops/users/${encodeURIComponent(id)}/tier`, { tier });
+  process.stdout.write(`user ${id}: tier ${String(body.from)} → ${String(body.tier)}${body.notified === false ? ' (gateways not notified: applies when their cache expires)' : ''}\n`);
+  return 0;
 }
 
 process.exitCode = await main().catch((err: unknown) => {

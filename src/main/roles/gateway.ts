@@ -8,6 +8,13 @@ import { createMarketDataHub, createSessionAuth, startGateway, TierDirectory, ty
 import { createDb } from '../../infra/db/index.js';
 import { DemandLease } from '../../infra/market-data/index.js';
 import { closeRedis, createRedis } from '../../infra/redis/index.js';
+import { createRedisRequestLimiter } from '../../infra/rate-limit/index.js';
+import { httpRequestsPerMinute } from '../../domain/index.js';
+import { opsRoutes } from '../../gateway/http/ops-routes.js';
+import { createSseRoutes } from '../../gateway/http/sse.js';
+import { createMarketRestRoutes } from '../../gateway/http/market-rest.js';
+import { createMarketDataRestClient } from '../../infra/alpaca/index.js';
+import type { MarketDataHub } from '../../gateway/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
 
 export interface GatewayRoleOverrides {
@@ -42,7 +49,31 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
   const directory = new TierDirectory(db.db, { cacheMs: config.gateway.tierCacheMs });
   const demand = new DemandLease(redis, owner, { onError: (err) => logger.debug({ err }, 'demand lease renewal failed') });
 
+  // One budget per user across every replica and every HTTP surface (the paper API will reuse it).
+  const requestLimiter = createRedisRequestLimiter(redis, { perMinute: httpRequestsPerMinute });
+  const sseSubscriber = createRedis(config.redis.url, 'raxx-gateway-sse');
+  sseSubscriber.on('error', () => {});
+  ctx.onShutdown(() => closeRedis(sseSubscriber));
+  // startGateway builds the hub (it publishes through the app); the HTTP surfaces reach it once it exists.
+  let hub: MarketDataHub | undefined;
+  const hubRef = () => {
+    if (!hub) throw new Error('market-data hub not started');
+    return hub;
+  };
+  const upstream = createMarketDataRestClient({
+    baseUrl: config.alpaca.dataRestUrl,
+    keyId: () => config.secrets.ALPACA_KEY_ID?.current() ?? '',
+    secret: () => config.secrets.ALPACA_SECRET_KEY?.current() ?? '',
+  });
+  const sse = createSseRoutes({ auth, directory, limiter: requestLimiter, hub: hubRef, subscriber: sseSubscriber, clock, logger, options: { heartbeatMs: config.gateway.heartbeatMs } });
+  const routes = [
+    opsRoutes({ auth, db: db.db, redis, logger }),
+    sse,
+    createMarketRestRoutes({ auth, directory, limiter: requestLimiter, hub: hubRef, redis, upstream, clock, logger }),
+  ];
+
   const gateway = await startGateway({
+    routes,
     options: {
       host: config.http.host,
       port: config.http.port,
@@ -67,8 +98,8 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
         await db.sql`select 1`;
       },
     },
-    createHub: (outlet) =>
-      createMarketDataHub({
+    createHub: async (outlet) =>
+      (hub = await createMarketDataHub({
         redis,
         subscriber,
         demand,
@@ -77,9 +108,10 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
         packWindowMs: config.gateway.packWindowMs,
         now: () => clock.now(),
         onError: (err) => logger.warn({ err }, 'market-data hub error'),
-      }),
+      })),
   });
   ctx.onShutdown(() => gateway.close());
+  ctx.onShutdown(() => sse.close()); // steps run in reverse: streams end before the gateway closes
 
   // A tier change reaches this replica's sockets at once (the cache is bypassed for that user).
   tierEvents.on('message', (channel: string, userId: string) => {

@@ -1,0 +1,153 @@
+// PostgreSQL side of the runtime: the fencing epoch per partition and the effectively-once turn transaction.
+import { inArray, sql } from 'drizzle-orm';
+import type { Db, Tx } from '../infra/db/client.js';
+import { processedCommands } from '../infra/db/schema/index.js';
+import { toDbError } from '../infra/db/errors.js';
+import { toTextArrayLiteral } from '../infra/db/tenant.js';
+import type { Envelope } from './envelope.js';
+
+/** The partition's epoch in PostgreSQL is not the one this turn runs under: a newer owner took it. Nothing was written. */
+export class FencedOutError extends Error {
+  readonly code = 'FENCED_OUT' as const;
+  override readonly name = 'FencedOutError';
+  constructor(
+    readonly partition: number,
+    readonly epoch: number,
+    readonly currentEpoch: number | null,
+  ) {
+    super(`partition ${partition}: fenced out (turn epoch ${epoch}, database epoch ${currentEpoch ?? 'none'})`);
+  }
+}
+
+/**
+ * Records `epoch` as the partition's fencing epoch when it is newer than the stored one (the row lock waits for
+ * an old owner's in-flight turn to commit or abort). Returns the epoch stored afterwards: equal to `epoch` when
+ * ours is current, higher when PostgreSQL already knows a newer owner (then our lease is stale).
+ */
+export async function claimPartitionEpoch(db: Db, partition: number, epoch: number, owner: string): Promise<number> {
+  try {
+    const rows = await db.execute<{ epoch: string }>(sql`
+      insert into partition_epochs (partition, epoch, owner, updated_at) values (${partition}, ${epoch}, ${owner}, now())
+      on conflict (partition) do update set epoch = excluded.epoch, owner = excluded.owner, updated_at = now()
+        where partition_epochs.epoch < excluded.epoch
+      returning epoch`);
+    if (rows.length > 0) return Number(rows[0]!.epoch);
+    const cur = await db.execute<{ epoch: string }>(sql`select epoch from partition_epochs where partition = ${partition}`);
+    return Number(cur[0]!.epoch);
+  } catch (err) {
+    throw toDbError(err);
+  }
+}
+
+/** The stored epoch of a partition (0 when never claimed). */
+export async function currentPartitionEpoch(db: Db, partition: number): Promise<number> {
+  const rows = await db.execute<{ epoch: string }>(sql`select epoch from partition_epochs where partition = ${partition}`);
+  return rows.length > 0 ? Number(rows[0]!.epoch) : 0;
+}
+
+/**
+ * One transaction, RLS-scoped to `userIds` (transaction-local `raxx.user_ids`, as withTenant), that first locks the
+ * partition's epoch row (`SELECT … FOR UPDATE`) and aborts with FencedOutError unless it equals `epoch`; the lock is
+ * held until commit, so no new owner can take over between the check and the commit. Database errors → DbError.
+ */
+export async function withFencedTransaction<T>(
+  db: Db,
+  partition: number,
+  epoch: number,
+  userIds: readonly string[],
+  fn: (tx: Tx) => Promise<T>,
+): Promise<T> {
+  const literal = toTextArrayLiteral([...new Set(userIds)]);
+  try {
+    return await db.transaction(async (tx) => {
+      await tx.execute(sql`select set_config('raxx.user_ids', ${literal}, true)`);
+      const rows = await tx.execute<{ epoch: string }>(sql`select epoch from partition_epochs where partition = ${partition} for update`);
+      const current = rows.length > 0 ? Number(rows[0]!.epoch) : null;
+      if (current !== epoch) throw new FencedOutError(partition, epoch, current);
+      return fn(tx);
+    });
+  } catch (err) {
+    if (err instanceof FencedOutError) throw err;
+    throw toDbError(err);
+  }
+}
+
+export interface CommandDecision {
+  id: string;
+  outcome: 'accepted' | 'rejected';
+  /** Machine-readable code (stored as result_code; defaults to the outcome). */
+  code?: string;
+  /** JSON-serialisable result or rejection details. */
+  result?: unknown;
+}
+
+export interface StoredDecision extends CommandDecision {
+  /** True when this decision was committed earlier (a redelivery): the handler did not run again. */
+  replayed: boolean;
+}
+
+/**
+ * Effectively-once batch: inside withFencedTransaction, looks up which command ids are already in
+ * processed_commands (their stored decision is replayed), calls `handle` with the new ones only (in order),
+ * inserts one processed_commands row per new command with its decision, commits. Returns a decision per
+ * envelope, in input order. A decision missing from `handle`'s answer is an error (the transaction aborts).
+ */
+export async function commitFencedBatch(
+  db: Db,
+  partition: number,
+  epoch: number,
+  envelopes: readonly Envelope[],
+  handle: (tx: Tx, fresh: Envelope[]) => Promise<CommandDecision[]>,
+): Promise<StoredDecision[]> {
+  return withFencedTransaction(
+    db,
+    partition,
+    epoch,
+    envelopes.map((e) => e.userId),
+    async (tx) => {
+      const ids = envelopes.map((e) => e.id);
+      const done = ids.length
+        ? await tx
+            .select({ id: processedCommands.commandId, code: processedCommands.resultCode, result: processedCommands.result })
+            .from(processedCommands)
+            .where(inArray(processedCommands.commandId, ids))
+        : [];
+      const doneById = new Map(done.map((r) => [r.id, r]));
+      const seen = new Set<string>();
+      const fresh: Envelope[] = [];
+      for (const e of envelopes) {
+        if (!doneById.has(e.id) && !seen.has(e.id)) fresh.push(e);
+        seen.add(e.id);
+      }
+      const decided = fresh.length ? await handle(tx, fresh) : [];
+      const byId = new Map(decided.map((d) => [d.id, d]));
+      const rows = fresh.map((e) => {
+        const d = byId.get(e.id);
+        if (!d) throw new Error(`handler returned no decision for command ${e.id}`);
+        return {
+          commandId: e.id,
+          userId: e.userId,
+          partition,
+          type: e.type,
+          resultCode: d.code ?? d.outcome,
+          result: { outcome: d.outcome, ...(d.code !== undefined ? { code: d.code } : {}), ...(d.result !== undefined ? { result: d.result } : {}) },
+        };
+      });
+      if (rows.length) await tx.insert(processedCommands).values(rows);
+      const out: StoredDecision[] = [];
+      const emitted = new Set<string>();
+      for (const e of envelopes) {
+        if (emitted.has(e.id)) continue;
+        emitted.add(e.id);
+        const prev = doneById.get(e.id);
+        if (prev) {
+          const r = (prev.result ?? {}) as { outcome?: 'accepted' | 'rejected'; code?: string; result?: unknown };
+          out.push({ id: e.id, outcome: r.outcome ?? 'accepted', code: prev.code, result: r.result, replayed: true });
+        } else {
+          out.push({ ...byId.get(e.id)!, replayed: false });
+        }
+      }
+      return out;
+    },
+  );
+}

@@ -1,0 +1,23 @@
+// Public surface of the partitioned actor runtime (knows no domain).
+export { PartitionRuntime, type ActorHost, type RuntimeLogger, type RuntimeOptions, type RuntimeStats, type TurnContext } from './runtime.js';
+export {
+  appendCommand,
+  CONSUMER_GROUP,
+  ENVELOPE_FIELD,
+  envelopeSchema,
+  fnv1a,
+  partitionOf,
+  runtimeKeys,
+  type AppendOptions,
+  type Envelope,
+} from './envelope.js';
+export { assignPartitions } from './assignment.js';
+export {
+  claimPartitionEpoch,
+  commitFencedBatch,
+  currentPartitionEpoch,
+  FencedOutError,
+  withFencedTransaction,
+  type CommandDecision,
+  type StoredDecision,
+} from './fencing.js';
