@@ -1,3 +1,4 @@
 // Contracts shared across processes: wire shapes and Redis key/channel names.
 export * from './market-data.js';
 export * from './sessions.js';
+export * from './user-events.js';
