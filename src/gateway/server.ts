@@ -44,6 +44,33 @@ export interface GatewayDeps {
   createHub(outlet: HubOutlet): Promise<HubPort>;
   /** Further HTTP surfaces (SSE, REST, /ops); registered before the catch-all 404. */
   routes?: readonly RouteModule[];
+  /** The private per-user channel (src/gateway/private-events.ts): attached to every authenticated socket. */
+  privateChannel?: PrivateChannelHook;
+}
+
+// ---- private channel hook: what src/gateway/private-events.ts sees of each authenticated socket ----
+
+/** `ws.send`'s verdict: sent, buffered (backpressure) or dropped (over maxBackpressure). */
+export type PrivateSendResult = 'ok' | 'backpressure' | 'dropped';
+
+export interface PrivateSocket {
+  readonly userId: string;
+  /** Sends a text frame (corked); 'dropped' when the socket is closed too. */
+  send(text: string): PrivateSendResult;
+  /** Bytes waiting in the socket's outbox. */
+  buffered(): number;
+  close(code: number, reason: string): void;
+}
+
+export interface PrivateSocketHandle {
+  /** A client text message; true when the channel handled it (the gateway then ignores it). */
+  message(text: string): boolean;
+  /** The socket closed. */
+  close(): void;
+}
+
+export interface PrivateChannelHook {
+  open(socket: PrivateSocket): PrivateSocketHandle;
 }
 
 export interface Gateway {
@@ -59,6 +86,9 @@ export interface Gateway {
 interface UpgradeData {
   user: UserRecord;
   session?: SocketSession;
+  /** Private channel of this socket (when the hook is configured). */
+  priv?: PrivateSocketHandle;
+  ended?: boolean;
 }
 
 type Ws = WebSocket<UpgradeData>;
@@ -236,6 +266,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       metrics.connections.set(sockets.size);
       ws.subscribe(STATUS_TOPIC);
       ws.send(welcomeMessage(session.userId, session.tier, status), false, false);
+      if (deps.privateChannel) data.priv = deps.privateChannel.open(privateSocket(ws, session.userId));
     },
 
     message: (ws: Ws, message: ArrayBuffer, isBinary: boolean) => {
@@ -246,7 +277,9 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
         return;
       }
       if (isBinary) return reject(ws, session, 'binary_not_supported', 'send JSON text frames');
-      const parsed = parseClientMessage(Buffer.from(message).toString('utf8'));
+      const text = Buffer.from(message).toString('utf8');
+      if (ws.getUserData().priv?.message(text)) return;
+      const parsed = parseClientMessage(text);
       if (!parsed.ok) return reject(ws, session, parsed.code, parsed.message, parsed.extra);
       if (parsed.action === 'ping') {
         ws.send(pongMessage(clock.now()), false, false);
@@ -283,7 +316,10 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     },
 
     close: (ws: Ws) => {
-      const session = ws.getUserData().session;
+      const data = ws.getUserData();
+      data.ended = true;
+      data.priv?.close();
+      const session = data.session;
       sockets.delete(ws);
       metrics.connections.set(sockets.size);
       if (!session) return;
@@ -299,6 +335,25 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   app.any('/*', (res) => {
     json(res, 404, { error: 'not_found' });
   });
+
+  function privateSocket(ws: Ws, userId: string): PrivateSocket {
+    const data = ws.getUserData();
+    return {
+      userId,
+      send: (text) => {
+        if (data.ended) return 'dropped';
+        let r = 2;
+        ws.cork(() => {
+          r = ws.send(text, false, false);
+        });
+        return r === 1 ? 'ok' : r === 0 ? 'backpressure' : 'dropped';
+      },
+      buffered: () => (data.ended ? 0 : ws.getBufferedAmount()),
+      close: (code, reason) => {
+        if (!data.ended) ws.end(code, reason);
+      },
+    };
+  }
 
   function reject(ws: Ws, session: SocketSession, code: Parameters<typeof errorMessage>[0], message: string, extra?: Record<string, unknown>): void {
     metrics.errors.inc({ code });

@@ -8,7 +8,9 @@ import { createMarketDataHub, createSessionAuth, startGateway, TierDirectory, ty
 import { createDb } from '../../infra/db/index.js';
 import { DemandLease } from '../../infra/market-data/index.js';
 import { closeRedis, createRedis } from '../../infra/redis/index.js';
-import { createRedisRequestLimiter } from '../../infra/rate-limit/index.js';
+import { createRedisRateLimiter, createRedisRequestLimiter } from '../../infra/rate-limit/index.js';
+import { createCommandRoutes } from '../../gateway/http/commands.js';
+import { createPrivateEvents, createUserEventBus } from '../../gateway/private-events.js';
 import { httpRequestsPerMinute } from '../../domain/index.js';
 import { opsRoutes } from '../../gateway/http/ops-routes.js';
 import { createSseRoutes } from '../../gateway/http/sse.js';
@@ -66,14 +68,34 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
     secret: () => config.secrets.ALPACA_SECRET_KEY?.current() ?? '',
   });
   const sse = createSseRoutes({ auth, directory, limiter: requestLimiter, hub: hubRef, subscriber: sseSubscriber, clock, logger, options: { heartbeatMs: config.gateway.heartbeatMs } });
+  const userEventsSubscriber = createRedis(config.redis.url, 'raxx-gateway-user-events');
+  userEventsSubscriber.on('error', () => {});
+  const userEvents = createUserEventBus(userEventsSubscriber, (err) => logger.warn({ err }, 'user-events subscriber'));
+  ctx.onShutdown(async () => {
+    await userEvents.close();
+    await closeRedis(userEventsSubscriber);
+  });
   const routes = [
     opsRoutes({ auth, db: db.db, redis, logger }),
+    createCommandRoutes({
+      auth,
+      directory,
+      limiter: requestLimiter,
+      redis,
+      db: db.db,
+      events: userEvents,
+      rateLimiter: createRedisRateLimiter(redis),
+      partitions: config.accounts.partitions,
+      clock,
+      logger,
+    }),
     sse,
     createMarketRestRoutes({ auth, directory, limiter: requestLimiter, hub: hubRef, redis, upstream, clock, logger }),
   ];
 
   const gateway = await startGateway({
     routes,
+    privateChannel: createPrivateEvents({ redis, bus: userEvents, maxBackpressureBytes: config.gateway.maxBackpressureBytes, logger }),
     options: {
       host: config.http.host,
       port: config.http.port,

@@ -1,13 +1,14 @@
 // The table of roles a process can run; `src/main/role.ts <name>` picks one.
 import type { RoleStarter } from '../role-context.js';
 import { placeholderRole } from './placeholder.js';
+import { startAccounts } from './accounts.js';
 import { startFeed } from './feed.js';
 import { startGatewayRole } from './gateway.js';
 
 /** Application roles; `sim` is a separate program (src/sim) that role.ts hands over to. */
 export const roles = {
   feed: startFeed,
-  accounts: placeholderRole({ needs: { redis: true, database: 'app' }, pending: 'the account actors arrive with their own issue' }),
+  accounts: startAccounts,
   gateway: startGatewayRole,
   workers: placeholderRole({ needs: { redis: true, database: 'batch' }, pending: 'the BullMQ workers arrive with their own issue' }),
 } satisfies Record<string, RoleStarter>;

@@ -20,14 +20,14 @@ function run(role: string, env: Record<string, string | undefined> = {}): RolePr
 
 describe('role processes', () => {
   it('two replicas of one role start side by side on free ports, each logging one ready line', async () => {
-    const [a, b] = [run('accounts'), run('accounts')];
+    const [a, b] = [run('workers'), run('workers')];
     const [ra, rb] = await Promise.all([a.ready, b.ready]);
     expect(ra.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(ra.url).not.toBe(rb.url);
     expect(ra.note).toMatch(/does nothing yet/);
     const readyLines = a.lines.filter((l) => l.includes('"ready":true'));
     expect(readyLines).toHaveLength(1);
-    expect(JSON.parse(readyLines[0]!)).toMatchObject({ role: 'accounts', level: 'info', msg: 'ready', url: ra.url });
+    expect(JSON.parse(readyLines[0]!)).toMatchObject({ role: 'workers', level: 'info', msg: 'ready', url: ra.url });
   });
 
   it('serves /healthz, /readyz with real Redis and PostgreSQL checks, and /metrics', async () => {

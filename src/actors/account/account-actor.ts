@@ -1,0 +1,127 @@
+// The account actor host: applies account commands inside the runtime's turn transaction (one per batch), one
+// decision per command, an audit row per accepted command, and turns decisions into private-log events.
+import { sql } from 'drizzle-orm';
+import type { UserEvent } from '../../contracts/index.js';
+import { appendAudit } from '../../infra/audit/index.js';
+import type { Tx } from '../../infra/db/index.js';
+import { DEFAULT_STARTING_CASH } from '../../infra/db/schema/accounts.js';
+import type { ActorHost, CommandDecision, Envelope, StoredDecision } from '../../runtime/index.js';
+import { ACCOUNT_EVENT_KINDS, isAccountCommandType, parseAccountCommand, positiveDecimal, REJECTION_CODES, type AccountCommand, type RejectionCode } from './messages.js';
+import { SNAPSHOT_COLUMNS, toSnapshot, type AccountSnapshot } from './state.js';
+
+export interface AccountHostOptions {
+  /** Cash of a newly opened account (decimal string, > 0); default DEFAULT_STARTING_CASH (config.accounts.startingCash in the role). */
+  startingCash?: string;
+}
+
+/** What an accepted command reports (stored in processed_commands, replayed identically, and sent as the domain event). */
+export type AccountResult = AccountSnapshot & { at: string; amount?: string; reason?: string };
+
+/** A private-log event before the log script gives it its `T` and per-user `seq`. */
+export type UserEventDraft = Omit<UserEvent, 'T' | 'seq'>;
+
+export function createAccountHost(opts: AccountHostOptions = {}): ActorHost {
+  const startingCash = positiveDecimal.parse(opts.startingCash ?? DEFAULT_STARTING_CASH);
+  return {
+    async handleBatch(ctx, commands) {
+      // In order, one statement (or two on a rejection) per command; commands of different users touch only their own rows.
+      const out: CommandDecision[] = [];
+      for (const env of commands) out.push(await decide(ctx.tx, env, startingCash));
+      return out;
+    },
+  };
+}
+
+const rejected = (id: string, code: RejectionCode, result: Record<string, unknown>): CommandDecision => ({ id, outcome: 'rejected', code, result });
+
+async function decide(tx: Tx, env: Envelope, startingCash: string): Promise<CommandDecision> {
+  const parsed = parseAccountCommand(env.type, env.payload);
+  if (!parsed.ok) return rejected(env.id, parsed.code, { message: parsed.message });
+  const cmd = parsed.command;
+  const applied = await apply(tx, env.userId, cmd, startingCash);
+  if ('code' in applied) return rejected(env.id, applied.code, applied.detail);
+  const { snapshot, at } = applied;
+  const extra = cmd.type === 'account.adjust_cash' ? { amount: cmd.payload.amount, reason: cmd.payload.reason } : {};
+  await appendAudit(tx, {
+    actor: env.userId,
+    subject: env.userId,
+    action: cmd.type,
+    outcome: 'success',
+    correlationId: env.id,
+    details: { accountId: snapshot.accountId, ...extra, startingCash: snapshot.startingCash, cash: snapshot.cash, reservedCash: snapshot.reservedCash },
+  });
+  const result: AccountResult = { ...snapshot, ...extra, at };
+  return { id: env.id, outcome: 'accepted', result };
+}
+
+type Applied = { snapshot: AccountSnapshot; at: string } | { code: RejectionCode; detail: Record<string, unknown> };
+
+const AT = sql.raw(`to_json(now())#>>'{}' as "at"`);
+
+async function apply(tx: Tx, userId: string, cmd: AccountCommand, startingCash: string): Promise<Applied> {
+  let rows: Record<string, unknown>[];
+  switch (cmd.type) {
+    case 'account.open': {
+      rows = await tx.execute(sql`
+        insert into paper_accounts (user_id, account_type, starting_cash, cash)
+        values (${userId}, ${cmd.payload.accountType ?? 'cash'}, ${startingCash}::numeric, ${startingCash}::numeric)
+        on conflict (user_id) do nothing
+        returning ${SNAPSHOT_COLUMNS}, ${AT}`);
+      if (rows.length === 0) return { code: REJECTION_CODES.accountExists, detail: { message: 'this user already has a paper account' } };
+      break;
+    }
+    case 'account.reset': {
+      // Omitted startingCash keeps the account's current starting size. History (orders, fills, audit) is kept.
+      const next = cmd.payload.startingCash ?? null;
+      rows = await tx.execute(sql`
+        update paper_accounts set starting_cash = coalesce(${next}::numeric, starting_cash), cash = coalesce(${next}::numeric, starting_cash),
+          reserved_cash = 0, cycle_started_at = now(), version = version + 1, updated_at = now()
+        where user_id = ${userId} and status = 'active'
+        returning ${SNAPSHOT_COLUMNS}, ${AT}`);
+      if (rows.length === 0) return diagnose(tx, userId, null);
+      break;
+    }
+    case 'account.adjust_cash': {
+      const amount = cmd.payload.amount;
+      rows = await tx.execute(sql`
+        update paper_accounts set cash = cash + ${amount}::numeric, version = version + 1, updated_at = now()
+        where user_id = ${userId} and status = 'active' and cash + ${amount}::numeric >= reserved_cash
+        returning ${SNAPSHOT_COLUMNS}, ${AT}`);
+      if (rows.length === 0) return diagnose(tx, userId, amount);
+      break;
+    }
+  }
+  const row = rows[0]!;
+  return { snapshot: toSnapshot(row), at: String(row.at) };
+}
+
+/** Why a conditional update matched no row: no account, not active, or (for an adjustment) not enough cash. */
+async function diagnose(tx: Tx, userId: string, amount: string | null): Promise<Applied> {
+  const rows = await tx.execute(sql`select ${SNAPSHOT_COLUMNS} from paper_accounts where user_id = ${userId}`);
+  if (rows.length === 0) return { code: REJECTION_CODES.accountNotFound, detail: { message: 'open an account first (account.open)' } };
+  const s = toSnapshot(rows[0]!);
+  if (s.status !== 'active') return { code: REJECTION_CODES.accountNotActive, detail: { message: `account is ${s.status}`, status: s.status } };
+  return {
+    code: REJECTION_CODES.insufficientCash,
+    detail: { message: 'cash may not fall below reserved cash', amount, cash: s.cash, reservedCash: s.reservedCash, buyingPower: s.buyingPower },
+  };
+}
+
+/**
+ * The private-log events of one decision, in order: the `decision` event, then (accepted only) the domain event
+ * carrying the new balances. Pure: a replayed decision (same stored result) yields the same events.
+ */
+export function accountEvents(envelope: Envelope, decision: CommandDecision | StoredDecision, now: () => Date = () => new Date()): UserEventDraft[] {
+  const result = (decision.result ?? undefined) as Record<string, unknown> | undefined;
+  const at = typeof result?.at === 'string' ? result.at : now().toISOString();
+  const decisionEvent: UserEventDraft = {
+    kind: 'decision',
+    commandId: envelope.id,
+    outcome: decision.outcome,
+    ...(decision.outcome === 'rejected' ? { code: decision.code ?? 'rejected' } : {}),
+    data: decision.outcome === 'rejected' ? { type: envelope.type, ...result } : { type: envelope.type },
+    at,
+  };
+  if (decision.outcome !== 'accepted' || !isAccountCommandType(envelope.type)) return [decisionEvent];
+  return [decisionEvent, { kind: ACCOUNT_EVENT_KINDS[envelope.type], commandId: envelope.id, data: result, at }];
+}

@@ -1,0 +1,16 @@
+// The account actor: one user's paper account, applied one turn at a time by the partitioned runtime.
+export { accountEvents, createAccountHost, type AccountHostOptions, type AccountResult, type UserEventDraft } from './account-actor.js';
+export {
+  ACCOUNT_COMMAND_TYPES,
+  ACCOUNT_EVENT_KINDS,
+  accountAdjustCashPayload,
+  accountCommandSchemas,
+  accountOpenPayload,
+  accountResetPayload,
+  parseAccountCommand,
+  REJECTION_CODES,
+  type AccountCommand,
+  type AccountCommandType,
+  type RejectionCode,
+} from './messages.js';
+export type { AccountSnapshot } from './state.js';

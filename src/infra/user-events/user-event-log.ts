@@ -1,0 +1,96 @@
+// Writer of the private per-user event log (`{u:<id>}:events`, see src/contracts/user-events.ts).
+import type { Redis } from 'ioredis';
+import { USER_EVENT_LOG_MAX, userEventChannel, userEventKeys, type UserEvent } from '../../contracts/index.js';
+import { LuaScript } from '../market-data/lua.js';
+import { userEventAppendLua } from './append.lua.js';
+
+const appendScript = new LuaScript('user-event-append', userEventAppendLua);
+
+/** An event before the script assigns `T` and the per-user `seq`. */
+export type UserEventDraft = Omit<UserEvent, 'T' | 'seq'>;
+
+/** Dedupe marker of one command's events: same hash tag as the log, so one script touches one slot. */
+export const userEventDedupeKey = (userId: string, commandId: string) => `{u:${userId}}:cmd:${commandId}`;
+
+export interface UserEventLogOptions {
+  /** Approximate stream cap (XADD MAXLEN ~); default USER_EVENT_LOG_MAX. */
+  maxLen?: number;
+  /** How long a command's dedupe marker lives (ms); default 7 days (longer than any redelivery). */
+  dedupeTtlMs?: number;
+  /** Attempts of `submit` before it gives up on one append (default 5, backoff 50 ms doubling to 2 s). */
+  attempts?: number;
+  onError?: (err: unknown, userId: string, dedupeId: string | undefined) => void;
+}
+
+export interface AppendResult {
+  /** False when the dedupe marker existed: nothing was appended or published. */
+  appended: boolean;
+  /** Seq of the first frame (of this append, or of the earlier one when deduplicated). */
+  firstSeq: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class UserEventLog {
+  private readonly maxLen: number;
+  private readonly dedupeTtlMs: number;
+  private readonly attempts: number;
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly opts: UserEventLogOptions = {},
+  ) {
+    this.maxLen = opts.maxLen ?? USER_EVENT_LOG_MAX;
+    this.dedupeTtlMs = opts.dedupeTtlMs ?? 7 * 24 * 3600_000;
+    this.attempts = opts.attempts ?? 5;
+  }
+
+  /**
+   * One atomic script: INCR the user's seq per frame, XADD `{s, f}` (MAXLEN ~), PUBLISH each frame on
+   * `user-events:<id>`. With `dedupeId` (a command id) the whole append happens at most once per id.
+   */
+  async append(userId: string, drafts: readonly UserEventDraft[], dedupeId?: string): Promise<AppendResult> {
+    if (drafts.length === 0) return { appended: false, firstSeq: 0 };
+    const tails = drafts.map((d) => JSON.stringify(d));
+    const reply = (await appendScript.run(
+      this.redis,
+      [userEventKeys.log(userId), userEventKeys.seq(userId), userEventDedupeKey(userId, dedupeId ?? '-')],
+      [this.maxLen, userEventChannel(userId), dedupeId === undefined ? 0 : this.dedupeTtlMs, ...tails],
+    )) as [number, number];
+    return { appended: reply[0] === 1, firstSeq: Number(reply[1]) };
+  }
+
+  /**
+   * Fire-and-forget append for callbacks that cannot await (the runtime's onDecision): appends of one user run one
+   * after another in submission order, each retried with backoff; a final failure goes to `onError`.
+   */
+  submit(userId: string, drafts: readonly UserEventDraft[], dedupeId?: string): Promise<AppendResult | undefined> {
+    const prev = this.queues.get(userId) ?? Promise.resolve();
+    const next = prev.then(() => this.appendWithRetry(userId, drafts, dedupeId));
+    this.queues.set(userId, next);
+    void next.finally(() => {
+      if (this.queues.get(userId) === next) this.queues.delete(userId);
+    });
+    return next;
+  }
+
+  /** Resolves when every submitted append has finished (for an orderly shutdown). */
+  async drain(): Promise<void> {
+    while (this.queues.size > 0) await Promise.allSettled([...this.queues.values()]);
+  }
+
+  private async appendWithRetry(userId: string, drafts: readonly UserEventDraft[], dedupeId?: string): Promise<AppendResult | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.append(userId, drafts, dedupeId);
+      } catch (err) {
+        if (attempt >= this.attempts) {
+          this.opts.onError?.(err, userId, dedupeId);
+          return undefined;
+        }
+        await sleep(Math.min(50 * 2 ** attempt, 2000));
+      }
+    }
+  }
+}
