@@ -8,6 +8,7 @@ import { closeRedis, createRedis } from '../../infra/redis/index.js';
 import { UserEventLog } from '../../infra/user-events/index.js';
 import { PartitionRuntime } from '../../runtime/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
+import { storageChecks } from './readiness.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -90,12 +91,7 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     role: ctx.role,
     registry: ctx.metrics,
     checks: {
-      redis: async () => {
-        if ((await redis.ping()) !== 'PONG') throw new Error('unexpected PING reply');
-      },
-      postgres: async () => {
-        await db.sql`select 1`;
-      },
+      ...storageChecks(redis, db),
       runtime: async () => {
         if (!started) throw new Error('the account runtime has not started yet');
       },

@@ -23,6 +23,7 @@ import {
 } from '../../infra/market-data/index.js';
 import { closeRedis, createRedis } from '../../infra/redis/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
+import { storageChecks } from './readiness.js';
 
 export async function startFeed(ctx: RoleContext): Promise<RunningRole> {
   const { config, logger } = ctx;
@@ -209,12 +210,7 @@ export async function startFeed(ctx: RoleContext): Promise<RunningRole> {
     role: ctx.role,
     registry: ctx.metrics,
     checks: {
-      redis: async () => {
-        if ((await redis.ping()) !== 'PONG') throw new Error('unexpected PING reply');
-      },
-      postgres: async () => {
-        await db.sql`select 1`;
-      },
+      ...storageChecks(redis, db),
     },
     describe: () => ({ leader: actor.isLeader, epoch: actor.currentEpoch, owner, upstream: currentUpstream?.state ?? 'none' }),
   });

@@ -18,6 +18,7 @@ import { createMarketRestRoutes } from '../../gateway/http/market-rest.js';
 import { createMarketDataRestClient } from '../../infra/alpaca/index.js';
 import type { MarketDataHub } from '../../gateway/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
+import { storageChecks } from './readiness.js';
 
 export interface GatewayRoleOverrides {
   /** Tests tighten or loosen the per-socket limits. */
@@ -113,12 +114,7 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
     auth,
     directory,
     checks: {
-      redis: async () => {
-        if ((await redis.ping()) !== 'PONG') throw new Error('unexpected PING reply');
-      },
-      postgres: async () => {
-        await db.sql`select 1`;
-      },
+      ...storageChecks(redis, db),
     },
     createHub: async (outlet) =>
       (hub = await createMarketDataHub({
