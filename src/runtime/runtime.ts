@@ -9,7 +9,8 @@
  * effectively-once (the command id is inserted into `processed_commands` in the same transaction as the effects;
  * a redelivered id is skipped and its stored decision replayed to `onDecision`). Commands of one user are applied
  * in append order (one turn at a time per partition, batches in stream order, claimed entries before new ones).
- * `onDecision` is called after COMMIT, at least once per command (again on redelivery, with `replayed: true`).
+ * `onDecision` is called after COMMIT and awaited before XACK, at least once per command (again on redelivery,
+ * with `replayed: true`).
  *
  * FENCING. A replica may commit a turn only while `partition_epochs.epoch` equals its lease epoch; the turn's
  * transaction checks it under `SELECT … FOR UPDATE` and holds the lock until COMMIT, and a new owner raises the
@@ -80,7 +81,8 @@ export interface RuntimeOptions {
   idlePollMs?: number; // default 10
   userIdleMs?: number; // default 60000
   maxActiveUsers?: number; // default 10000
-  onDecision?: (envelope: Envelope, decision: StoredDecision) => void;
+  /** Awaited before XACK when it returns a promise (so what it does is at-least-once, like the command). */
+  onDecision?: (envelope: Envelope, decision: StoredDecision) => void | Promise<unknown>;
   onDeadLetter?: (entryId: string, reason: string, partition: number) => void;
   logger?: RuntimeLogger;
 }
@@ -377,22 +379,27 @@ export class PartitionRuntime {
         if (d) poison.push({ entry: v.entry, reason: d.reason });
       }
       if (poison.length) await this.deadLetter(st, poison, false);
-      if (batch.length) await this.o.redis.xack(runtimeKeys.stream(st.partition), CONSUMER_GROUP, ...batch.map((e) => e[0]));
-      if (st.active) st.mailbox.splice(0, batch.length);
-      st.failures = 0;
-      st.retryAt = 0;
+      // Decisions are handed on (and awaited) before XACK: a crash in between redelivers the entries, the stored
+      // decisions are replayed, and onDecision runs again — so its effects (the private event log) are at-least-once too.
       const byId = new Map(decisions.map((d) => [d.id, d]));
+      const handed: Array<Promise<unknown>> = [];
       for (const v of valid) {
         const d = byId.get(v.env.id);
         if (!d || deadIds.has(v.env.id)) continue;
         if (d.replayed) this.s.replayed++;
         else this.s.applied++;
         try {
-          this.o.onDecision?.(v.env, d);
+          const r = this.o.onDecision?.(v.env, d);
+          if (r instanceof Promise) handed.push(r.catch((err: unknown) => this.o.logger?.warn({ err: String(err), commandId: v.env.id }, 'onDecision failed')));
         } catch (err) {
           this.o.logger?.warn({ err: String(err), commandId: v.env.id }, 'onDecision threw');
         }
       }
+      await Promise.all(handed);
+      if (batch.length) await this.o.redis.xack(runtimeKeys.stream(st.partition), CONSUMER_GROUP, ...batch.map((e) => e[0]));
+      if (st.active) st.mailbox.splice(0, batch.length);
+      st.failures = 0;
+      st.retryAt = 0;
     } catch (err) {
       if (err instanceof FencedOutError) {
         this.s.fencedOut++;

@@ -45,7 +45,7 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     onDecision: (envelope, decision) => {
       metrics.decisions.inc({ outcome: decision.outcome, code: decision.code ?? decision.outcome, replayed: String(decision.replayed) });
       // Idempotent per command (dedupe marker in Redis): a replayed decision re-appends only if the first append never landed.
-      void events.submit(envelope.userId, accountEvents(envelope, decision), envelope.id);
+      return events.submit(envelope.userId, accountEvents(envelope, decision), envelope.id);
     },
     onDeadLetter: (entryId, reason, partition) => {
       metrics.deadLetters.inc();

@@ -140,7 +140,7 @@ describe('in-process runtime', () => {
     await reset();
     const P = 2;
     const decisions: { id: string; outcome: string; code?: string }[] = [];
-    const rt = new PartitionRuntime({ redis, db: app.db, partitions: P, host: toyHost, leaseTtlMs: 3000, onDecision: (_e, d) => decisions.push(d) });
+    const rt = new PartitionRuntime({ redis, db: app.db, partitions: P, host: toyHost, leaseTtlMs: 3000, onDecision: (_e, d) => void decisions.push(d) });
     await rt.start();
     try {
       const uid = userId(1);
