@@ -40,7 +40,7 @@ export const simEnvSchema = z.object({
   SIM_LIQUIDITY: z.enum(['unlimited', 'quote-size']).default('unlimited'),
   SIM_STARTING_CASH: num.default(100_000),
 
-  SIM_KMS_ACCESS_KEY_ID: z.string().min(1).default('AKIARAXXSIMULATOR000'),
+  SIM_KMS_ACCESS_KEY_ID: z.string().min(1).default('RAXXSIMKMSACCESSKEY0'),
   SIM_KMS_SECRET_ACCESS_KEY: z.string().min(1).default('raxx-sim-kms-dev-secret-access-key-000000'),
   SIM_KMS_REGION: z.string().min(1).default('us-east-1'),
 });

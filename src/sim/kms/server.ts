@@ -12,7 +12,7 @@ export type { KmsCredentials } from './sigv4.js';
 
 /** The dev credentials the simulator accepts unless told otherwise (not a secret: the simulator is loopback-only). */
 export const DEFAULT_KMS_CREDENTIALS: readonly KmsCredentials[] = [
-  { accessKeyId: 'AKIARAXXSIMULATOR000', secretAccessKey: 'raxx-sim-kms-dev-secret-access-key-000000' },
+  { accessKeyId: 'RAXXSIMKMSACCESSKEY0', secretAccessKey: 'raxx-sim-kms-dev-secret-access-key-000000' },
 ];
 export const DEFAULT_KMS_REGION = 'us-east-1';
 export const DEFAULT_KMS_ACCOUNT_ID = '000000000000';

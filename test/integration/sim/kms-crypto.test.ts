@@ -26,7 +26,7 @@ import { createKmsServer, type KmsServer } from '../../../src/sim/kms/index.js';
 
 const region = 'eu-west-1';
 const accountId = '123456789012';
-const credentials = { accessKeyId: 'AKIATESTKMSCRYPTO001', secretAccessKey: 'test-secret-crypto' };
+const credentials = { accessKeyId: 'TESTKMSCRYPTOKEY0001', secretAccessKey: 'test-secret-crypto' };
 
 let kms: KmsServer;
 let server: Server;

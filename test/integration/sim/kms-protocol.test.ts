@@ -6,7 +6,7 @@ import { CreateKeyCommand, DecryptCommand, DescribeKeyCommand, GenerateDataKeyCo
 import { createKmsServer, type KmsFaultState, type KmsServer } from '../../../src/sim/kms/index.js';
 
 const region = 'us-east-1';
-const credentials = { accessKeyId: 'AKIATESTKMSPROTO0001', secretAccessKey: 'test-secret-protocol' };
+const credentials = { accessKeyId: 'TESTKMSPROTOKEY00001', secretAccessKey: 'test-secret-protocol' };
 const logLines: string[] = [];
 
 let kms: KmsServer;
@@ -71,7 +71,7 @@ describe('simulated KMS: SigV4', () => {
 
   it('rejects an unknown access key with UnrecognizedClientException', async () => {
     const err = await failure(
-      kmsClient({ credentials: { accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: credentials.secretAccessKey } }).send(
+      kmsClient({ credentials: { accessKeyId: 'UNKNOWNACCESSKEY0000', secretAccessKey: credentials.secretAccessKey } }).send(
         new DescribeKeyCommand({ KeyId: 'alias/raxx-live-tokens' }),
       ),
     );

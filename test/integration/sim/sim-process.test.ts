@@ -148,7 +148,7 @@ describe('simulator process', () => {
   });
 
   it('serves a KMS endpoint the real AWS SDK can use, enforcing the encryption context', async () => {
-    const kms = new KMSClient({ endpoint: kmsUrl, region: 'us-east-1', credentials: { accessKeyId: 'AKIARAXXSIMULATOR000', secretAccessKey: 'raxx-sim-kms-dev-secret-access-key-000000' }, maxAttempts: 1 });
+    const kms = new KMSClient({ endpoint: kmsUrl, region: 'us-east-1', credentials: { accessKeyId: 'RAXXSIMKMSACCESSKEY0', secretAccessKey: 'raxx-sim-kms-dev-secret-access-key-000000' }, maxAttempts: 1 });
     const context = { app: 'raxx-stream', purpose: 'alpaca-live-token', user_id: 'u1', connection_id: 'c1' };
     const key = await kms.send(new GenerateDataKeyCommand({ KeyId: 'alias/raxx-live-tokens', KeySpec: 'AES_256', EncryptionContext: context }));
     const plain = await kms.send(new DecryptCommand({ CiphertextBlob: key.CiphertextBlob, EncryptionContext: context }));
