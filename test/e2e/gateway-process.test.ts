@@ -1,6 +1,7 @@
 // The gateway as a real process (`role.ts gateway`): native uWS, ready line, dev token → live frames, SIGTERM → 1001.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testRedisUrl } from '../support/redis.js';
 import WebSocket from 'ws';
 import { createDb, seedDemoUsers } from '../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../src/infra/redis/index.js';
@@ -10,11 +11,7 @@ import { waitFor } from '../support/wait.js';
 
 const REDIS_DB = 6;
 const ORIGIN = 'http://localhost:8720';
-const redisUrl = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const redisUrl = () => testRedisUrl(REDIS_DB);
 
 let t: TestDatabase;
 let redis: Redis;

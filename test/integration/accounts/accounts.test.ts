@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testRedisUrl } from '../../support/redis.js';
 import { accountEvents, createAccountHost } from '../../../src/actors/account/index.js';
 import { userEventChannel, userEventKeys, userEventSchema, type UserEvent } from '../../../src/contracts/index.js';
 import { createDb, seedDemoUsers, users, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
@@ -14,11 +15,7 @@ import { startRoleProcess } from '../../support/processes.js';
 import { waitFor } from '../../support/wait.js';
 
 const REDIS_DB = 2;
-const redisUrl = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const redisUrl = () => testRedisUrl(REDIS_DB);
 
 let tdb: TestDatabase;
 let su: postgres.Sql;

@@ -3,6 +3,7 @@
 // Pub/sub is server-wide: this file only uses demo-pro and demo-free.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testRedisUrl } from '../../support/redis.js';
 import { SignJWT } from 'jose';
 import { createDb, processedCommands, seedDemoUsers, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
@@ -23,11 +24,7 @@ const P = 4;
 const SECRET = 'commands-test-secret-0123456789abcdef';
 const ISSUER = 'raxx-dev-issuer';
 const AUDIENCE = 'raxx-stream';
-const redisUrl = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const redisUrl = () => testRedisUrl(REDIS_DB);
 
 let t: TestDatabase;
 let app: DbHandle;

@@ -1,6 +1,7 @@
 // SSE and the market-data REST API of the gateway, in-process on real Redis (DB 5), PostgreSQL and the simulator.
 // Pub/sub is server-wide: this file only publishes on symbols starting with SSE.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testRedisUrl } from '../../support/redis.js';
 import { SignJWT } from 'jose';
 import { createDb, seedDemoUsers } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
@@ -21,11 +22,7 @@ const SECRET = 'http-api-test-secret-0123456789abcdef';
 const ISSUER = 'raxx-dev-issuer';
 const AUDIENCE = 'raxx-stream';
 const SIM_KEY = { keyId: 'raxx-dev-key', secret: 'raxx-dev-secret' };
-const redisUrl = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const redisUrl = () => testRedisUrl(REDIS_DB);
 
 let t: TestDatabase;
 let redis: Redis;

@@ -2,6 +2,7 @@
 // command API test running in parallel). No account actor: the test appends/publishes user events as it would.
 // Pub/sub is server-wide: this file only uses demo-pro-plus and demo-operator.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testRedisUrl } from '../../support/redis.js';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { createDb, seedDemoUsers, type DbHandle } from '../../../src/infra/db/index.js';
@@ -22,11 +23,7 @@ const ORIGIN = 'http://127.0.0.1';
 const A = 'demo-pro-plus';
 const B = 'demo-operator';
 const BACKPRESSURE = 256 * 1024;
-const redisUrl = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const redisUrl = () => testRedisUrl(REDIS_DB);
 
 let t: TestDatabase;
 let app: DbHandle;

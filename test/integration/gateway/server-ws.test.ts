@@ -2,6 +2,7 @@
 // Pub/sub is server-wide: this file only uses symbols starting with GW.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testRedisUrl } from '../../support/redis.js';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { sql } from 'drizzle-orm';
@@ -21,11 +22,7 @@ const SECRET = 'gateway-test-secret-0123456789abcdef';
 const ISSUER = 'raxx-dev-issuer';
 const AUDIENCE = 'raxx-stream';
 const ORIGIN = 'http://127.0.0.1:8720';
-const redisUrl = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const redisUrl = () => testRedisUrl(REDIS_DB);
 
 let t: TestDatabase;
 let batch: DbHandle;

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testRedisUrl } from '../../support/redis.js';
 import { createDb, type DbHandle } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { appendCommand, CONSUMER_GROUP, partitionOf, PartitionRuntime, runtimeKeys, type Envelope } from '../../../src/runtime/index.js';
@@ -12,11 +13,7 @@ import { sleep, waitFor } from '../../support/wait.js';
 import { resetToy, setupToy, toyHost, userId } from './toy.js';
 
 const REDIS_DB = 3;
-const redisUrl = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const redisUrl = () => testRedisUrl(REDIS_DB);
 
 let tdb: TestDatabase;
 let su: postgres.Sql;
