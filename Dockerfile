@@ -9,6 +9,8 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 ENV npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 COPY package.json package-lock.json ./
+# patches/: fixes to dependencies applied by the postinstall step (patch-package), see patches/README.md.
+COPY patches ./patches
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -28,6 +30,7 @@ ENV NODE_ENV=production \
 RUN groupadd --system --gid 10001 raxx \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin raxx
 COPY package.json package-lock.json ./
+COPY patches ./patches
 # Native addons (uWebSockets.js, msgpackr-extract) ship prebuilt binaries for glibc/Node 20: no compiler needed.
 RUN npm ci --omit=dev && npm cache clean --force
 # drizzle/ holds the SQL migrations that migrate.js applies.

@@ -3,7 +3,7 @@
 // Usage: npx tsx bench/fanout/run.ts [scenario…]   (scenarios in bench/fanout/scenarios.ts; default: smoke wide-light)
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,15 +14,30 @@ import { freePort, startPostgres, startRedis } from '../../src/devstack/index.js
 import { bootstrapDatabase, createDb, DB_ROLES, runMigrations, seedDemoUsers } from '../../src/infra/db/index.js';
 import { spawnTsx, startRoleProcess, type RoleProcess } from '../../test/support/processes.js';
 import { DEFAULT_SCENARIOS, KINDS, SCENARIOS, isSlow, symbolsFor, type Scenario } from './scenarios.js';
-import type { ChildMessage, ClientConnected, ClientReport, ParentMessage } from './ipc.js';
+import type { ChildMessage, ClientConfig, ClientConnected, ClientReport, ParentMessage } from './ipc.js';
+import { buildGateway, startCompiledRole } from './build.js';
+import { buildNativeClient, messageWaiter, nativeHistogram, spawnNativeClient, type NativeResumed } from './native.js';
 
 const ORIGIN = 'http://raxx-bench-fanout.local';
 const USER_HZ = 100;
 const CLIENT_CPU_LIMIT = 0.9; // of one core: above, the load generator is the bottleneck
 const CLIENT_LAG_LIMIT_MS = 20; // event-loop delay p99 above this: receive times are the client's, not the server's
 const FOREIGN_CPU_LIMIT = 0.25; // cores used by processes this bench did not start: the machine is shared, figures are not clean
-const CLIENT_CAPACITY = 100_000; // msgs/s one Node `ws` client process reads on this machine (order of magnitude)
-const TARGET = { rssPerConnBytes: 2048, connections: 19_000, perCore: 1_000_000, vsBaseline: 9, p99Ms: 5, p999Ms: 10 };
+const CLIENT_BUSY_LIMIT = 0.9; // native client: fraction of its wall time outside epoll_wait
+const MAX_BACKPRESSURE = 1024 * 1024; // GATEWAY_MAX_BACKPRESSURE_BYTES default: the per-socket outbox cap
+const MACHINE_BUSY_LIMIT = 0.95; // whole machine: above, every process waits for a CPU and latency is an upper bound
+const DELIVERED_MIN = 0.99; // delivered / offered below this: saturated, not a latency result
+const CLIENT_CAPACITY = { ws: 100_000, native: 400_000 }; // msgs/s one client process reads on this machine (order of magnitude)
+const TARGET = {
+  rssPerConnBytes: 2048,
+  connections: 19_000,
+  perCore: 1_000_000,
+  vsBaseline: 9,
+  lat20k: { p99: 5, p999: 10 },
+  lat100k: { p99: 10 },
+  slowP99Move: 0.2,
+  stormMs: 10_000,
+};
 const clientScript = resolve(import.meta.dirname, 'client.ts');
 
 // ---------- /proc helpers ----------
@@ -91,37 +106,97 @@ function startBaseline(redisUrl: string): { child: ChildProcess; ready: Promise<
   };
 }
 
-// ---------- load clients ----------
-interface ClientProc {
-  child: ChildProcess;
-  next(type: ChildMessage['type'], timeoutMs: number): Promise<ChildMessage>;
-  send(m: ParentMessage): void;
+// ---------- load clients: the native epoll client (default) or the Node `ws` client, behind one interface ----------
+type ClientConfigShape = Omit<ClientConfig, 'type' | 'origin' | 'concurrency'> & { reconnectConcurrency?: number };
+type LoadReport = Omit<ClientReport, 'type' | 'histogram' | 'loopP99Ms' | 'loopMaxMs'> & {
+  hist: hdr.Histogram;
+  /** Node client: event-loop delay p99 (ms); native: null. */
+  loopP99Ms: number | null;
+  /** Native client: fraction of its window spent working (outside epoll_wait); Node: null. */
+  busy: number | null;
+};
+interface LoadClient {
+  pid: number;
   exited: Promise<unknown>;
+  connected: Promise<ClientConnected>;
+  reset(): void;
+  report(timeoutMs: number): Promise<LoadReport>;
+  drop(timeoutMs: number): Promise<NativeResumed>;
+  kill(): void;
+  stop(): void;
 }
-function forkClient(): ClientProc {
+
+function forkNodeClient(cfg: ClientConfigShape, connectTimeoutMs: number): LoadClient {
   const child = fork(clientScript, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise((r) => child.once('exit', r));
-  const waiting: Array<{ type: string; resolve(m: ChildMessage): void }> = [];
-  child.on('message', (m: ChildMessage) => {
-    const i = waiting.findIndex((w) => w.type === m.type);
-    if (i >= 0) waiting.splice(i, 1)[0]!.resolve(m);
+  const waiter = messageWaiter<ChildMessage>(exited, `client ${child.pid}`);
+  child.on('message', (m: ChildMessage) => waiter.deliver(m));
+  const send = (m: ParentMessage) => child.connected && child.send(m);
+  const next = waiter.next;
+  const connected = next('connected', connectTimeoutMs) as Promise<ClientConnected>;
+  send({ type: 'config', url: cfg.url, origin: ORIGIN, token: cfg.token, firstIndex: cfg.firstIndex, count: cfg.count, universe: cfg.universe, symbolsPerConnection: cfg.symbolsPerConnection, slowFraction: cfg.slowFraction, concurrency: 64, connectDeadlineMs: cfg.connectDeadlineMs });
+  return {
+    pid: child.pid!,
+    exited,
+    connected,
+    reset: () => send({ type: 'reset' }),
+    report: async (timeoutMs) => {
+      const p = next('report', timeoutMs);
+      send({ type: 'report' });
+      const r: ClientReport = await p;
+      return { ...r, hist: hdr.decodeFromCompressedBase64(r.histogram, 32, false), loopP99Ms: r.loopP99Ms, busy: null };
+    },
+    drop: () => Promise.reject(new Error('the Node ws client has no reconnect storm; use the native client')),
+    kill: () => child.kill('SIGKILL'),
+    stop: () => send({ type: 'stop' }),
+  };
+}
+
+function spawnNative(binary: string, cfg: ClientConfigShape, connectTimeoutMs: number): LoadClient {
+  const u = new URL(cfg.url);
+  const c = spawnNativeClient(binary, {
+    host: u.hostname,
+    port: Number(u.port),
+    path: u.pathname,
+    origin: ORIGIN,
+    token: cfg.token,
+    firstIndex: cfg.firstIndex,
+    count: cfg.count,
+    universe: cfg.universe,
+    symbolsPerConnection: cfg.symbolsPerConnection,
+    slowFraction: cfg.slowFraction,
+    concurrency: 256,
+    ...(cfg.reconnectConcurrency ? { reconnectConcurrency: cfg.reconnectConcurrency } : {}),
+    connectDeadlineMs: cfg.connectDeadlineMs,
   });
   return {
-    child,
-    exited,
-    send: (m) => child.connected && child.send(m),
-    next: (type, timeoutMs) =>
-      new Promise((res, rej) => {
-        const timer = setTimeout(() => rej(new Error(`client ${child.pid}: no ${type} in ${timeoutMs} ms`)), timeoutMs);
-        waiting.push({ type, resolve: (m) => (clearTimeout(timer), res(m)) });
-        void exited.then(() => rej(new Error(`client ${child.pid} exited`)));
-      }),
+    pid: c.child.pid!,
+    exited: c.exited,
+    connected: c.next('connected', connectTimeoutMs),
+    reset: () => c.command('reset'),
+    report: async (timeoutMs) => {
+      const p = c.next('report', timeoutMs);
+      c.command('report');
+      const r = await p;
+      return { ...r, hist: nativeHistogram(r.histogram), loopP99Ms: null, busy: r.busy };
+    },
+    drop: (timeoutMs) => {
+      const p = c.next('resumed', timeoutMs);
+      c.command('drop');
+      return p;
+    },
+    kill: () => c.child.kill('SIGKILL'),
+    stop: () => c.command('stop'),
   };
 }
 
 // ---------- one measurement against one server ----------
+/** The client processes' `resumed` answers summed (ms: the slowest), with the gateway's CPU over the storm. */
+type StormResult = Omit<NativeResumed, 'type' | 'started'> & { serverCpu: number };
 interface Measurement {
   server: 'gateway' | 'ws-baseline';
+  client: 'native' | 'ws';
+  slowFraction: number;
   connectionsOpen: number;
   connectionsFailed: number;
   connectErrors: string[];
@@ -143,13 +218,54 @@ interface Measurement {
   perCore: number;
   rssBefore: number;
   rssAfter: number;
+  rssEnd: number;
+  rssMax: number; // sampled every 250 ms over the window
   rssPerConn: number;
+  /** Gateway only: V8 heap and external memory before the clients and after warm-up. */
+  memBefore: MemoryView | null;
+  memAfter: MemoryView | null;
+  memEnd: MemoryView | null;
   clientCpu: number[]; // cores, per process
-  clientLagP99: number[];
+  clientLagP99: Array<number | null>;
+  clientBusy: Array<number | null>;
   machineBusy: number; // 0..1 of all cores
   pipelineCpu: number; // cores: sim + feed + Redis + this parent
   foreignCpu: number; // cores used by processes this bench did not start
+  loadAvg: string;
+  /** The load generator or the machine was saturated: no verdict of any kind. */
   invalid: string[];
+  /** The run is valid but its latency is not a latency result (delivered < 99 %, machine ≥ 95 % busy). */
+  latencyCaveats: string[];
+  storm?: StormResult;
+}
+
+const loadAvg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+/** The gateway's own view of its memory (prom-client default metrics): V8 heap used/total and external (Buffers). */
+interface MemoryView {
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  /** Fresh snapshots sent to slow consumers once their outbox drained (the gateway's skip-then-resync). */
+  drainSnapshots: number;
+  drains: number;
+}
+async function memoryView(metricsUrl: string | undefined): Promise<MemoryView | null> {
+  if (!metricsUrl) return null;
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    const num = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+    const v = {
+      heapUsed: num('nodejs_heap_size_used_bytes'),
+      heapTotal: num('nodejs_heap_size_total_bytes'),
+      external: num('nodejs_external_memory_bytes'),
+      drainSnapshots: num('raxx_gateway_drain_snapshots_total'),
+      drains: num('raxx_gateway_drains_total'),
+    };
+    return Number.isFinite(v.heapUsed) ? v : null; // the public listener may not serve /metrics
+  } catch {
+    return null;
+  }
 }
 
 interface RedisRef {
@@ -195,98 +311,130 @@ async function measure(
   token: string,
   universe: string[],
   ref: RedisRef,
+  opts: { slowFraction: number; nativeBinary: string; metricsUrl?: string; heapSnapshot?: () => Promise<void> },
 ): Promise<Measurement> {
+  const memBefore = await memoryView(opts.metricsUrl);
   const rssBefore = rssBytes(pid);
+  const kind = sc.client ?? 'native';
   const perProc = Math.ceil(sc.connections / sc.clientProcesses);
-  const clients: ClientProc[] = [];
+  const clients: LoadClient[] = [];
   const stopClients = async () => {
-    for (const c of clients) c.send({ type: 'stop' });
+    for (const c of clients) c.stop();
     await Promise.race([Promise.all(clients.map((c) => c.exited)), sleep(5_000)]);
-    for (const c of clients) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+    for (const c of clients) c.kill();
   };
   const clientsEntry: Stoppable = { name: `${server} clients`, stop: stopClients };
   started.push(clientsEntry);
   try {
-    for (let p = 0; p < sc.clientProcesses; p++) clients.push(forkClient());
     const connectDeadlineMs = 45_000 + perProc * 5;
-    const connectTimeout = connectDeadlineMs + 40_000;
-    const connectedP = clients.map((c) => c.next('connected', connectTimeout));
-    clients.forEach((c, p) =>
-      c.send({
-        type: 'config',
+    for (let p = 0; p < sc.clientProcesses; p++) {
+      const cfg: ClientConfigShape = {
         url: wsUrl,
-        origin: ORIGIN,
         token,
         firstIndex: p * perProc,
         count: Math.max(0, Math.min(perProc, sc.connections - p * perProc)),
         universe,
         symbolsPerConnection: sc.symbolsPerConnection,
-        slowFraction: sc.slowFraction,
-        concurrency: 64,
+        slowFraction: opts.slowFraction,
         connectDeadlineMs,
-      }),
-    );
-    const connected = (await Promise.all(connectedP)) as ClientConnected[];
+        ...(sc.stormConcurrency ? { reconnectConcurrency: sc.stormConcurrency } : {}),
+      };
+      clients.push(kind === 'native' ? spawnNative(opts.nativeBinary, cfg, connectDeadlineMs + 40_000) : forkNodeClient(cfg, connectDeadlineMs + 40_000));
+    }
+    const connected = await Promise.all(clients.map((c) => c.connected));
     await sleep(sc.warmupSeconds * 1000);
     const rssAfter = rssBytes(pid);
+    const memAfter = await memoryView(opts.metricsUrl);
+    if (opts.heapSnapshot) await opts.heapSnapshot();
 
-    for (const c of clients) c.send({ type: 'reset' });
+    for (const c of clients) c.reset();
     ref.reset();
     const t0 = Date.now();
     const cpu0 = cpuSeconds(pid);
-    const ccpu0 = clients.map((c) => cpuSeconds(c.child.pid!));
+    const ccpu0 = clients.map((c) => cpuSeconds(c.pid));
     const m0 = machineTicks();
     const p0 = pipelinePids.reduce((a, q) => a + cpuSeconds(q), 0);
     const self0 = process.cpuUsage();
+    let rssMax = rssAfter;
+    const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssBytes(pid))), 250);
     await sleep(sc.seconds * 1000);
-    // A saturated client handles the `report` message only after its socket backlog: give it time, then give up.
-    const reportsP = clients.map((c) => c.next('report', 120_000));
-    for (const c of clients) c.send({ type: 'report' });
+    clearInterval(sampler);
+    // A saturated client handles `report` only after its socket backlog: give it time, then give up.
+    const reportsP = clients.map((c) => c.report(120_000));
     const elapsed = (Date.now() - t0) / 1000;
     const serverCpu = (cpuSeconds(pid) - cpu0) / elapsed;
-    const clientCpu = clients.map((c, i) => (cpuSeconds(c.child.pid!) - ccpu0[i]!) / elapsed);
+    const clientCpu = clients.map((c, i) => (cpuSeconds(c.pid) - ccpu0[i]!) / elapsed);
     const m1 = machineTicks();
     const selfUse = process.cpuUsage(self0);
     const pipelineCpu = (pipelinePids.reduce((a, q) => a + cpuSeconds(q), 0) - p0 + (selfUse.user + selfUse.system) / 1e6) / elapsed;
     const machineBusy = (m1.busy - m0.busy) / Math.max(1, m1.total - m0.total);
     const foreignCpu = Math.max(0, machineBusy * cpus().length - serverCpu - clientCpu.reduce((a, c) => a + c, 0) - pipelineCpu);
+    const rssEnd = rssBytes(pid);
+    const load = loadAvg();
+    const memEnd = await memoryView(opts.metricsUrl);
     const counts = new Map(ref.counts);
-    const reports = (await Promise.all(reportsP)) as ClientReport[];
+    const reports = await Promise.all(reportsP);
 
     // Offered: what each reading connection should have received, from what the feed actually published.
     let expectedFrames = 0;
     let readers = 0;
     const notOpen = new Set(connected.flatMap((c) => c.failedIndices));
     for (let i = 0; i < sc.connections; i++) {
-      if (isSlow(i, sc.slowFraction) || notOpen.has(i)) continue;
+      if (isSlow(i, opts.slowFraction) || notOpen.has(i)) continue;
       readers++;
       for (const s of symbolsFor(i, universe, sc.symbolsPerConnection)) for (const k of KINDS) expectedFrames += counts.get(`md:rt:${k}:${s}`) ?? 0;
     }
     const merged = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
-    for (const r of reports) merged.add(hdr.decodeFromCompressedBase64(r.histogram, 32, false));
+    for (const r of reports) merged.add(r.hist);
     const frames = reports.reduce((a, r) => a + r.frames, 0);
     const arrays = reports.reduce((a, r) => a + r.wsMessages, 0);
     const openCount = connected.reduce((a, c) => a + c.open, 0);
+    // Each client counts over its own window (from when it handled `reset` to when it handled `report`).
+    const delivered = reports.reduce((a, r) => a + r.frames / Math.max(0.001, r.windowMs / 1000), 0);
+    const expected = expectedFrames / elapsed;
     const invalid: string[] = [];
-    clientCpu.forEach((c, i) => c >= CLIENT_CPU_LIMIT && invalid.push(`client ${i} at ${fmt(c * 100)} % of a core`));
-    reports.forEach((r, i) => r.loopP99Ms > CLIENT_LAG_LIMIT_MS && invalid.push(`client ${i} event-loop p99 ${fmt(r.loopP99Ms, 1)} ms`));
+    clientCpu.forEach((c, i) => c >= CLIENT_CPU_LIMIT && invalid.push(`load client ${i} at ${fmt(c * 100)} % of a core`));
+    reports.forEach((r, i) => r.loopP99Ms !== null && r.loopP99Ms > CLIENT_LAG_LIMIT_MS && invalid.push(`client ${i} event-loop p99 ${fmt(r.loopP99Ms, 1)} ms`));
+    reports.forEach((r, i) => r.busy !== null && r.busy >= CLIENT_BUSY_LIMIT && invalid.push(`native client ${i} busy ${fmt(r.busy * 100)} % of its window`));
     reports.forEach((r, i) => {
-      // A backlogged client handles `reset` and `report` late, maybe back to back: its window is then not ours.
       if (r.windowMs < elapsed * 1000 * 0.8) invalid.push(`client ${i} measured ${fmt(r.windowMs / 1000, 1)} s of the ${fmt(elapsed, 1)} s window (handled reset/report late)`);
     });
     if (sc.rate > 0 && foreignCpu > FOREIGN_CPU_LIMIT) invalid.push(`machine shared: ${fmt(foreignCpu * 100)} % of a core used by processes outside the bench`);
-    // Each client counts over its own window (from when it handled `reset` to when it handled `report`), so a lagging
-    // client's late handling of those messages does not skew the rate.
-    const delivered = reports.reduce((a, r) => a + r.frames / Math.max(0.001, r.windowMs / 1000), 0);
+    const latencyCaveats: string[] = [];
+    if (sc.rate > 0 && delivered < expected * DELIVERED_MIN) latencyCaveats.push(`saturated: delivered ${fmt((delivered / Math.max(1, expected)) * 100, 1)} % of offered`);
+    if (sc.rate > 0 && machineBusy >= MACHINE_BUSY_LIMIT) latencyCaveats.push(`machine ${fmt(machineBusy * 100)} % busy: latency includes waiting for a CPU`);
+
+    let storm: StormResult | undefined;
+    if ((sc.mode ?? 'steady') === 'storm') {
+      const sc0 = cpuSeconds(pid);
+      const st0 = Date.now();
+      const res = await Promise.all(clients.map((c) => c.drop(90_000)));
+      const stormElapsed = (Date.now() - st0) / 1000;
+      storm = {
+        dropped: res.reduce((a, r) => a + r.dropped, 0),
+        reconnected: res.reduce((a, r) => a + r.reconnected, 0),
+        failed: res.reduce((a, r) => a + r.failed, 0),
+        outstanding: res.reduce((a, r) => a + r.outstanding, 0),
+        ms: Math.max(...res.map((r) => r.ms)),
+        recovered: res.reduce((a, r) => a + r.recovered, 0),
+        notRecovered: res.reduce((a, r) => a + r.notRecovered, 0),
+        replayed: res.reduce((a, r) => a + r.replayed, 0),
+        gaps: res.reduce((a, r) => a + r.gaps, 0),
+        errors: [...new Set(res.flatMap((r) => r.errors))].slice(0, 5),
+        serverCpu: (cpuSeconds(pid) - sc0) / Math.max(0.001, stormElapsed),
+      };
+    }
     return {
       server,
+      client: kind,
+      slowFraction: opts.slowFraction,
       connectionsOpen: openCount,
       connectionsFailed: connected.reduce((a, c) => a + c.failed, 0),
       connectErrors: [...new Set(connected.flatMap((c) => c.errors))].slice(0, 5),
       connectMs: Math.max(...connected.map((c) => c.ms)),
       elapsed,
       offeredPerConn: readers ? expectedFrames / readers / elapsed : 0,
-      expected: expectedFrames / elapsed,
+      expected,
       delivered,
       slowDelivered: reports.reduce((a, r) => a + r.slowFrames / Math.max(0.001, r.windowMs / 1000), 0),
       framesPerArray: arrays ? frames / arrays : 0,
@@ -301,13 +449,22 @@ async function measure(
       perCore: serverCpu > 0 ? delivered / serverCpu : NaN,
       rssBefore,
       rssAfter,
+      rssEnd,
+      rssMax,
       rssPerConn: openCount ? (rssAfter - rssBefore) / openCount : NaN,
+      memBefore,
+      memAfter,
+      memEnd,
       clientCpu,
       clientLagP99: reports.map((r) => r.loopP99Ms),
+      clientBusy: reports.map((r) => r.busy),
       machineBusy,
       pipelineCpu,
       foreignCpu,
+      loadAvg: load,
       invalid,
+      latencyCaveats,
+      storm,
     };
   } finally {
     await stopClients();
@@ -317,39 +474,66 @@ async function measure(
 
 function printMeasurement(sc: Scenario, m: Measurement): void {
   const tag = m.invalid.length ? 'INVALID (load generator saturated or machine shared)' : 'valid';
-  console.log(`  ── ${m.server}: ${tag}${m.invalid.length ? ` — ${m.invalid.join('; ')}` : ''}`);
+  const label = `${m.server}${m.slowFraction > 0 ? `, ${fmt(m.slowFraction * 100)} % not reading` : ''}`;
+  console.log(`  ── ${label} (${m.client} client): ${tag}${m.invalid.length ? ` — ${m.invalid.join('; ')}` : ''}   [load average ${m.loadAvg}]`);
   console.log(`     connections   : ${fmt(m.connectionsOpen)} open, ${fmt(m.connectionsFailed)} failed${m.connectErrors.length ? ` (${m.connectErrors.join(' | ')})` : ''}, opened in ${fmt(m.connectMs / 1000, 1)} s; ${fmt(m.closed)} closed during the run`);
   if (sc.rate > 0) {
     console.log(`     offered       : ${fmt(m.offeredPerConn)} msgs/s per reading connection (published on its channels), ${fmt(m.expected)} msgs/s over all of them`);
-    console.log(`     delivered     : ${fmt(m.delivered)} msgs/s (${fmt((m.delivered / Math.max(1, m.expected)) * 100, 1)} % of offered)${sc.slowFraction ? `; slow sockets got ${fmt(m.slowDelivered)} msgs/s` : ''}`);
+    console.log(`     delivered     : ${fmt(m.delivered)} msgs/s (${fmt((m.delivered / Math.max(1, m.expected)) * 100, 1)} % of offered)${m.slowFraction ? `; sockets not reading got ${fmt(m.slowDelivered)} msgs/s before their buffers filled` : ''}`);
     console.log(`     packing       : ${fmt(m.framesPerArray, 2)} frames per WebSocket message`);
     console.log(`     seq gaps      : ${fmt(m.gaps)} (reading connections)   stale/duplicate frames dropped: ${fmt(m.stale)}`);
     const lat = `p50 ${fmt(m.p50, 2)} ms · p99 ${fmt(m.p99, 2)} ms · p99.9 ${fmt(m.p999, 2)} ms · max ${fmt(m.max, 1)} ms`;
-    console.log(`     latency t→recv: ${m.invalid.length ? `(not the server's: ${lat})` : lat}`);
+    const caveat = m.latencyCaveats.length ? ` — NOT a latency result: ${m.latencyCaveats.join('; ')}` : '';
+    console.log(`     latency t→recv: ${m.invalid.length ? `(not the server's: ${lat})` : lat}${caveat}`);
   }
-  console.log(`     server CPU    : ${fmt(m.serverCpu * 100)} % of one core → ${sc.rate > 0 ? `${fmt(m.perCore)} delivered msgs/s per server core` : 'idle'}`);
-  console.log(`     server RSS    : ${fmt(m.rssBefore / 2 ** 20, 1)} MB before clients → ${fmt(m.rssAfter / 2 ** 20, 1)} MB with them = ${fmt(m.rssPerConn)} B per connection`);
-  console.log(`     load clients  : CPU ${m.clientCpu.map((c) => `${fmt(c * 100)} %`).join(', ')} of a core; event-loop p99 ${m.clientLagP99.map((l) => `${fmt(l, 1)} ms`).join(', ')}; machine ${fmt(m.machineBusy * 100)} % busy (${cpus().length} cores): sim+feed+Redis+parent ${fmt(m.pipelineCpu * 100)} %, outside the bench ${fmt(m.foreignCpu * 100)} % of a core`);
+  console.log(`     server CPU    : ${fmt(m.serverCpu * 100)} % of one core → ${sc.rate > 0 ? `${fmt(m.perCore)} delivered msgs/s per server core (${fmt(m.perCore > 0 ? 1e6 / m.perCore : NaN, 2)} µs/msg)` : 'idle'}`);
+  console.log(`     server RSS    : ${fmt(m.rssBefore / 2 ** 20, 1)} MB before clients → ${fmt(m.rssAfter / 2 ** 20, 1)} MB with them (= ${fmt(m.rssPerConn)} B per connection) → max ${fmt(m.rssMax / 2 ** 20, 1)} / end ${fmt(m.rssEnd / 2 ** 20, 1)} MB over the window`);
+  if (m.memBefore && m.memAfter && m.connectionsOpen > 0) {
+    const per = (a: number, b: number) => `${fmt((b - a) / m.connectionsOpen)} B/conn`;
+    console.log(`     memory view   : V8 heap used ${fmt(m.memBefore.heapUsed / 2 ** 20, 1)} → ${fmt(m.memAfter.heapUsed / 2 ** 20, 1)} MB (${per(m.memBefore.heapUsed, m.memAfter.heapUsed)}), heap total ${fmt(m.memBefore.heapTotal / 2 ** 20, 1)} → ${fmt(m.memAfter.heapTotal / 2 ** 20, 1)} MB (${per(m.memBefore.heapTotal, m.memAfter.heapTotal)}), external ${per(m.memBefore.external, m.memAfter.external)}; the rest of the RSS delta is native (uWS sockets, malloc)`);
+  }
+  const busy = m.clientBusy.some((b) => b !== null) ? `; native busy ${m.clientBusy.map((b) => `${fmt((b ?? 0) * 100)} %`).join(', ')}` : '';
+  const lag = m.clientLagP99.some((l) => l !== null) ? `; event-loop p99 ${m.clientLagP99.map((l) => `${fmt(l ?? 0, 1)} ms`).join(', ')}` : '';
+  console.log(`     load clients  : CPU ${m.clientCpu.map((c) => `${fmt(c * 100)} %`).join(', ')} of a core${busy}${lag}; machine ${fmt(m.machineBusy * 100)} % busy (${cpus().length} cores): sim+feed+Redis+parent ${fmt(m.pipelineCpu * 100)} %, outside the bench ${fmt(m.foreignCpu * 100)} % of a core`);
+  if (m.storm) {
+    const s = m.storm;
+    console.log(`     storm         : ${fmt(s.dropped)} reset at once → ${fmt(s.reconnected)} reconnected, ${fmt(s.failed)} failed, ${fmt(s.outstanding)} still waiting; last resume answer after ${fmt(s.ms / 1000, 2)} s; keys recovered ${fmt(s.recovered)}, not recovered ${fmt(s.notRecovered)}; ${fmt(s.replayed)} frames received while resuming; ${fmt(s.gaps)} seqs missing after resume; server CPU ${fmt(s.serverCpu * 100)} %${s.errors.length ? ` (${s.errors.join(' | ')})` : ''}`);
+  }
 }
 
-function printComparison(sc: Scenario, g: Measurement, b: Measurement | undefined): void {
+function printComparison(sc: Scenario, g: Measurement, b: Measurement | undefined, healthy?: Measurement): void {
   const ratioCore = b && b.perCore > 0 ? g.perCore / b.perCore : NaN;
   if (sc.rate > 0 && b) {
-    console.log(`  ── gateway / ws-baseline: ${fmt(ratioCore, 2)}× delivered msgs/s per server core; latency p50 ${(g.p50 / b.p50).toPrecision(3)}×, p99 ${(g.p99 / b.p99).toPrecision(3)}× (below 1 = gateway faster)${g.invalid.length || b.invalid.length ? ' — one side INVALID: ratios indicative only' : ''}`);
+    console.log(`  ── gateway / ws-baseline (same ${g.client} client): ${fmt(ratioCore, 2)}× delivered msgs/s per server core; latency p50 ${(g.p50 / b.p50).toPrecision(3)}×, p99 ${(g.p99 / b.p99).toPrecision(3)}× (below 1 = gateway faster)${g.invalid.length || b.invalid.length ? ' — one side INVALID: ratios indicative only' : ''}`);
   }
-  if (b) {
-    console.log(`     RSS per connection: gateway ${fmt(g.rssPerConn)} B vs ws-baseline ${b ? fmt(b.rssPerConn) : 'n/a'} B`);
-  }
+  if (b) console.log(`     RSS per connection: gateway ${fmt(g.rssPerConn)} B vs ws-baseline ${fmt(b.rssPerConn)} B`);
+  const latVerdict = (m: Measurement, ok: boolean) =>
+    m.invalid.length ? `NOT MEASURED (run invalid: ${m.invalid.join('; ')})` : m.latencyCaveats.length ? `NOT MEASURED (${m.latencyCaveats.join('; ')})` : verdict(ok);
   for (const t of sc.targets) {
     if (t === 'connections') {
       console.log(`  target ${fmt(TARGET.connections)} connections at ≤ ${fmt(TARGET.rssPerConnBytes)} B RSS each: ${fmt(g.connectionsOpen)} held (${verdict(g.connectionsOpen >= TARGET.connections)}), ${fmt(g.rssPerConn)} B each (${verdict(g.rssPerConn <= TARGET.rssPerConnBytes)})`);
     } else if (t === 'throughput') {
-      const bad = g.invalid.length > 0 || !b || b.invalid.length > 0;
-      const v = (ok: boolean) => (bad ? 'no verdict: run INVALID' : verdict(ok));
-      console.log(`  target ≥ ${fmt(TARGET.perCore)} delivered msgs/s per gateway core: ${fmt(g.perCore)} (${g.invalid.length ? 'no verdict: run INVALID' : verdict(g.perCore >= TARGET.perCore)}); 0 gaps: ${fmt(g.gaps)} (${g.invalid.length ? 'no verdict: run INVALID' : verdict(g.gaps === 0)}); ≥ ${TARGET.vsBaseline}× ws baseline: ${fmt(ratioCore, 2)}× (${v(ratioCore >= TARGET.vsBaseline)})`);
-    } else if (t === 'latency') {
-      const ok = g.p99 <= TARGET.p99Ms && g.p999 <= TARGET.p999Ms;
-      console.log(`  target 2,000 clients at 20,000 msgs/s p99 ≤ ${TARGET.p99Ms} ms / p99.9 ≤ ${TARGET.p999Ms} ms: ${g.invalid.length ? `NOT MEASURED (run invalid: ${g.invalid.join('; ')})` : `p99 ${fmt(g.p99, 2)} / p99.9 ${fmt(g.p999, 2)} ms (${verdict(ok)})`}`);
+      const none = (m?: Measurement) => !m || m.invalid.length > 0;
+      const v = (ok: boolean, ...ms: Array<Measurement | undefined>) => (ms.some(none) ? 'no verdict: run INVALID' : verdict(ok));
+      console.log(`  target ≥ ${fmt(TARGET.perCore)} delivered msgs/s per gateway core: ${fmt(g.perCore)} (${v(g.perCore >= TARGET.perCore, g)}); 0 gaps: ${fmt(g.gaps)} (${v(g.gaps === 0, g)}); ≥ ${TARGET.vsBaseline}× ws baseline: ${fmt(ratioCore, 2)}× (${v(ratioCore >= TARGET.vsBaseline, g, b)})`);
+    } else if (t === 'latency-20k') {
+      const { p99, p999 } = TARGET.lat20k;
+      console.log(`  target 2,000 clients at 20,000 msgs/s p99 ≤ ${p99} ms / p99.9 ≤ ${p999} ms: p99 ${fmt(g.p99, 2)} / p99.9 ${fmt(g.p999, 2)} ms (${latVerdict(g, g.p99 <= p99 && g.p999 <= p999)})`);
+    } else if (t === 'latency-100k') {
+      const { p99 } = TARGET.lat100k;
+      console.log(`  target 2,000 clients at 100,000 msgs/s p99 ≤ ${p99} ms: p99 ${fmt(g.p99, 2)} ms (${latVerdict(g, g.p99 <= p99)})`);
+    } else if (t === 'slow' && healthy) {
+      const move = g.p99 / healthy.p99 - 1;
+      let slowCount = 0;
+      for (let i = 0; i < sc.connections; i++) if (isSlow(i, g.slowFraction)) slowCount++;
+      const d = g.memAfter && g.memEnd ? g.memEnd.drainSnapshots - g.memAfter.drainSnapshots : NaN;
+      const drains = Number.isFinite(d) ? `; drain snapshots sent in the window: ${fmt(d)} (sockets that fell behind and were resynced)` : '';
+      const bad = healthy.invalid.length || g.invalid.length || healthy.latencyCaveats.length || g.latencyCaveats.length;
+      console.log(`  target with ${fmt(g.slowFraction * 100)} % not reading, healthy p99 moves ≤ ${fmt(TARGET.slowP99Move * 100)} %: ${fmt(healthy.p99, 2)} → ${fmt(g.p99, 2)} ms (${move >= 0 ? '+' : ''}${fmt(move * 100, 1)} %) (${bad ? `NOT MEASURED (${[...healthy.invalid, ...healthy.latencyCaveats, ...g.invalid, ...g.latencyCaveats].join('; ')})` : verdict(move <= TARGET.slowP99Move)}); gaps on reading connections ${fmt(g.gaps)}; memory: RSS ${fmt(g.rssAfter / 2 ** 20, 1)} MB after warm-up → max ${fmt(g.rssMax / 2 ** 20, 1)} MB, end ${fmt(g.rssEnd / 2 ** 20, 1)} MB (all reading: max ${fmt(healthy.rssMax / 2 ** 20, 1)} MB; bound: ${fmt(slowCount)} not reading × the ${fmt(MAX_BACKPRESSURE / 2 ** 20)} MiB outbox cap = ${fmt((slowCount * MAX_BACKPRESSURE) / 2 ** 20)} MiB)${drains}`);
+    } else if (t === 'storm' && g.storm) {
+      const s = g.storm;
+      const ok = s.failed === 0 && s.outstanding === 0 && s.ms <= TARGET.stormMs && s.gaps === 0 && s.notRecovered === 0;
+      console.log(`  target ${fmt(s.dropped)} clients dropped at once all resume within ${fmt(TARGET.stormMs / 1000)} s with their gaps replayed: ${fmt(s.ms / 1000, 2)} s, ${fmt(s.failed + s.outstanding)} not resumed, ${fmt(s.notRecovered)} keys not recovered, ${fmt(s.gaps)} seqs missing (${verdict(ok)})${s.dropped < 10_000 ? ` — only ${fmt(s.dropped)} were open` : ''}`);
     }
   }
 }
@@ -359,8 +543,27 @@ async function outputBufferDrops(admin: Redis): Promise<number> {
   return Number(/client_output_buffer_limit_disconnections:(\d+)/.exec(await admin.info('stats'))?.[1] ?? 0);
 }
 
+/** SIGUSR2 → the gateway writes Heap.*.heapsnapshot into `dir` (--heapsnapshot-signal); waits until it is complete. */
+async function heapSnapshot(pid: number, dir: string): Promise<void> {
+  const before = new Set(readdirSync(dir));
+  process.kill(pid, 'SIGUSR2');
+  const t0 = Date.now();
+  for (;;) {
+    await sleep(1_000);
+    const fresh = readdirSync(dir).filter((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+    if (fresh.length && Date.now() - statSync(join(dir, fresh[0]!)).mtimeMs > 3_000) {
+      console.log(`  heap snapshot: ${join(dir, fresh[0]!)}`);
+      return;
+    }
+    if (Date.now() - t0 > 180_000) throw new Error('heap snapshot not written in 180 s');
+  }
+}
+
 // ---------- main ----------
 async function main(): Promise<void> {
+  const heapDir = process.env.FANOUT_HEAP_SNAPSHOT_DIR;
+  // Diagnostics only: FANOUT_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" (compiled gateway) profiles it.
+  const gatewayNodeArgs = (process.env.FANOUT_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const names = process.argv.slice(2).length ? process.argv.slice(2) : DEFAULT_SCENARIOS;
   const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
@@ -375,8 +578,9 @@ async function main(): Promise<void> {
       continue;
     }
     const expectedLoad = sc.rate * (sc.symbolsPerConnection / sc.symbols) * sc.connections;
-    if (expectedLoad > CLIENT_CAPACITY * sc.clientProcesses) {
-      console.log(`NOTE ${sc.name}: ~${fmt(expectedLoad)} msgs/s to read (uniform estimate) > ~${fmt(CLIENT_CAPACITY)} msgs/s per Node ws client process × ${sc.clientProcesses}: the load generator will limit this scenario.`);
+    const capacity = CLIENT_CAPACITY[sc.client ?? 'native'];
+    if (expectedLoad > capacity * sc.clientProcesses) {
+      console.log(`NOTE ${sc.name}: ~${fmt(expectedLoad)} msgs/s to read (uniform estimate) > ~${fmt(capacity)} msgs/s per ${sc.client ?? 'native'} client process × ${sc.clientProcesses}: the load generator may limit this scenario.`);
     }
     runnable.push(sc);
   }
@@ -386,6 +590,12 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'raxx-bench-fanout-'));
   chmodSync(dir, 0o755);
   started.push({ name: 'temp dir', stop: async () => rmSync(dir, { recursive: true, force: true }) });
+  // The gateway runs compiled, as in production (see build.ts); FANOUT_GATEWAY_TSX=1 runs it under tsx instead.
+  const gatewayUnderTsx = process.env.FANOUT_GATEWAY_TSX === '1';
+  const gatewayBuild = gatewayUnderTsx ? null : buildGateway();
+  if (gatewayBuild) started.push({ name: 'gateway build', stop: async () => gatewayBuild.remove() });
+  console.log(`gateway: ${gatewayBuild ? 'compiled (TypeScript transpile, plain node, as the Dockerfile runs it)' : 'under tsx (FANOUT_GATEWAY_TSX=1)'}`);
+  const nativeBinary = runnable.some((sc) => (sc.client ?? 'native') === 'native') ? buildNativeClient(dir) : '';
   const redisServer = await startRedis({ port: await freePort(), dir: join(dir, 'redis'), persistent: false });
   started.push({ name: 'redis', stop: () => redisServer.stop() });
   const pg = await startPostgres({ port: await freePort(), dir: join(dir, 'pg'), durable: false });
@@ -425,6 +635,7 @@ async function main(): Promise<void> {
         SIM_HALT_PROBABILITY: '0',
         SIM_KEYS: 'bench-key:bench-secret:algo_trader_plus',
         SIM_SLOW_CLIENT_BYTES: String(256 * 1024 * 1024),
+        SIM_BATCH_MS: String(sc.simBatchMs ?? 1),
         LOG_LEVEL: 'warn',
       });
       scoped.push(sim);
@@ -446,47 +657,66 @@ async function main(): Promise<void> {
       await feed.ready;
       ref = await redisReference(redisServer.url, universe);
 
-      const gateway = startRoleProcess('gateway', {
+      const gatewayEnv = {
         RAXX_ENV: 'test',
         REDIS_URL: redisServer.url,
         DATABASE_URL: urls.appUrl,
         SESSION_JWT_SECRET: randomBytes(32).toString('hex'),
         GATEWAY_ALLOWED_ORIGINS: ORIGIN,
         LOG_LEVEL: 'warn',
-      });
+        // Diagnostics only (off by default): FANOUT_HEAP_SNAPSHOT_DIR=/tmp/x takes a V8 heap snapshot after warm-up.
+        ...(heapDir ? { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapDir}` } : {}),
+      };
+      const gateway = gatewayBuild ? startCompiledRole(gatewayBuild.outDir, 'gateway', gatewayEnv, gatewayNodeArgs) : startRoleProcess('gateway', gatewayEnv);
       scoped.push(gateway);
-      const gwUrl = (await gateway.ready).url;
+      const gwReady = await gateway.ready;
+      const gwUrl = gwReady.url;
+      // The role's ready note names its internal listener ("…; metrics http://…/metrics"): the memory view reads it.
+      const gwMetrics = /metrics (http\S+)/.exec(gwReady.note ?? '')?.[1];
       const tokenRes = await fetch(`${gwUrl}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'demo-pro' }) });
       if (!tokenRes.ok) throw new Error(`/dev/token: HTTP ${tokenRes.status} ${await tokenRes.text()}`);
       const { token, tier } = (await tokenRes.json()) as { token: string; tier: string };
       if (tier !== 'pro') throw new Error(`demo-pro has tier ${tier}`);
       await sleep(1_000); // feed warm: LKG present, seqs running
       const pipelinePids = [sim.child.pid!, feed.child.pid!, redisServer.pid];
-      const g = await measure(sc, 'gateway', gateway.child.pid!, pipelinePids, `${gwUrl.replace('http', 'ws')}/ws`, token, universe, ref);
+      const gwWs = `${gwUrl.replace('http', 'ws')}/ws`;
+      const gwOpts = {
+        nativeBinary,
+        metricsUrl: gwMetrics,
+        heapSnapshot: heapDir ? () => heapSnapshot(gateway.child.pid!, heapDir) : undefined,
+      };
+      let healthy: Measurement | undefined;
+      if (sc.mode === 'slow') {
+        healthy = await measure(sc, 'gateway', gateway.child.pid!, pipelinePids, gwWs, token, universe, ref, { ...gwOpts, slowFraction: 0 });
+        printMeasurement(sc, healthy);
+      }
+      const g = await measure(sc, 'gateway', gateway.child.pid!, pipelinePids, gwWs, token, universe, ref, { ...gwOpts, slowFraction: sc.mode === 'slow' ? sc.slowFraction : 0 });
       await gateway.stop('SIGTERM');
       scoped.splice(scoped.indexOf(gateway), 1);
       printMeasurement(sc, g);
 
       if (g.connectionsOpen === 0) throw new Error('no gateway connection opened: see the errors above');
-      const baseline = startBaseline(redisServer.url);
-      const baselineEntry: Stoppable = { name: 'ws-baseline', stop: baseline.stop };
-      started.push(baselineEntry);
       let b: Measurement | undefined;
-      try {
-        const bUrl = await baseline.ready;
-        b = await measure(sc, 'ws-baseline', baseline.child.pid!, pipelinePids, `${bUrl.replace('http', 'ws')}/ws`, token, universe, ref!);
-        printMeasurement(sc, b);
-      } catch (err) {
-        console.log(`  ── ws-baseline: measurement FAILED: ${(err as Error).message}`);
-      } finally {
-        await baseline.stop();
-        started.splice(started.indexOf(baselineEntry), 1);
+      if (sc.baseline ?? true) {
+        const baseline = startBaseline(redisServer.url);
+        const baselineEntry: Stoppable = { name: 'ws-baseline', stop: baseline.stop };
+        started.push(baselineEntry);
+        try {
+          const bUrl = await baseline.ready;
+          b = await measure(sc, 'ws-baseline', baseline.child.pid!, pipelinePids, `${bUrl.replace('http', 'ws')}/ws`, token, universe, ref!, { slowFraction: 0, nativeBinary });
+          printMeasurement(sc, b);
+        } catch (err) {
+          console.log(`  ── ws-baseline: measurement FAILED: ${(err as Error).message}`);
+        } finally {
+          await baseline.stop();
+          started.splice(started.indexOf(baselineEntry), 1);
+        }
       }
       if (sc.rate > 0) {
         const r = ref.hist();
         console.log(`  reference: a plain Redis subscriber in the parent sees frames (now − t) p50 ${fmt(r.getValueAtPercentile(50) / 1000, 2)} ms · p99 ${fmt(r.getValueAtPercentile(99) / 1000, 2)} ms (sim batching + feed + Redis, before any WebSocket server)`);
       }
-      printComparison(sc, g, b);
+      printComparison(sc, g, b, healthy);
       const drops = (await outputBufferDrops(admin)) - drops0;
       if (drops > 0) console.log(`  Redis dropped ${fmt(drops)} subscriber connection(s) over their pub/sub output-buffer limit during this scenario (a backlogged gateway, baseline or reference subscriber)`);
     } catch (err) {

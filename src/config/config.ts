@@ -33,7 +33,7 @@ export interface Config {
   };
   kms: { endpoint: string | undefined; region: string; keyId: string };
   session: { issuer: string; audience: string; jwksUrl: string | undefined };
-  accounts: { partitions: number; startingCash: string; gateCycles: number };
+  accounts: { partitions: number; leaseTtlMs: number; startingCash: string; gateCycles: number };
   tiers: { freeDelayMs: number };
   feed: {
     leaseTtlMs: number;
@@ -53,6 +53,19 @@ export interface Config {
     /** Ticks of one topic within this window travel as one array frame (≤ 2 ms; 0 = no packing). */
     packWindowMs: number;
     tierCacheMs: number;
+    /** The internal listener (/metrics, /healthz, /readyz), never the public port; 0 = any free port. */
+    opsPort: number;
+    /** `/ops/*` requests per user per minute (shared Redis limiter). */
+    opsRequestsPerMinute: number;
+  };
+  workers: {
+    /** BullMQ key prefix of the workers' queues (a hash tag keeps each queue in one Redis Cluster slot). */
+    queuePrefix: string;
+    lockDurationMs: number;
+    stalledIntervalMs: number;
+    maxStalledCount: number;
+    settle: { checkEveryMs: number; batchSize: number; batchPauseMs: number };
+    retention: { pattern: string; batchSize: number; freeDays: number; proDays: number };
   };
   /** Only the dev orchestrator (`npm start`) reads these. */
   dev: { dataDir: string | undefined; statusPort: number; simPort: number; gatewayPort: number };
@@ -90,6 +103,11 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('FREE_TIER_DELAY_MS', 'must be at least 900000 (15 minutes) unless RAXX_ENV=test');
   }
 
+  if (e.GATEWAY_OPS_PORT !== 0 && e.GATEWAY_OPS_PORT === e.PORT) {
+    // The internal listener must not be the public one: /metrics would be reachable by every client.
+    throw new ConfigError('GATEWAY_OPS_PORT', 'must differ from PORT (or be 0)');
+  }
+
   const secrets: Config['secrets'] = {};
   for (const name of secretNames) {
     const provider = secretFromEnv(env, name);
@@ -125,7 +143,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     kms: { endpoint: e.KMS_ENDPOINT || undefined, region: e.KMS_REGION, keyId: e.KMS_KEY_ID },
     session: { issuer: e.SESSION_JWT_ISSUER, audience: e.SESSION_JWT_AUDIENCE, jwksUrl: e.SESSION_JWKS_URL || undefined },
-    accounts: { partitions: e.ACCOUNTS_PARTITIONS, startingCash: e.PAPER_STARTING_CASH, gateCycles: e.MBT_GATE_CYCLES },
+    accounts: { partitions: e.ACCOUNTS_PARTITIONS, leaseTtlMs: e.ACCOUNTS_LEASE_TTL_MS, startingCash: e.PAPER_STARTING_CASH, gateCycles: e.MBT_GATE_CYCLES },
     tiers: { freeDelayMs: e.FREE_TIER_DELAY_MS },
     feed: {
       leaseTtlMs: e.FEED_LEASE_TTL_MS,
@@ -143,6 +161,16 @@ export function loadConfig(env: Env = process.env): Config {
       maxFrameBytes: e.GATEWAY_MAX_FRAME_BYTES,
       packWindowMs: e.GATEWAY_PACK_WINDOW_MS,
       tierCacheMs: e.GATEWAY_TIER_CACHE_MS,
+      opsPort: e.GATEWAY_OPS_PORT,
+      opsRequestsPerMinute: e.GATEWAY_OPS_REQUESTS_PER_MINUTE,
+    },
+    workers: {
+      queuePrefix: e.WORKERS_QUEUE_PREFIX,
+      lockDurationMs: e.WORKERS_LOCK_DURATION_MS,
+      stalledIntervalMs: e.WORKERS_STALLED_INTERVAL_MS,
+      maxStalledCount: e.WORKERS_MAX_STALLED_COUNT,
+      settle: { checkEveryMs: e.WORKERS_SETTLE_CHECK_MS, batchSize: e.WORKERS_SETTLE_BATCH_SIZE, batchPauseMs: e.WORKERS_SETTLE_BATCH_PAUSE_MS },
+      retention: { pattern: e.WORKERS_RETENTION_PATTERN, batchSize: e.WORKERS_RETENTION_BATCH_SIZE, freeDays: e.RETENTION_FREE_DAYS, proDays: e.RETENTION_PRO_DAYS },
     },
     dev: { dataDir: e.DEV_DATA_DIR, statusPort: e.DEV_STATUS_PORT, simPort: e.DEV_SIM_PORT, gatewayPort: e.DEV_GATEWAY_PORT },
     secrets,

@@ -56,6 +56,7 @@ export const envSchema = z.object({
   SESSION_JWKS_URL: z.union([z.literal(''), url(['http:', 'https:'])]).default(''),
 
   ACCOUNTS_PARTITIONS: positiveInt.max(4096).default(64),
+  ACCOUNTS_LEASE_TTL_MS: positiveInt.min(500).default(5000),
   PAPER_STARTING_CASH: z
     .string()
     .regex(/^\d+(\.\d{1,4})?$/, 'must be a decimal amount such as 100000 or 2500.50')
@@ -77,6 +78,20 @@ export const envSchema = z.object({
   GATEWAY_MAX_FRAME_BYTES: positiveInt.default(16 * 1024),
   GATEWAY_PACK_WINDOW_MS: z.coerce.number().min(0).max(2).default(2),
   GATEWAY_TIER_CACHE_MS: positiveInt.default(60_000),
+  GATEWAY_OPS_PORT: port.default(0),
+  GATEWAY_OPS_REQUESTS_PER_MINUTE: positiveInt.default(60),
+
+  WORKERS_QUEUE_PREFIX: z.string().regex(/^[^:\s]{1,64}$/, 'must be 1-64 characters without ":" or spaces').default('{raxx-workers}'),
+  WORKERS_LOCK_DURATION_MS: positiveInt.min(500).default(30_000),
+  WORKERS_STALLED_INTERVAL_MS: positiveInt.min(250).default(15_000),
+  WORKERS_MAX_STALLED_COUNT: z.coerce.number().int().min(0).default(2),
+  WORKERS_SETTLE_CHECK_MS: positiveInt.min(1000).default(60_000),
+  WORKERS_SETTLE_BATCH_SIZE: positiveInt.max(10_000).default(500),
+  WORKERS_SETTLE_BATCH_PAUSE_MS: z.coerce.number().int().min(0).default(0),
+  WORKERS_RETENTION_PATTERN: z.string().min(9).default('0 7 * * *'),
+  WORKERS_RETENTION_BATCH_SIZE: positiveInt.max(100_000).default(1000),
+  RETENTION_FREE_DAYS: positiveInt.default(90),
+  RETENTION_PRO_DAYS: positiveInt.default(1095),
 
   DEV_DATA_DIR: z.string().optional(),
   DEV_STATUS_PORT: port.default(8700),

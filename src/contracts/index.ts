@@ -2,3 +2,5 @@
 export * from './market-data.js';
 export * from './sessions.js';
 export * from './user-events.js';
+export * from './settlement.js';
+export * from './paper-orders.js';

@@ -18,6 +18,8 @@ export interface LocalRedisOptions {
   dir: string;
   /** AOF with fsync every second (dev keeps its streams across restarts); off for throw-away test servers. */
   persistent: boolean;
+  /** Number of logical databases (Redis default 16); the test suite gives each test file its own. */
+  databases?: number;
   log?: (line: string) => void;
 }
 
@@ -48,6 +50,7 @@ export async function startRedis(opts: LocalRedisOptions): Promise<LocalRedis> {
     '--logfile', join(opts.dir, 'redis.log'),
     '--save', '',
     '--protected-mode', 'yes',
+    ...(opts.databases ? ['--databases', String(opts.databases)] : []),
     ...(opts.persistent ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no']),
   ];
   const child = spawn(binary, args, { stdio: 'ignore', detached: false });

@@ -15,6 +15,11 @@ export interface SessionAuthOptions {
   secret?: SecretSource | undefined;
   /** The auth service's JWKS (production). */
   jwksUrl?: string | undefined;
+  /**
+   * How long after one JWKS fetch a token with an unknown `kid` may trigger the next (jose's default, 30 s, bounds
+   * what forged kids can cost the auth service). A rotated key is picked up at most this long after its first use.
+   */
+  jwksCooldownMs?: number;
 }
 
 export interface SessionAuth {
@@ -29,7 +34,7 @@ export interface SessionAuth {
 const encoder = new TextEncoder();
 
 export function createSessionAuth(opts: SessionAuthOptions): SessionAuth {
-  const jwks: JWTVerifyGetKey | undefined = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl), { cooldownDuration: opts.jwksCooldownMs ?? 30_000, timeoutDuration: 5000 }) : undefined;
   const secret = opts.secret;
   const verifyOpts = { issuer: opts.issuer, audience: opts.audience };
 

@@ -1,4 +1,4 @@
-// The uWebSockets.js gateway: health endpoints, auth before upgrade, the market-data WebSocket protocol, tier changes,
+// The uWebSockets.js gateway (the public listener): health endpoints, auth before upgrade, the market-data WebSocket protocol, tier changes,
 // slow consumers, and the dev token issuer. The hub (src/gateway/market-data) does the Redis side.
 import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
@@ -79,6 +79,8 @@ export interface Gateway {
   /** A user's tier or role changed (TIER_CHANGED_CHANNEL): re-read it and move that user's sockets. */
   tierChanged(userId: string): Promise<void>;
   connections(): number;
+  /** True once close() began: readiness fails so the load balancer stops sending new clients. */
+  draining(): boolean;
   /** Closes the listen socket, then every WebSocket (1001), then the hub. */
   close(): Promise<void>;
 }
@@ -138,18 +140,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     });
   });
 
-  app.get('/metrics', (res) => {
-    const state = guard(res);
-    deps.registry
-      .metrics()
-      .then((text) => {
-        if (state.aborted) return;
-        res.cork(() => {
-          res.writeStatus('200 OK').writeHeader('content-type', deps.registry.contentType).end(text);
-        });
-      })
-      .catch(() => respond(res, state, 500, { error: 'internal' }));
-  });
+  // No /metrics here: this is the public listener. Metrics are served by the role's internal ops listener
+  // (GATEWAY_OPS_PORT, src/infra/http/ops-server.ts), which the load balancer never exposes.
 
   app.post('/dev/token', (res, req) => {
     if (options.env === 'production') return json(res, 404, { error: 'not_found' });
@@ -206,34 +198,34 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       const extensions = req.getHeader('sec-websocket-extensions');
       const state = guard(res);
 
-      if (closing) return json(res, 503, { error: 'shutting_down' });
+      if (closing) return json(res, 503, refusal('shutting_down', 'the gateway is shutting down; reconnect'));
       if (!allowedOrigins.has(origin)) {
         metrics.rejected.inc({ reason: 'origin' });
-        return json(res, 403, { error: 'origin_not_allowed' });
+        return json(res, 403, refusal('origin_not_allowed', 'this Origin may not open a socket'));
       }
       if (token === '') {
         metrics.rejected.inc({ reason: 'no_token' });
-        return json(res, 401, { error: 'unauthorized' });
+        return json(res, 401, refusal('unauthorized', 'a session token is required (cookie, Bearer or access_token)'));
       }
       void (async () => {
         const claims = await auth.verify(token);
         if (!claims) {
           metrics.rejected.inc({ reason: 'bad_token' });
-          return respond(res, state, 401, { error: 'unauthorized' });
+          return respond(res, state, 401, refusal('unauthorized', 'invalid or expired session token'));
         }
         const user = await directory.lookup(claims.sub);
         if (!user) {
           metrics.rejected.inc({ reason: 'unknown_user' });
-          return respond(res, state, 403, { error: 'unknown_user' });
+          return respond(res, state, 403, refusal('unknown_user', 'the session user does not exist'));
         }
         if (state.aborted) return;
-        if (closing) return respond(res, state, 503, { error: 'shutting_down' });
+        if (closing) return respond(res, state, 503, refusal('shutting_down', 'the gateway is shutting down; reconnect'));
         res.cork(() => {
           res.upgrade<UpgradeData>({ user }, key, protocol, extensions, context);
         });
       })().catch((err: unknown) => {
         logger.warn({ err }, 'upgrade failed');
-        respond(res, state, 503, { error: 'unavailable' });
+        respond(res, state, 503, refusal('unavailable', 'try again shortly'));
       });
     },
 
@@ -412,6 +404,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     port,
     tierChanged,
     connections: () => sockets.size,
+    draining: () => closing,
     close: () =>
       (closed ??= (async () => {
         closing = true;
@@ -425,6 +418,11 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
 }
 
 // ---- helpers ----
+
+/** The body of a refused upgrade: typed like every other error of the gateway. */
+function refusal(code: 'shutting_down' | 'origin_not_allowed' | 'unauthorized' | 'unknown_user' | 'unavailable', message: string) {
+  return { code, message };
+}
 
 async function runChecks(checks: Record<string, ReadinessCheck>, timeoutMs: number): Promise<Record<string, string>> {
   const entries = await Promise.all(

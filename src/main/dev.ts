@@ -82,6 +82,7 @@ async function main(): Promise<void> {
     const secrets = devSecretFiles(config, dirs);
     for (const role of roleOrder) supervisor.start({ name: role, env: roleEnv(config, role, dirs, secrets) });
     await supervisor.waitAllReady(READY_TIMEOUT_MS);
+    await supervisor.waitAllReadyz(READY_TIMEOUT_MS);
     const gateway = supervisor.statuses().find((s) => s.name === 'gateway')?.url;
     say('');
     say(`Raxx Stream is up. Open ${status.url}`);

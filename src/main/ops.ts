@@ -2,6 +2,7 @@
 // and writes the audit row: this CLI holds no Redis or PostgreSQL credentials and writes nothing itself.
 import { parseArgs } from 'node:util';
 import { runRulesCommand, type OpsClient } from './ops-rules.js';
+import { runRetentionCommand, runSettleCommand } from './ops-workers.js';
 
 const DEFAULT_GATEWAY = 'http://127.0.0.1:8720';
 
@@ -15,9 +16,17 @@ const USAGE = `Usage: npm run ops -- <command> [--gateway <url>] (--token <jwt> 
   rules disable <id>
   users set-tier <id> <free|pro|pro_plus>
                           change a user's tier; open sockets move to the new tier within a second
+  settle run --date YYYY-MM-DD [--force] [--wait] --workers <url>
+                          fan out the end-of-day settle of that session to every paper account (--force: before its
+                          close; --wait: until the fan-out completes)
+  settle status --date YYYY-MM-DD --workers <url>
+                          progress of that day's fan-out
+  retention run --workers <url>
+                          run the retention purge of paper history now
 
 Options:
   --gateway <url>   gateway base URL (default ${DEFAULT_GATEWAY})
+  --workers <url>   a workers replica's ops URL (its ready line and the status page show it); settle and retention only
   --token <jwt>     an operator session token
   --operator <id>   dev/test only: fetch a token for this operator from the gateway's POST /dev/token
 `;
@@ -81,6 +90,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
         token: { type: 'string' },
         operator: { type: 'string' },
         name: { type: 'string' },
+        workers: { type: 'string' },
+        date: { type: 'string' },
+        force: { type: 'boolean' },
+        wait: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -94,7 +107,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     process.stdout.write(USAGE);
     return values.help ? 0 : 2;
   }
-  if (!['market-data', 'rules', 'users'].includes(area)) {
+  if (!['market-data', 'rules', 'users', 'settle', 'retention'].includes(area)) {
     process.stderr.write(`Unknown command "${area}".\n${USAGE}`);
     return 2;
   }
@@ -111,6 +124,16 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     if (!token) {
       process.stderr.write('An operator token is required: --token <jwt>, or in dev --operator <id>.\n');
       return 2;
+    }
+    if (area === 'settle' || area === 'retention') {
+      // These endpoints live on the workers role's own ops server, which checks the same operator token.
+      if (!values.workers || !URL.canParse(values.workers)) {
+        process.stderr.write('--workers <url> is required: the ops URL of a workers replica, e.g. http://127.0.0.1:40123\n');
+        return 2;
+      }
+      const workers = createOpsClient(values.workers, token);
+      if (area === 'retention') return await runRetentionCommand(workers, action);
+      return await runSettleCommand(workers, action, { date: values.date, force: values.force ?? false, wait: values.wait ?? false });
     }
     const client = createOpsClient(gateway, token);
     if (area === 'market-data') return await marketData(client, action);

@@ -18,6 +18,8 @@ export const runtimeKeys = {
   epoch: (p: number) => `epoch:{p${p}}`,
   members: 'members:{rt}',
   deadLetter: 'cmd:dead',
+  /** Pub/sub channel: the partition number, published after each append so the owner reads at once. */
+  wake: 'cmd:wake',
 } as const;
 
 export const CONSUMER_GROUP = 'actors';
@@ -45,11 +47,20 @@ export interface AppendOptions {
   maxLen?: number;
 }
 
-/** XADDs one validated envelope to its partition's stream; returns the stream entry id. */
+/**
+ * XADDs one validated envelope to its partition's stream and PUBLISHes the partition on `cmd:wake` (same round trip,
+ * pipelined; the wake-up only saves the owner its poll interval, so its failure is ignored); returns the entry id.
+ */
 export async function appendCommand(redis: Redis, envelope: Envelope, partitions: number, opts: AppendOptions = {}): Promise<string> {
   const env = envelopeSchema.parse(envelope);
-  const key = runtimeKeys.stream(partitionOf(env.userId, partitions));
-  const id = await redis.xadd(key, 'MAXLEN', '~', String(opts.maxLen ?? 100_000), '*', ENVELOPE_FIELD, JSON.stringify(env));
-  if (id === null) throw new Error('XADD returned no id');
+  const p = partitionOf(env.userId, partitions);
+  const replies = await redis
+    .pipeline()
+    .xadd(runtimeKeys.stream(p), 'MAXLEN', '~', String(opts.maxLen ?? 100_000), '*', ENVELOPE_FIELD, JSON.stringify(env))
+    .publish(runtimeKeys.wake, String(p))
+    .exec();
+  const [err, id] = replies?.[0] ?? [new Error('XADD got no reply'), null];
+  if (err) throw err;
+  if (typeof id !== 'string') throw new Error('XADD returned no id');
   return id;
 }

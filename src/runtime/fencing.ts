@@ -2,7 +2,7 @@
 import { inArray, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../infra/db/client.js';
 import { processedCommands } from '../infra/db/schema/index.js';
-import { toDbError } from '../infra/db/errors.js';
+import { DbError, toDbError } from '../infra/db/errors.js';
 import { toTextArrayLiteral } from '../infra/db/tenant.js';
 import type { Envelope } from './envelope.js';
 
@@ -23,17 +23,38 @@ export class FencedOutError extends Error {
  * Records `epoch` as the partition's fencing epoch when it is newer than the stored one (the row lock waits for
  * an old owner's in-flight turn to commit or abort). Returns the epoch stored afterwards: equal to `epoch` when
  * ours is current, higher when PostgreSQL already knows a newer owner (then our lease is stale).
+ *
+ * With `lockWaitMs`, a turn that still holds the row lock after that long is ended: its owner's lease has expired
+ * (ours is newer), so it is paused or stuck (SIGSTOP, VM freeze: its session may sit mid-statement, where no
+ * PostgreSQL timeout applies) and would otherwise block the takeover, and the caller's lease renewals, until it
+ * wakes. Its transaction aborts, so nothing of it lands — the same outcome as being fenced out.
  */
-export async function claimPartitionEpoch(db: Db, partition: number, epoch: number, owner: string): Promise<number> {
+export async function claimPartitionEpoch(db: Db, partition: number, epoch: number, owner: string, opts: { lockWaitMs?: number } = {}): Promise<number> {
+  const claim = () =>
+    db.transaction(async (tx) => {
+      if (opts.lockWaitMs !== undefined) await tx.execute(sql`select set_config('lock_timeout', ${`${Math.max(1, Math.floor(opts.lockWaitMs))}ms`}, true)`);
+      const rows = await tx.execute<{ epoch: string }>(sql`
+        insert into partition_epochs (partition, epoch, owner, updated_at) values (${partition}, ${epoch}, ${owner}, now())
+        on conflict (partition) do update set epoch = excluded.epoch, owner = excluded.owner, updated_at = now()
+          where partition_epochs.epoch < excluded.epoch
+        returning epoch`);
+      if (rows.length > 0) return Number(rows[0]!.epoch);
+      const cur = await tx.execute<{ epoch: string }>(sql`select epoch from partition_epochs where partition = ${partition}`);
+      return Number(cur[0]!.epoch);
+    });
   try {
-    const rows = await db.execute<{ epoch: string }>(sql`
-      insert into partition_epochs (partition, epoch, owner, updated_at) values (${partition}, ${epoch}, ${owner}, now())
-      on conflict (partition) do update set epoch = excluded.epoch, owner = excluded.owner, updated_at = now()
-        where partition_epochs.epoch < excluded.epoch
-      returning epoch`);
-    if (rows.length > 0) return Number(rows[0]!.epoch);
-    const cur = await db.execute<{ epoch: string }>(sql`select epoch from partition_epochs where partition = ${partition}`);
-    return Number(cur[0]!.epoch);
+    return await claim();
+  } catch (err) {
+    const e = toDbError(err);
+    if (opts.lockWaitMs === undefined || !(e instanceof DbError) || e.sqlstate !== '55P03') throw e;
+  }
+  try {
+    await db.execute(sql`
+      select pg_terminate_backend(pid, 1000) from pg_stat_activity
+      where datname = current_database() and pid <> pg_backend_pid()
+        and application_name ~ ${`^raxx-turn:p${partition}:e[0-9]+$`}
+        and split_part(application_name, ':e', 2)::bigint < ${epoch}`);
+    return await claim();
   } catch (err) {
     throw toDbError(err);
   }
@@ -44,6 +65,12 @@ export async function currentPartitionEpoch(db: Db, partition: number): Promise<
   const rows = await db.execute<{ epoch: string }>(sql`select epoch from partition_epochs where partition = ${partition}`);
   return rows.length > 0 ? Number(rows[0]!.epoch) : 0;
 }
+
+/**
+ * `application_name` of a session while it runs a turn of `partition` under `epoch` (transaction-local), so a new
+ * owner can find, and end, a turn of an older epoch that holds the partition's epoch row lock (see claimPartitionEpoch).
+ */
+export const turnTag = (partition: number, epoch: number) => `raxx-turn:p${partition}:e${epoch}`;
 
 /**
  * One transaction, RLS-scoped to `userIds` (transaction-local `raxx.user_ids`, as withTenant), that first locks the
@@ -57,14 +84,34 @@ export async function withFencedTransaction<T>(
   userIds: readonly string[],
   fn: (tx: Tx) => Promise<T>,
 ): Promise<T> {
+  return fencedTransaction(db, partition, epoch, userIds, () => Promise.resolve(undefined), (tx) => fn(tx));
+}
+
+/**
+ * withFencedTransaction plus `alongside(tx)`, a read sent in the same round trip as the scope and fence statements
+ * (one round trip instead of three): postgres.js pipelines queries issued together on the transaction's connection
+ * and PostgreSQL runs them in the order sent. Calling `.then` on a drizzle query sends it synchronously (in call
+ * order), so the scope goes first and `alongside` — which must return the drizzle query itself, not an async
+ * wrapper — sees it. Its result reaches `fn` only when the fence held.
+ */
+async function fencedTransaction<A, T>(
+  db: Db,
+  partition: number,
+  epoch: number,
+  userIds: readonly string[],
+  alongside: (tx: Tx) => PromiseLike<A>,
+  fn: (tx: Tx, pre: A) => Promise<T>,
+): Promise<T> {
   const literal = toTextArrayLiteral([...new Set(userIds)]);
   try {
     return await db.transaction(async (tx) => {
-      await tx.execute(sql`select set_config('raxx.user_ids', ${literal}, true)`);
-      const rows = await tx.execute<{ epoch: string }>(sql`select epoch from partition_epochs where partition = ${partition} for update`);
+      const scope = tx.execute(sql`select set_config('raxx.user_ids', ${literal}, true), set_config('application_name', ${turnTag(partition, epoch)}, true)`).then(() => undefined);
+      const fence = tx.execute<{ epoch: string }>(sql`select epoch from partition_epochs where partition = ${partition} for update`).then((r) => r);
+      const pre = alongside(tx).then((r) => r);
+      const [, rows] = await Promise.all([scope, fence, pre]);
       const current = rows.length > 0 ? Number(rows[0]!.epoch) : null;
       if (current !== epoch) throw new FencedOutError(partition, epoch, current);
-      return fn(tx);
+      return fn(tx, await pre);
     });
   } catch (err) {
     if (err instanceof FencedOutError) throw err;
@@ -99,19 +146,21 @@ export async function commitFencedBatch(
   envelopes: readonly Envelope[],
   handle: (tx: Tx, fresh: Envelope[]) => Promise<CommandDecision[]>,
 ): Promise<StoredDecision[]> {
-  return withFencedTransaction(
+  const ids = envelopes.map((e) => e.id);
+  return fencedTransaction(
     db,
     partition,
     epoch,
     envelopes.map((e) => e.userId),
-    async (tx) => {
-      const ids = envelopes.map((e) => e.id);
-      const done = ids.length
-        ? await tx
+    // Which ids were already applied: asked in the fence's round trip (a turn is a few round trips, not one per step).
+    (tx) =>
+      ids.length
+        ? tx
             .select({ id: processedCommands.commandId, code: processedCommands.resultCode, result: processedCommands.result })
             .from(processedCommands)
             .where(inArray(processedCommands.commandId, ids))
-        : [];
+        : Promise.resolve([]),
+    async (tx, done) => {
       const doneById = new Map(done.map((r) => [r.id, r]));
       const seen = new Set<string>();
       const fresh: Envelope[] = [];

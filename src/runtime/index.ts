@@ -1,5 +1,5 @@
 // Public surface of the partitioned actor runtime (knows no domain).
-export { PartitionRuntime, type ActorHost, type RuntimeLogger, type RuntimeOptions, type RuntimeStats, type TurnContext } from './runtime.js';
+export { PartitionRuntime, type ActorHost, type RuntimeLogger, type RuntimeOptions, type RuntimeStats, type Signal, type SignalStats, type TurnContext } from './runtime.js';
 export {
   appendCommand,
   CONSUMER_GROUP,
@@ -17,6 +17,7 @@ export {
   commitFencedBatch,
   currentPartitionEpoch,
   FencedOutError,
+  turnTag,
   withFencedTransaction,
   type CommandDecision,
   type StoredDecision,

@@ -28,14 +28,23 @@
  * deadlock) retry the same batch with backoff; the partition waits (head-of-line), which preserves order.
  * NOT covered: entries trimmed by MAXLEN before being read are lost (size the cap); Redis data loss (no AOF
  * fsync) loses appended-but-unread commands; member/lease expiry uses the replicas' wall clocks for membership.
+ *
+ * SIGNALS (`deliver`: quotes, clock ticks — messages for one user's actor that are not stream commands) are NOT
+ * durable, by design: they live only in the owning replica's memory. A signal for a partition this replica does not
+ * own is dropped; each partition's signal mailbox is bounded (`maxSignals`) and drops its OLDEST signals when full
+ * (a newer quote supersedes an older one); signals in memory are lost when the partition moves or the process dies
+ * (the source keeps producing: the next quote or tick takes their place). Signal turns run one at a time per
+ * partition, never concurrently with a command turn of that partition (they alternate when both are waiting),
+ * under the same fenced transaction; `onSignalEffects` is awaited after COMMIT. Transient DB errors retry the batch;
+ * a host error drops it (logged, counted). The host records what it acted on, so what landed stays replayable.
  */
 import type { Redis } from 'ioredis';
 import type { Db, Tx } from '../infra/db/client.js';
 import { DbError } from '../infra/db/errors.js';
 import { LuaScript } from '../infra/market-data/lua.js';
 import { assignPartitions } from './assignment.js';
-import { CONSUMER_GROUP, ENVELOPE_FIELD, envelopeSchema, runtimeKeys, type Envelope } from './envelope.js';
-import { claimPartitionEpoch, commitFencedBatch, FencedOutError, type CommandDecision, type StoredDecision } from './fencing.js';
+import { CONSUMER_GROUP, ENVELOPE_FIELD, envelopeSchema, partitionOf, runtimeKeys, type Envelope } from './envelope.js';
+import { claimPartitionEpoch, commitFencedBatch, FencedOutError, withFencedTransaction, type CommandDecision, type StoredDecision } from './fencing.js';
 import { fencedReadLua, partitionLeaseAcquireLua, partitionLeaseReleaseLua } from './scripts/partition-lease.lua.js';
 
 const acquireScript = new LuaScript('partition-lease-acquire', partitionLeaseAcquireLua);
@@ -47,6 +56,11 @@ export interface TurnContext {
   epoch: number;
   /** The turn's fenced, RLS-scoped transaction (scope = the batch's users). */
   tx: Tx;
+  /**
+   * Registers a callback run if this turn's transaction does not commit — also when it fails after the host returned
+   * (e.g. recording the processed command ids) — so a host can drop in-memory state it derived from the turn.
+   */
+  onRollback(fn: () => void): void;
 }
 
 /** What the runtime hosts: the domain (account actors) lives behind this interface. */
@@ -57,6 +71,20 @@ export interface ActorHost {
   activate?(ctx: TurnContext, userId: string): Promise<void>;
   /** Called when a user was idle for `userIdleMs`, evicted by `maxActiveUsers`, or its partition left this replica. */
   passivate?(userId: string): void | Promise<void>;
+  /**
+   * Applies in-memory signals (quotes, timer ticks: messages that are not stream commands) of one partition inside a
+   * fenced turn transaction, serialised with that partition's command turns. Signals are not persisted by the runtime
+   * and are lost if the owner dies before the turn commits (the host records the inputs it acted on). Returns
+   * effects that `onSignalEffects` receives after COMMIT.
+   */
+  handleSignals?(ctx: TurnContext, signals: Signal[]): Promise<unknown[]>;
+}
+
+/** A message for one user's actor that does not come from the command stream (see `ActorHost.handleSignals`). */
+export interface Signal {
+  userId: string;
+  kind: string;
+  payload: unknown;
 }
 
 export interface RuntimeLogger {
@@ -78,12 +106,27 @@ export interface RuntimeOptions {
   maxMailbox?: number; // default 1024 (per partition; reading pauses above it)
   maxConcurrentTurns?: number; // default 16
   maxDeliveries?: number; // default 10
-  idlePollMs?: number; // default 10
+  /** Every owned partition is read at least this often (default 10 ms; 100 ms with `wakeups`). */
+  idlePollMs?: number;
+  /**
+   * Default false. When true, between full reads a partition is read only when a wake-up (`appendCommand`
+   * PUBLISHes its number on `cmd:wake`) says it has new entries, or right after a read that filled its request — so
+   * a replica does not re-read every partition continuously (one Lua call each) while any of them is busy.
+   */
+  wakeups?: boolean;
   userIdleMs?: number; // default 60000
   maxActiveUsers?: number; // default 10000
   /** Awaited before XACK when it returns a promise (so what it does is at-least-once, like the command). */
   onDecision?: (envelope: Envelope, decision: StoredDecision) => void | Promise<unknown>;
   onDeadLetter?: (entryId: string, reason: string, partition: number) => void;
+  /** Signals buffered per partition at most (default 10,000); beyond it the oldest are dropped (counted). */
+  maxSignals?: number;
+  /** Signals per signal turn at most (default 256). */
+  maxSignalBatch?: number;
+  /** The effects `ActorHost.handleSignals` returned, after COMMIT; awaited before the partition's next turn. */
+  onSignalEffects?: (effects: unknown[], partition: number) => void | Promise<unknown>;
+  /** The owned partitions after each takeover or drop (e.g. to load what a new partition's users need). */
+  onPartitionsChanged?: (owned: number[]) => void;
   logger?: RuntimeLogger;
 }
 
@@ -99,12 +142,37 @@ export interface RuntimeStats {
   turnErrors: number;
   claimed: number;
   takeovers: number;
+  signals: SignalStats;
+}
+
+/** Signal counters since start: delivered = applied + dropped* + still buffered or in flight. */
+export interface SignalStats {
+  delivered: number;
+  /** In committed signal turns. */
+  applied: number;
+  turns: number;
+  droppedNotOwned: number;
+  droppedOverflow: number;
+  /** Dropped with their batch when the host threw, or by a fenced-out turn. */
+  droppedFailed: number;
+  /** Signal turns retried after a transient database error. */
+  retried: number;
+}
+
+interface SignalBox {
+  queue: Signal[];
+  retryAt: number;
+  failures: number;
+  /** The partition's last turn was a signal turn: commands go next if any wait (fair alternation). */
+  lastWasSignal: boolean;
 }
 
 type RawEntry = [id: string, fields: string[]];
 
 interface PartitionState {
   partition: number;
+  /** The last read filled its request (or the mailbox cap): read again without waiting for a wake-up. */
+  more: boolean;
   epoch: number;
   leaseValue: string;
   mailbox: RawEntry[];
@@ -125,14 +193,23 @@ function isTransient(err: unknown): boolean {
 
 export class PartitionRuntime {
   readonly owner: string;
-  private readonly o: Required<Omit<RuntimeOptions, 'owner' | 'onDecision' | 'onDeadLetter' | 'logger'>> & RuntimeOptions;
+  private readonly o: Required<Omit<RuntimeOptions, 'owner' | 'onDecision' | 'onDeadLetter' | 'onSignalEffects' | 'onPartitionsChanged' | 'logger'>> & RuntimeOptions;
   private readonly owned = new Map<number, PartitionState>();
   private readonly draining = new Map<number, Promise<void>>();
   private readonly floors = new Map<number, number>();
   private readonly users = new Map<string, { partition: number; at: number }>();
   private inflight = 0;
   private running = false;
+  /** Partitions with a wake-up since their last read. */
+  private readonly dirty = new Set<number>();
+  private wakeReader: (() => void) | null = null;
+  private wakeSub: Redis | null = null;
   private loops: Promise<void>[] = [];
+  private interruptTick: (() => void) | null = null;
+  /** Per PartitionState, so a partition taken again starts with an empty signal mailbox. */
+  private readonly signalBoxes = new WeakMap<PartitionState, SignalBox>();
+  private readonly sig: SignalStats = { delivered: 0, applied: 0, turns: 0, droppedNotOwned: 0, droppedOverflow: 0, droppedFailed: 0, retried: 0 };
+  private signalKick: NodeJS.Immediate | null = null;
   private readonly s = { turns: 0, applied: 0, replayed: 0, rejectedByRuntime: 0, deadLettered: 0, fencedOut: 0, turnErrors: 0, claimed: 0, takeovers: 0 };
 
   constructor(opts: RuntimeOptions) {
@@ -147,9 +224,12 @@ export class PartitionRuntime {
       maxMailbox: 1024,
       maxConcurrentTurns: 16,
       maxDeliveries: 10,
-      idlePollMs: 10,
+      idlePollMs: opts.wakeups ? 100 : 10,
+      wakeups: false,
       userIdleMs: 60_000,
       maxActiveUsers: 10_000,
+      maxSignals: 10_000,
+      maxSignalBatch: 256,
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as PartitionRuntime['o'];
   }
@@ -157,15 +237,47 @@ export class PartitionRuntime {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    if (this.o.wakeups) await this.subscribeWakeups();
     await this.tick();
     this.loops = [this.tickLoop(), this.readLoop()];
+  }
+
+  /**
+   * Wake-ups are a latency optimisation only: a lost one (or no subscription, e.g. Redis reconnecting) leaves the
+   * entry for the next full read, at most `idlePollMs` later.
+   */
+  private async subscribeWakeups(): Promise<void> {
+    const sub = this.o.redis.duplicate();
+    this.wakeSub = sub;
+    sub.on('error', () => {});
+    sub.on('message', (_channel: string, message: string) => {
+      const p = Number(message);
+      if (!this.owned.has(p)) return;
+      this.dirty.add(p);
+      this.wake();
+    });
+    try {
+      await sub.subscribe(runtimeKeys.wake);
+    } catch (err) {
+      this.o.logger?.warn({ err: String(err) }, 'runtime wake-up subscription failed; reading by polling only');
+    }
+  }
+
+  private wake(): void {
+    const w = this.wakeReader;
+    this.wakeReader = null;
+    w?.();
   }
 
   /** Graceful: leaves membership, finishes in-flight turns, releases every lease at once (no waiting for expiry). */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.wake();
+    this.interruptTick?.();
     await Promise.all(this.loops);
+    this.wakeSub?.disconnect();
+    this.wakeSub = null;
     await this.o.redis.zrem(runtimeKeys.members, this.owner);
     await Promise.all([...this.owned.values()].map((st) => this.drop(st, 'stop', true)));
     await Promise.all(this.draining.values());
@@ -176,14 +288,22 @@ export class PartitionRuntime {
   }
 
   stats(): RuntimeStats {
-    return { owned: this.ownedPartitions(), ...this.s };
+    return { owned: this.ownedPartitions(), ...this.s, signals: { ...this.sig } };
   }
 
   // ---- membership, assignment, leases ----
 
   private async tickLoop(): Promise<void> {
     while (this.running) {
-      await sleep(this.o.tickMs);
+      // Interruptible, so a graceful stop leaves membership and releases its leases at once, not up to a tick later.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.o.tickMs);
+        this.interruptTick = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.interruptTick = null;
       if (!this.running) break;
       try {
         await this.tick();
@@ -233,7 +353,10 @@ export class PartitionRuntime {
   private async takeover(p: number, epoch: number): Promise<void> {
     const { redis, db } = this.o;
     const leaseValue = `${epoch}:${this.owner}`;
-    const stored = await claimPartitionEpoch(db, p, epoch, this.owner);
+    // An older owner's in-flight turn may finish within half a lease (its owner's lease has already expired); one
+    // still holding the epoch row after that (a paused process) is ended rather than awaited. Half a lease keeps
+    // this tick, and so our own lease renewals, well inside the TTL.
+    const stored = await claimPartitionEpoch(db, p, epoch, this.owner, { lockWaitMs: Math.floor(this.o.leaseTtlMs / 2) });
     if (stored !== epoch) {
       // PostgreSQL knows a newer epoch than Redis handed us (e.g. Redis lost data): give the lease back; the next
       // acquire starts above this floor.
@@ -248,7 +371,7 @@ export class PartitionRuntime {
     } catch (err) {
       if (!String(err).includes('BUSYGROUP')) throw err;
     }
-    const st: PartitionState = { partition: p, epoch, leaseValue, mailbox: [], active: true, running: null, retryAt: 0, failures: 0 };
+    const st: PartitionState = { partition: p, epoch, leaseValue, more: true, mailbox: [], active: true, running: null, retryAt: 0, failures: 0 };
     await this.deadLetterOverDelivered(st);
     // Claim everything the previous owner(s) left pending, in id order, before reading new entries.
     let cursor = '0-0';
@@ -260,6 +383,8 @@ export class PartitionRuntime {
     this.s.claimed += st.mailbox.length;
     this.s.takeovers++;
     this.owned.set(p, st);
+    this.partitionsChanged();
+    this.wake();
     this.o.logger?.info({ partition: p, epoch, claimed: st.mailbox.length }, 'partition taken');
     this.schedule();
   }
@@ -279,7 +404,10 @@ export class PartitionRuntime {
 
   /** Stops working on a partition: no more reads or turns; waits for the in-flight turn; optionally releases the lease. */
   private drop(st: PartitionState, reason: string, release: boolean, fromTurn = false): Promise<void> {
-    if (this.owned.get(st.partition) === st) this.owned.delete(st.partition);
+    if (this.owned.get(st.partition) === st) {
+      this.owned.delete(st.partition);
+      this.partitionsChanged();
+    }
     if (!st.active) return this.draining.get(st.partition) ?? Promise.resolve();
     st.active = false;
     st.mailbox = [];
@@ -299,19 +427,26 @@ export class PartitionRuntime {
 
   private async readLoop(): Promise<void> {
     const { redis, readCount, maxMailbox, idlePollMs } = this.o;
+    let nextFull = 0;
     while (this.running) {
-      const targets = [...this.owned.values()].filter((st) => st.active && st.mailbox.length < maxMailbox);
+      const now = Date.now();
+      const full = now >= nextFull;
+      if (full) nextFull = now + idlePollMs;
+      // Without wake-ups every read round is a full one (the poll), as before.
+      const targets = [...this.owned.values()].filter(
+        (st) => st.active && st.mailbox.length < maxMailbox && (full || !this.o.wakeups || st.more || this.dirty.has(st.partition)),
+      );
+      for (const st of targets) {
+        this.dirty.delete(st.partition);
+        st.more = false;
+      }
       let got = 0;
       if (targets.length > 0) {
         try {
+          const counts = targets.map((st) => Math.min(readCount, maxMailbox - st.mailbox.length));
           const replies = await Promise.all(
-            targets.map((st) =>
-              readScript.run(redis, [runtimeKeys.lease(st.partition), runtimeKeys.stream(st.partition)], [
-                st.leaseValue,
-                CONSUMER_GROUP,
-                this.owner,
-                Math.min(readCount, maxMailbox - st.mailbox.length),
-              ]),
+            targets.map((st, i) =>
+              readScript.run(redis, [runtimeKeys.lease(st.partition), runtimeKeys.stream(st.partition)], [st.leaseValue, CONSUMER_GROUP, this.owner, counts[i]!]),
             ),
           );
           replies.forEach((r, i) => {
@@ -324,17 +459,38 @@ export class PartitionRuntime {
             const entries = (r as [string, RawEntry[]][])[0]?.[1] ?? [];
             if (st.active) {
               st.mailbox.push(...entries);
+              st.more = entries.length >= counts[i]!;
               got += entries.length;
             } // else: left pending; the next owner claims them after our release
           });
         } catch (err) {
+          for (const st of targets) st.more = true;
           this.o.logger?.warn({ err: String(err) }, 'runtime read failed');
           await sleep(200);
         }
       }
       this.schedule();
-      if (got === 0) await sleep(idlePollMs);
+      if (!this.running) break;
+      // Polling only (no wake-ups): read again at once after any entries, else after idlePollMs.
+      const ready =
+        (!this.o.wakeups && got > 0) || [...this.owned.values()].some((st) => st.active && st.mailbox.length < maxMailbox && (st.more || this.dirty.has(st.partition)));
+      if (!ready) await this.idle(nextFull - Date.now());
     }
+  }
+
+  /** Sleeps until a wake-up (new entries, mailbox space freed, stop) or `ms`. */
+  private idle(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeReader = null;
+        resolve();
+      }, ms);
+      this.wakeReader = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   // ---- turns ----
@@ -343,11 +499,14 @@ export class PartitionRuntime {
     const now = Date.now();
     for (const st of this.owned.values()) {
       if (this.inflight >= this.o.maxConcurrentTurns) return;
-      if (!st.active || st.running || st.mailbox.length === 0 || st.retryAt > now) continue;
+      if (!st.active || st.running) continue;
+      const signals = this.signalTurnDue(st, now);
+      if (!signals && (st.mailbox.length === 0 || st.retryAt > now)) continue;
       this.inflight++;
-      st.running = this.turn(st).finally(() => {
+      st.running = (signals ? this.signalTurn(st, signals) : this.turn(st)).finally(() => {
         this.inflight--;
         st.running = null;
+        if (st.more) this.wake(); // reading paused at the mailbox cap
         this.schedule();
       });
     }
@@ -402,10 +561,7 @@ export class PartitionRuntime {
       st.retryAt = 0;
     } catch (err) {
       if (err instanceof FencedOutError) {
-        this.s.fencedOut++;
-        if (err.currentEpoch !== null) this.floors.set(st.partition, Math.max(this.floors.get(st.partition) ?? 0, err.currentEpoch));
-        this.o.logger?.warn({ partition: st.partition, epoch: st.epoch, current: err.currentEpoch }, 'turn fenced out');
-        void this.drop(st, 'fenced out', true, true);
+        this.fencedOut(st, err);
         return;
       }
       this.s.turnErrors++;
@@ -415,6 +571,13 @@ export class PartitionRuntime {
     }
   }
 
+  private fencedOut(st: PartitionState, err: FencedOutError): void {
+    this.s.fencedOut++;
+    if (err.currentEpoch !== null) this.floors.set(st.partition, Math.max(this.floors.get(st.partition) ?? 0, err.currentEpoch));
+    this.o.logger?.warn({ partition: st.partition, epoch: st.epoch, current: err.currentEpoch }, 'turn fenced out');
+    void this.drop(st, 'fenced out', true, true);
+  }
+
   /** Commits the batch; on a non-transient failure isolates commands one per transaction so a poison command never blocks. */
   private async commitIsolated(
     st: PartitionState,
@@ -422,9 +585,11 @@ export class PartitionRuntime {
   ): Promise<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }> {
     if (envs.length === 0) return { decisions: [], dead: [] };
     const { db } = this.o;
+    const rollbacks: Array<() => void> = [];
     try {
-      return { decisions: await commitFencedBatch(db, st.partition, st.epoch, envs, (tx, fresh) => this.handle(st, tx, fresh)), dead: [] };
+      return { decisions: await commitFencedBatch(db, st.partition, st.epoch, envs, (tx, fresh) => this.handle(st, tx, fresh, rollbacks)), dead: [] };
     } catch (err) {
+      runRollbacks(rollbacks, this.o.logger);
       if (err instanceof FencedOutError || isTransient(err)) throw err;
       if (envs.length > 1) {
         const out = { decisions: [] as StoredDecision[], dead: [] as { env: Envelope; reason: string }[] };
@@ -450,16 +615,116 @@ export class PartitionRuntime {
     }
   }
 
-  private async handle(st: PartitionState, tx: Tx, fresh: Envelope[]): Promise<CommandDecision[]> {
-    const ctx: TurnContext = { partition: st.partition, epoch: st.epoch, tx };
+  private async handle(st: PartitionState, tx: Tx, fresh: Envelope[], rollbacks: Array<() => void>): Promise<CommandDecision[]> {
+    const ctx: TurnContext = { partition: st.partition, epoch: st.epoch, tx, onRollback: (fn) => rollbacks.push(fn) };
+    await this.activateUsers(ctx, fresh.map((e) => e.userId));
+    return this.o.host.handleBatch(ctx, fresh);
+  }
+
+  /** Activates users new to this replica and marks them used (LRU), inside the turn's transaction. */
+  private async activateUsers(ctx: TurnContext, userIds: readonly string[]): Promise<void> {
     const now = Date.now();
-    for (const uid of new Set(fresh.map((e) => e.userId))) {
+    for (const uid of new Set(userIds)) {
       const known = this.users.get(uid);
       if (!known && this.o.host.activate) await this.o.host.activate(ctx, uid);
       this.users.delete(uid);
-      this.users.set(uid, { partition: st.partition, at: now }); // Map order = LRU order
+      this.users.set(uid, { partition: ctx.partition, at: now }); // Map order = LRU order
     }
-    return this.o.host.handleBatch(ctx, fresh);
+  }
+
+  // ---- signals (not durable: see the header) ----
+
+  /**
+   * Queues `signal` for its user's partition when this replica owns it (else dropped and counted); the oldest
+   * signals of a full mailbox are dropped. Returns whether it was queued. Turns start on the next macrotask, so a
+   * burst of deliveries lands in one batch.
+   */
+  deliver(signal: Signal): boolean {
+    this.sig.delivered++;
+    const st = this.owned.get(partitionOf(signal.userId, this.o.partitions));
+    if (!this.running || !st || !st.active || !this.o.host.handleSignals) {
+      this.sig.droppedNotOwned++;
+      return false;
+    }
+    let box = this.signalBoxes.get(st);
+    if (!box) this.signalBoxes.set(st, (box = { queue: [], retryAt: 0, failures: 0, lastWasSignal: false }));
+    box.queue.push(signal);
+    this.trimSignals(box);
+    this.signalKick ??= setImmediate(() => {
+      this.signalKick = null;
+      this.schedule();
+    });
+    return true;
+  }
+
+  private trimSignals(box: SignalBox): void {
+    const over = box.queue.length - this.o.maxSignals;
+    if (over <= 0) return;
+    box.queue.splice(0, over);
+    this.sig.droppedOverflow += over;
+  }
+
+  /** The partition's signal mailbox when a signal turn should run now (commands and signals alternate when both wait). */
+  private signalTurnDue(st: PartitionState, now: number): SignalBox | null {
+    const box = this.signalBoxes.get(st);
+    if (!box || box.queue.length === 0 || box.retryAt > now) return null;
+    if (box.lastWasSignal && st.mailbox.length > 0 && st.retryAt <= now) {
+      box.lastWasSignal = false;
+      return null;
+    }
+    box.lastWasSignal = true;
+    return box;
+  }
+
+  /** One signal turn: the fenced transaction, `handleSignals`, COMMIT, then `onSignalEffects` (awaited). */
+  private async signalTurn(st: PartitionState, box: SignalBox): Promise<void> {
+    const batch = box.queue.splice(0, this.o.maxSignalBatch);
+    const handleSignals = this.o.host.handleSignals!.bind(this.o.host);
+    this.sig.turns++;
+    const rollbacks: Array<() => void> = [];
+    let effects: unknown[];
+    try {
+      effects = await withFencedTransaction(this.o.db, st.partition, st.epoch, batch.map((s) => s.userId), async (tx) => {
+        const ctx: TurnContext = { partition: st.partition, epoch: st.epoch, tx, onRollback: (fn) => rollbacks.push(fn) };
+        await this.activateUsers(ctx, batch.map((s) => s.userId));
+        return handleSignals(ctx, batch);
+      });
+    } catch (err) {
+      runRollbacks(rollbacks, this.o.logger);
+      if (err instanceof FencedOutError) {
+        this.sig.droppedFailed += batch.length;
+        this.fencedOut(st, err);
+      } else if (isTransient(err) && st.active) {
+        // Back in front of what arrived meanwhile (order kept); the cap still holds.
+        box.queue.unshift(...batch);
+        this.trimSignals(box);
+        box.failures++;
+        box.retryAt = Date.now() + Math.min(50 * 2 ** box.failures, 2000);
+        this.sig.retried++;
+        this.o.logger?.warn({ partition: st.partition, err: String(err) }, 'signal turn failed, retrying');
+      } else {
+        this.sig.droppedFailed += batch.length;
+        this.o.logger?.warn({ partition: st.partition, signals: batch.length, err: String(err) }, 'signal turn failed: its signals are dropped');
+      }
+      return;
+    }
+    this.sig.applied += batch.length;
+    box.failures = 0;
+    box.retryAt = 0;
+    if (effects.length === 0 || !this.o.onSignalEffects) return;
+    try {
+      await this.o.onSignalEffects(effects, st.partition);
+    } catch (err) {
+      this.o.logger?.warn({ partition: st.partition, err: String(err) }, 'onSignalEffects failed');
+    }
+  }
+
+  private partitionsChanged(): void {
+    try {
+      this.o.onPartitionsChanged?.(this.ownedPartitions());
+    } catch (err) {
+      this.o.logger?.warn({ err: String(err) }, 'onPartitionsChanged threw');
+    }
   }
 
   private passivateIdle(now: number): void {
@@ -492,5 +757,16 @@ export class PartitionRuntime {
     if (ack) await redis.xack(stream, CONSUMER_GROUP, ...items.map((i) => i.entry[0]));
     this.s.deadLettered += items.length;
     for (const { entry, reason } of items) this.o.onDeadLetter?.(entry[0], reason, st.partition);
+  }
+}
+
+/** Runs a failed turn's rollback callbacks (each isolated: one throwing must not skip the others). */
+function runRollbacks(fns: Array<() => void>, logger: RuntimeLogger | undefined): void {
+  for (const fn of fns.splice(0)) {
+    try {
+      fn();
+    } catch (err) {
+      logger?.warn({ err: String(err) }, 'onRollback callback threw');
+    }
   }
 }

@@ -79,7 +79,7 @@ describe('npm start (dev orchestrator)', () => {
       const page = await (await fetch(statusUrl)).text();
       expect(page).toContain('Raxx Stream');
       expect(page).toContain('README.md');
-      expect(output.some((l) => l.startsWith('[workers]') && l.includes('does nothing yet'))).toBe(true);
+      expect(output.some((l) => l.startsWith('[workers]') && l.includes('BullMQ workers: settle fan-out'))).toBe(true);
 
       // Migrations ran and the demo users of each tier exist.
       const pgUrl = env.DATABASE_MIGRATION_URL!;

@@ -11,9 +11,10 @@ import { startTestSimulator } from '../support/simulator.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startRoleProcess, type RoleProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
+import { testRedisUrl } from '../support/redis.js';
 
 // Own Redis database for keys; pub/sub is server-wide, so this file also uses symbols no other test publishes.
-const REDIS_URL = `${process.env.RAXX_TEST_REDIS_URL}/9`;
+const REDIS_URL = testRedisUrl('feed-actor');
 const SYMBOLS = ['QQQ', 'AMZN'];
 
 let sim: RunningSimulator;

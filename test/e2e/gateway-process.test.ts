@@ -9,9 +9,8 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startRoleProcess, type RoleProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
-const REDIS_DB = 6;
 const ORIGIN = 'http://localhost:8720';
-const redisUrl = () => testRedisUrl(REDIS_DB);
+const redisUrl = () => testRedisUrl('gateway-process');
 
 let t: TestDatabase;
 let redis: Redis;

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TEST_REDIS_DATABASES } from './redis.js';
 import { freePort, startPostgres, startRedis, type LocalPostgres, type LocalRedis } from '../../src/devstack/index.js';
 
 export default async function setup(): Promise<() => Promise<void>> {
@@ -11,7 +12,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   chmodSync(dir, 0o755); // PostgreSQL runs as `postgres` and must enter it
   const log = (line: string) => process.stderr.write(`[test services] ${line}\n`);
   const [redisResult, pgResult] = await Promise.allSettled([
-    startRedis({ port: await freePort(), dir: join(dir, 'redis'), persistent: false, log }),
+    startRedis({ port: await freePort(), dir: join(dir, 'redis'), persistent: false, databases: TEST_REDIS_DATABASES, log }),
     startPostgres({ port: await freePort(), dir: join(dir, 'postgres'), durable: false, log }),
   ]);
   const stopAll = async () => {

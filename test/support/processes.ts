@@ -22,7 +22,11 @@ export function spawnTsx(script: string, args: string[], env: Record<string, str
 }
 
 export function startRoleProcess(role: string, env: Record<string, string | undefined>, readyTimeoutMs = 20_000): RoleProcess {
-  const child = spawnTsx('src/main/role.ts', [role], { PORT: '0', LOG_LEVEL: 'info', ...env });
+  return watchRoleProcess(role, spawnTsx('src/main/role.ts', [role], { PORT: '0', LOG_LEVEL: 'info', ...env }), readyTimeoutMs);
+}
+
+/** A spawned role process (stdout/stderr piped): its JSON log lines, the ready line, and stop. */
+export function watchRoleProcess(role: string, child: ChildProcess, readyTimeoutMs = 20_000): RoleProcess {
   const lines: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
     child.once('exit', (code, signal) => res({ code, signal })),
@@ -41,11 +45,14 @@ export function startRoleProcess(role: string, env: Record<string, string | unde
         // non-JSON output is kept in `lines` for diagnostics
       }
     };
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
-    void exited.then(() => {
+    const out = createInterface({ input: child.stdout! }).on('line', onLine);
+    const err = createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
+    // The last lines (the reason it died) arrive after 'exit': wait for both pipes to close before reporting.
+    const drained = Promise.all([new Promise((r) => out.once('close', r)), new Promise((r) => err.once('close', r))]);
+    void exited.then(async ({ code, signal }) => {
       clearTimeout(timer);
-      rej(new Error(`${role} exited before ready:\n${lines.join('\n')}`));
+      await Promise.race([drained, new Promise((r) => setTimeout(r, 1000))]);
+      rej(new Error(`${role} exited (code ${code}, signal ${signal}) before ready:\n${lines.join('\n')}`));
     });
   });
   ready.catch(() => {});

@@ -38,11 +38,23 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
 
 const APP_ROLES = ['feed', 'accounts', 'gateway', 'workers'] as const;
 const PORT = 8700;
+/** The gateway's internal listener (GATEWAY_OPS_PORT): metrics and probes, never behind the public Service. */
+const GATEWAY_OPS_PORT = 8701;
+/** Where a role is scraped and probed: its one port, except the gateway, whose PORT is public. */
+const opsPortOf = (role: string | undefined) => (role === 'gateway' ? GATEWAY_OPS_PORT : PORT);
 const UID = 10001;
 /** Secrets the app reads from NAME or NAME_FILE (src/config/env-schema.ts): in a pod, only ever NAME_FILE. */
 const FILE_SECRETS = ['ALPACA_KEY_ID', 'ALPACA_SECRET_KEY', 'ALPACA_OAUTH_CLIENT_SECRET', 'SESSION_JWT_SECRET'];
 /** URLs that carry credentials: only from a Secret through secretKeyRef. */
 const CREDENTIAL_URLS = ['REDIS_URL', 'DATABASE_URL', 'DATABASE_BATCH_URL', 'DATABASE_MIGRATION_URL'];
+/**
+ * Secret files each role reads (config.secrets in src/main/roles): without them the feed cannot log in upstream and
+ * the gateway can neither call the market-data REST nor verify a session (every upgrade would be 401).
+ */
+const REQUIRED_FILE_SECRETS: Record<string, string[]> = {
+  feed: ['ALPACA_KEY_ID', 'ALPACA_SECRET_KEY'],
+  gateway: ['ALPACA_KEY_ID', 'ALPACA_SECRET_KEY'],
+};
 /** What each workload must be given, or the app silently falls back to its localhost defaults. */
 const REQUIRED_SECRET_ENV: Record<string, string[]> = {
   feed: ['REDIS_URL', 'DATABASE_URL'],
@@ -222,7 +234,8 @@ const roleContainers: Rule = (objs) =>
       if (component(w.podLabels) !== w.role) out.push(`${w.id}: pod template component label differs from ${w.role}`);
       if (w.podLabels['app.kubernetes.io/part-of'] !== 'raxx-stream') out.push(`${w.id}: pod template lacks part-of`);
       if (w.annotations['prometheus.io/scrape'] !== 'true') out.push(`${w.id}: prometheus.io/scrape must be "true"`);
-      if (w.annotations['prometheus.io/port'] !== String(PORT)) out.push(`${w.id}: prometheus.io/port must be ${PORT}`);
+      const opsPort = opsPortOf(w.role);
+      if (w.annotations['prometheus.io/port'] !== String(opsPort)) out.push(`${w.id}: prometheus.io/port must be ${opsPort}`);
       if (w.annotations['prometheus.io/path'] !== '/metrics') out.push(`${w.id}: prometheus.io/path must be /metrics`);
       if (w.pod.terminationGracePeriodSeconds === undefined) out.push(`${w.id}: set terminationGracePeriodSeconds for the role`);
       if (w.pod.enableServiceLinks !== false) out.push(`${w.id}: enableServiceLinks must be false (it injects RAXX_* variables)`);
@@ -235,7 +248,7 @@ const roleContainers: Rule = (objs) =>
         if (c.readinessProbe?.httpGet?.path !== '/readyz') out.push(`${where}: readinessProbe must GET /readyz`);
         if (c.startupProbe && c.startupProbe.httpGet?.path !== '/healthz') out.push(`${where}: startupProbe must GET /healthz`);
         for (const [kind, probe] of [['liveness', c.livenessProbe], ['readiness', c.readinessProbe], ['startup', c.startupProbe]] as const) {
-          if (probe && probePort(c, probe) !== PORT) out.push(`${where}: ${kind} probe must use port ${PORT}`);
+          if (probe && probePort(c, probe) !== opsPort) out.push(`${where}: ${kind} probe must use port ${opsPort}`);
         }
         const env = effectiveEnv(objs, c);
         if (env.get('HOST')?.value !== '0.0.0.0') out.push(`${where}: HOST must be 0.0.0.0 (the default 127.0.0.1 is unreachable)`);
@@ -297,6 +310,14 @@ const secretsHandling: Rule = (objs) => {
       }
       for (const name of w.role ? (REQUIRED_SECRET_ENV[w.role] ?? []) : []) {
         if (!effectiveEnv(objs, c).get(name)?.secretRef) out.push(`${where}: ${name} is missing (the app would fall back to localhost)`);
+      }
+      // Presence only: the checks above already make every *_FILE a file of a mounted Secret.
+      const env = effectiveEnv(objs, c);
+      const fileSecrets = [...(w.role ? (REQUIRED_FILE_SECRETS[w.role] ?? []) : [])];
+      // The gateway verifies sessions with the auth service's JWKS, or else with the HS256 key (dev issuer).
+      if (w.role === 'gateway' && !env.get('SESSION_JWKS_URL')?.value) fileSecrets.push('SESSION_JWT_SECRET');
+      for (const name of fileSecrets) {
+        if (!env.get(`${name}_FILE`)?.value) out.push(`${where}: ${name}_FILE is missing (a mounted Secret file the ${w.role} role reads)`);
       }
     }
   }
@@ -380,6 +401,35 @@ const networkPolicies: Rule = (objs) => {
   return out;
 };
 
+/** /metrics only on the gateway's internal port: never behind the public Service nor open to everyone. */
+const gatewayMetricsPrivate: Rule = (objs) => {
+  const gw = workloads(objs).find((w) => w.kind === 'Deployment' && w.role === 'gateway');
+  const c = gw?.pod.containers[0];
+  if (!gw || !c) return ['no gateway Deployment'];
+  const out: string[] = [];
+  const env = effectiveEnv(objs, c);
+  if (env.get('GATEWAY_OPS_PORT')?.value !== String(GATEWAY_OPS_PORT)) out.push(`gateway: GATEWAY_OPS_PORT must be ${GATEWAY_OPS_PORT} (its ops listener)`);
+  if (!c.ports?.some((p) => p.containerPort === GATEWAY_OPS_PORT)) out.push(`gateway: must expose containerPort ${GATEWAY_OPS_PORT}`);
+  const portOf = (target: number | string | undefined) => (typeof target === 'number' ? target : c.ports?.find((p) => p.name === target)?.containerPort);
+  for (const svc of ofKind<IService>(objs, 'Service').filter((s) => selects(s.spec?.selector, gw.podLabels))) {
+    const name = svc.metadata?.name ?? '';
+    const targets = (svc.spec?.ports ?? []).map((p) => portOf(p.targetPort ?? p.port));
+    const internal = svc.spec?.clusterIP === 'None' && name.endsWith('-metrics');
+    if (!internal && targets.includes(GATEWAY_OPS_PORT)) out.push(`Service/${name}: the public gateway Service must not expose the ops port (/metrics)`);
+    if (internal && !targets.every((p) => p === GATEWAY_OPS_PORT)) out.push(`Service/${name}: must target the ops port ${GATEWAY_OPS_PORT}`);
+  }
+  for (const np of ofKind<INetworkPolicy>(objs, 'NetworkPolicy').filter((n) => selects(n.spec?.podSelector.matchLabels, gw.podLabels))) {
+    for (const rule of np.spec?.ingress ?? []) {
+      if (!rule.from && (!rule.ports || rule.ports.some((p) => p.port === GATEWAY_OPS_PORT))) out.push(`NetworkPolicy/${np.metadata?.name}: opens the gateway ops port to everyone`);
+    }
+  }
+  const scraped = ofKind<INetworkPolicy>(objs, 'NetworkPolicy').some(
+    (n) => selects(n.spec?.podSelector.matchLabels, gw.podLabels) && (n.spec?.ingress ?? []).some((r) => r.from && r.ports?.some((p) => p.port === GATEWAY_OPS_PORT)),
+  );
+  if (!scraped) out.push(`no NetworkPolicy lets Prometheus reach the gateway ops port ${GATEWAY_OPS_PORT}`);
+  return out;
+};
+
 const serviceAccount: Rule = (objs) => {
   const sa = ofKind<IServiceAccount>(objs, 'ServiceAccount').find((s) => s.metadata?.name === 'raxx-stream');
   return sa?.automountServiceAccountToken === false ? [] : ['ServiceAccount raxx-stream must set automountServiceAccountToken: false'];
@@ -405,6 +455,7 @@ const COMMON_RULES: Record<string, Rule> = {
   'gateway drain': gatewayDrain,
   'feed and gateway spread': spreading,
   'NetworkPolicies': networkPolicies,
+  'gateway metrics only on its internal port': gatewayMetricsPrivate,
   'ServiceAccount': serviceAccount,
 };
 
@@ -574,6 +625,25 @@ describe('the rules catch a broken manifest', () => {
       ofKind<IService>(o, 'Service').find((s) => s.metadata?.name === 'raxx-gateway')!.spec!.ports![0]!.targetPort = 'web';
     }],
     ['the feed PDB gone', disruptionBudgets, (o) => void o.splice(o.findIndex((x) => x.kind === 'PodDisruptionBudget' && x.metadata.name === 'raxx-feed'), 1)],
+    ['gateway scraped on its public port', roleContainers, (o) => void (deployment(o, 'gateway').d.spec!.template.metadata!.annotations!['prometheus.io/port'] = '8700')],
+    ['gateway probed on its public port', roleContainers, (o) => void (deployment(o, 'gateway').c.readinessProbe!.httpGet!.port = 'http')],
+    ['GATEWAY_OPS_PORT not set', gatewayMetricsPrivate, (o) => {
+      const c = deployment(o, 'gateway').c;
+      c.env = c.env!.filter((x) => x.name !== 'GATEWAY_OPS_PORT');
+    }],
+    ['the public gateway Service exposing the ops port', gatewayMetricsPrivate, (o) => {
+      ofKind<IService>(o, 'Service').find((s) => s.metadata?.name === 'raxx-gateway')!.spec!.ports!.push({ name: 'ops', port: 8701, targetPort: 'ops' });
+    }],
+    ['the ops port open to everyone', gatewayMetricsPrivate, (o) => {
+      ofKind<INetworkPolicy>(o, 'NetworkPolicy').find((n) => n.metadata?.name === 'raxx-gateway-public')!.spec!.ingress![0]!.ports!.push({ protocol: 'TCP', port: 8701 });
+    }],
+    ['the gateway without Alpaca key files', secretsHandling, (o) => {
+      const c = deployment(o, 'gateway').c;
+      c.env = c.env!.filter((x) => x.name !== 'ALPACA_SECRET_KEY_FILE');
+    }],
+    ['prod without SESSION_JWKS_URL (and no session key file)', secretsHandling, (o) => {
+      delete ofKind<IConfigMap>(o, 'ConfigMap').find((cm) => cm.metadata?.name?.startsWith('raxx-config'))!.data!.SESSION_JWKS_URL;
+    }],
     ['the gateway HPA gone', gatewayAutoscaling, (o) => void o.splice(o.findIndex((x) => x.kind === 'HorizontalPodAutoscaler'), 1)],
     ['gateway replicas fixed', gatewayAutoscaling, (o) => void (deployment(o, 'gateway').d.spec!.replicas = 3)],
     ['no gateway preStop', gatewayDrain, (o) => void delete deployment(o, 'gateway').c.lifecycle],
@@ -597,6 +667,15 @@ describe('the rules catch a broken manifest', () => {
     expect(rule(objs)).toEqual([]);
     breakIt(objs);
     expect(rule(objs).length).toBeGreaterThan(0);
+  });
+
+  it('dev gateway without its session key file (no JWKS in dev: every upgrade would be 401)', () => {
+    const objs = structuredClone(objsOf('dev'));
+    expect(secretsHandling(objs)).toEqual([]);
+    const gw = ofKind<IDeployment>(objs, 'Deployment').find((d) => component(d.metadata?.labels) === 'gateway')!;
+    const c = gw.spec!.template.spec!.containers[0]!;
+    c.env = c.env!.filter((x) => x.name !== 'SESSION_JWT_SECRET_FILE');
+    expect(secretsHandling(objs)).toEqual([expect.stringContaining('SESSION_JWT_SECRET_FILE is missing')]);
   });
 
   it('dev without the simulator', () => {

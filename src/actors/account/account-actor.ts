@@ -6,12 +6,15 @@ import { appendAudit } from '../../infra/audit/index.js';
 import type { Tx } from '../../infra/db/index.js';
 import { DEFAULT_STARTING_CASH } from '../../infra/db/schema/accounts.js';
 import type { ActorHost, CommandDecision, Envelope, StoredDecision } from '../../runtime/index.js';
+import { isMbtCommandType, MbtHost, splitTradeUpdates, tradeUpdateEvents, type MbtHostOptions, type MbtTurn } from './mbt/index.js';
 import { ACCOUNT_EVENT_KINDS, isAccountCommandType, parseAccountCommand, positiveDecimal, REJECTION_CODES, type AccountCommand, type RejectionCode } from './messages.js';
 import { SNAPSHOT_COLUMNS, toSnapshot, type AccountSnapshot } from './state.js';
 
 export interface AccountHostOptions {
   /** Cash of a newly opened account (decimal string, > 0); default DEFAULT_STARTING_CASH (config.accounts.startingCash in the role). */
   startingCash?: string;
+  /** The paper engine's clock, calendar, asset facts and quotes (docs/accounts.md, "Orders (MBT)"). */
+  mbt?: MbtHostOptions;
 }
 
 /** What an accepted command reports (stored in processed_commands, replayed identically, and sent as the domain event). */
@@ -20,25 +23,61 @@ export type AccountResult = AccountSnapshot & { at: string; amount?: string; rea
 /** A private-log event before the log script gives it its `T` and per-user `seq`. */
 export type UserEventDraft = Omit<UserEvent, 'T' | 'seq'>;
 
-export function createAccountHost(opts: AccountHostOptions = {}): ActorHost {
+export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { mbt: MbtHost } {
   const startingCash = positiveDecimal.parse(opts.startingCash ?? DEFAULT_STARTING_CASH);
+  const engines = new MbtHost(opts.mbt);
   return {
+    mbt: engines,
+    passivate: (userId) => engines.passivate(userId),
+    handleSignals: (ctx, signals) => engines.handleSignals(ctx, signals),
     async handleBatch(ctx, commands) {
-      // In order, one statement (or two on a rejection) per command; commands of different users touch only their own rows.
-      const out: CommandDecision[] = [];
-      for (const env of commands) out.push(await decide(ctx.tx, env, startingCash));
-      return out;
+      const turn = engines.beginTurn(ctx.tx);
+      // The transaction can still fail after this returns (recording the command ids): the engines must not keep it.
+      ctx.onRollback(() => turn.discard());
+      try {
+        await turn.prepareBatch(commands);
+        const decisions = await decideBatch(ctx.tx, commands, startingCash, turn);
+        await turn.flush();
+        return decisions;
+      } catch (err) {
+        turn.discard();
+        throw err;
+      }
     },
   };
 }
 
+async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, turn: MbtTurn): Promise<CommandDecision[]> {
+  // Each user's commands in order, one after another; different users' chains at the same time. Commands of
+  // different users touch only their own rows, so this decides exactly what the batch order would, while
+  // postgres.js pipelines the users' statements: a batch costs round trips per command of its busiest user,
+  // not per command.
+  const byUser = new Map<string, Envelope[]>();
+  for (const env of commands) {
+    const list = byUser.get(env.userId);
+    if (list) list.push(env);
+    else byUser.set(env.userId, [env]);
+  }
+  const decided = new Map<string, CommandDecision>();
+  // allSettled: no chain may still be issuing statements when a failure rolls the transaction back.
+  const settled = await Promise.allSettled(
+    [...byUser.values()].map(async (chain) => {
+      for (const env of chain) decided.set(env.id, await decide(tx, env, startingCash, turn));
+    }),
+  );
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return commands.map((env) => decided.get(env.id)!);
+}
+
 const rejected = (id: string, code: RejectionCode, result: Record<string, unknown>): CommandDecision => ({ id, outcome: 'rejected', code, result });
 
-async function decide(tx: Tx, env: Envelope, startingCash: string): Promise<CommandDecision> {
+async function decide(tx: Tx, env: Envelope, startingCash: string, turn: MbtTurn): Promise<CommandDecision> {
+  if (isMbtCommandType(env.type)) return turn.decide(env);
   const parsed = parseAccountCommand(env.type, env.payload);
   if (!parsed.ok) return rejected(env.id, parsed.code, { message: parsed.message });
   const cmd = parsed.command;
-  const applied = await apply(tx, env.userId, cmd, startingCash);
+  const applied = await apply(tx, env, cmd, startingCash, turn);
   if ('code' in applied) return rejected(env.id, applied.code, applied.detail);
   const { snapshot, at } = applied;
   const extra = cmd.type === 'account.adjust_cash' ? { amount: cmd.payload.amount, reason: cmd.payload.reason } : {};
@@ -50,16 +89,19 @@ async function decide(tx: Tx, env: Envelope, startingCash: string): Promise<Comm
     correlationId: env.id,
     details: { accountId: snapshot.accountId, ...extra, startingCash: snapshot.startingCash, cash: snapshot.cash, reservedCash: snapshot.reservedCash },
   });
-  const result: AccountResult = { ...snapshot, ...extra, at };
+  const result: AccountResult = { ...snapshot, ...extra, at, ...applied.mbt };
   return { id: env.id, outcome: 'accepted', result };
 }
 
-type Applied = { snapshot: AccountSnapshot; at: string } | { code: RejectionCode; detail: Record<string, unknown> };
+type Applied = { snapshot: AccountSnapshot; at: string; mbt?: Record<string, unknown> } | { code: RejectionCode; detail: Record<string, unknown> };
 
 const AT = sql.raw(`to_json(now())#>>'{}' as "at"`);
 
-async function apply(tx: Tx, userId: string, cmd: AccountCommand, startingCash: string): Promise<Applied> {
+async function apply(tx: Tx, env: Envelope, cmd: AccountCommand, startingCash: string, turn: MbtTurn): Promise<Applied> {
+  const userId = env.userId;
   let rows: Record<string, unknown>[];
+  // The paper engine follows the row (mbt/host.ts): its pending writes land first, so the statement sees current balances.
+  if (cmd.type !== 'account.open') await turn.beforeAccountWrite();
   switch (cmd.type) {
     case 'account.open': {
       rows = await tx.execute(sql`
@@ -68,6 +110,7 @@ async function apply(tx: Tx, userId: string, cmd: AccountCommand, startingCash: 
         on conflict (user_id) do nothing
         returning ${SNAPSHOT_COLUMNS}, ${AT}`);
       if (rows.length === 0) return { code: REJECTION_CODES.accountExists, detail: { message: 'this user already has a paper account' } };
+      turn.opened(userId, toSnapshot(rows[0]!));
       break;
     }
     case 'account.reset': {
@@ -79,15 +122,20 @@ async function apply(tx: Tx, userId: string, cmd: AccountCommand, startingCash: 
         where user_id = ${userId} and status = 'active'
         returning ${SNAPSHOT_COLUMNS}, ${AT}`);
       if (rows.length === 0) return diagnose(tx, userId, null);
-      break;
+      const updates = turn.reset(userId, env.id, toSnapshot(rows[0]!).startingCash);
+      const row = rows[0]!;
+      return { snapshot: toSnapshot(row), at: String(row.at), ...(updates.length ? { mbt: { trade_updates: updates } } : {}) };
     }
     case 'account.adjust_cash': {
       const amount = cmd.payload.amount;
+      const adjust = turn.tryAdjustCash(userId, env.id, amount);
+      if (!adjust) return diagnose(tx, userId, amount);
       rows = await tx.execute(sql`
         update paper_accounts set cash = cash + ${amount}::numeric, version = version + 1, updated_at = now()
         where user_id = ${userId} and status = 'active' and cash + ${amount}::numeric >= reserved_cash
         returning ${SNAPSHOT_COLUMNS}, ${AT}`);
       if (rows.length === 0) return diagnose(tx, userId, amount);
+      adjust.commit();
       break;
     }
   }
@@ -112,7 +160,7 @@ async function diagnose(tx: Tx, userId: string, amount: string | null): Promise<
  * carrying the new balances. Pure: a replayed decision (same stored result) yields the same events.
  */
 export function accountEvents(envelope: Envelope, decision: CommandDecision | StoredDecision, now: () => Date = () => new Date()): UserEventDraft[] {
-  const result = (decision.result ?? undefined) as Record<string, unknown> | undefined;
+  const { rest: result, updates } = splitTradeUpdates((decision.result ?? undefined) as Record<string, unknown> | undefined);
   const at = typeof result?.at === 'string' ? result.at : now().toISOString();
   const decisionEvent: UserEventDraft = {
     kind: 'decision',
@@ -122,6 +170,7 @@ export function accountEvents(envelope: Envelope, decision: CommandDecision | St
     data: decision.outcome === 'rejected' ? { type: envelope.type, ...result } : { type: envelope.type },
     at,
   };
-  if (decision.outcome !== 'accepted' || !isAccountCommandType(envelope.type)) return [decisionEvent];
-  return [decisionEvent, { kind: ACCOUNT_EVENT_KINDS[envelope.type], commandId: envelope.id, data: result, at }];
+  const trades = tradeUpdateEvents(updates, envelope.id);
+  if (decision.outcome !== 'accepted' || !isAccountCommandType(envelope.type)) return [decisionEvent, ...trades];
+  return [decisionEvent, { kind: ACCOUNT_EVENT_KINDS[envelope.type], commandId: envelope.id, data: result, at }, ...trades];
 }

@@ -14,3 +14,19 @@ export {
   type RejectionCode,
 } from './messages.js';
 export type { AccountSnapshot } from './state.js';
+export {
+  clockEventsOf,
+  clockInputsBetween,
+  createMarketQuotes,
+  createSessionCache,
+  explainOrder,
+  exportReplayLog,
+  openOrderPairs,
+  openOrderSymbolsByUser,
+  toAlpacaOrder,
+  type MbtHostOptions,
+  type OrderExplanation,
+  type SignalEffect,
+} from './mbt/index.js';
+export { openSymbolsFromEngines, QuoteRouter, type QuoteRouterOptions, type QuoteRouterStats } from './quote-router.js';
+export { SessionClock, type SessionClockOptions } from './session-clock.js';

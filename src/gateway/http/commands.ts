@@ -4,15 +4,13 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Redis } from 'ioredis';
-import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
-import { userEventSchema } from '../../contracts/user-events.js';
 import type { Clock } from '../../domain/index.js';
-import { processedCommands, withTenant, type Db } from '../../infra/db/index.js';
+import type { Db } from '../../infra/db/index.js';
 import type { Logger } from '../../infra/logging/index.js';
 import type { RateLimiter } from '../../infra/rate-limit/index.js';
-import { appendCommand } from '../../runtime/index.js';
 import type { UserEventBus } from '../private-events.js';
+import { createCommandSubmitter, isUuid, type CommandDecisionBody, type CommandSubmitter } from './command-submitter.js';
 import { admit, readRequest, type AccessDeps } from './market-rest.js';
 import { guard, readBody, STATUS_TEXT, type ResState } from './response.js';
 import type { RouteModule } from './routes.js';
@@ -42,6 +40,11 @@ export interface CommandRoutesOptions {
   maxBodyBytes?: number;
   /** How long a client-chosen id stays reserved against a second append. Default 24 h. */
   idempotencyTtlSeconds?: number;
+  /**
+   * How long a user's private-channel subscription is kept after their last command (default 30 s), so a user
+   * sending commands pays SUBSCRIBE/UNSUBSCRIBE once, not twice per command. Default 0: unsubscribe at once.
+   */
+  subscriptionLingerMs?: number;
 }
 
 export interface CommandRoutesDeps extends AccessDeps {
@@ -58,16 +61,11 @@ export interface CommandRoutesDeps extends AccessDeps {
   clock: Clock;
   logger?: Logger;
   options?: CommandRoutesOptions;
+  /** Shared with the paper API (one subscription linger per user); built from the deps when absent. */
+  submitter?: CommandSubmitter;
 }
 
-export interface CommandDecisionBody {
-  commandId: string;
-  outcome: 'accepted' | 'rejected';
-  code?: string;
-  data?: unknown;
-  /** The decision event's seq in the user's event log (absent when read from processed_commands). */
-  seq?: number;
-}
+export { commandIdKey, type CommandDecisionBody } from './command-submitter.js';
 
 const postSchema = z
   .object({
@@ -76,11 +74,6 @@ const postSchema = z
     id: z.uuid().optional(),
   })
   .strict();
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Idempotency reservation of a command id (global: ids are unique across users, as in processed_commands). */
-export const commandIdKey = (commandId: string) => `cmdid:{${commandId.toLowerCase()}}`;
 
 function send(res: HttpResponse, state: ResState, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (state.aborted) return;
@@ -100,81 +93,22 @@ function fail(res: HttpResponse, state: ResState, status: number, code: CommandE
 
 export function createCommandRoutes(deps: CommandRoutesDeps): RouteModule {
   const o = deps.options ?? {};
-  const waitMs = o.decisionWaitMs ?? 5_000;
   const perSecond = o.commandsPerSecond ?? 20;
   const maxBody = o.maxBodyBytes ?? 16 * 1024;
-  const idemTtl = o.idempotencyTtlSeconds ?? 24 * 3600;
-
-  /** The stored decision of `commandId`, visible only inside `userId`'s tenant scope. */
-  async function stored(userId: string, commandId: string): Promise<(CommandDecisionBody & { type: string; processedAt: string }) | null> {
-    if (!UUID.test(commandId)) return null;
-    const rows = await withTenant(deps.db, [userId], (tx) =>
-      tx
-        .select({ type: processedCommands.type, code: processedCommands.resultCode, result: processedCommands.result, at: processedCommands.processedAt })
-        .from(processedCommands)
-        .where(and(eq(processedCommands.commandId, commandId.toLowerCase()), eq(processedCommands.userId, userId))),
-    );
-    const row = rows[0];
-    if (!row) return null;
-    const r = (row.result ?? {}) as { outcome?: 'accepted' | 'rejected'; code?: string; result?: unknown };
-    return {
-      commandId: commandId.toLowerCase(),
-      type: row.type,
-      outcome: r.outcome ?? 'accepted',
-      code: row.code,
-      ...(r.result !== undefined ? { data: r.result } : {}),
-      processedAt: new Date(row.at as unknown as string | Date).toISOString(),
-    };
-  }
-
-  /** Subscribes (confirmed) for `userId`'s decision of `commandId`; `wait()` resolves with it or null on timeout. */
-  async function watch(userId: string, commandId: string): Promise<{ wait(ms: number): Promise<CommandDecisionBody | null>; stop(): void }> {
-    let found: CommandDecisionBody | null = null;
-    let wake: (() => void) | null = null;
-    const fn = (frame: string): void => {
-      if (found) return;
-      let ev;
-      try {
-        const p = userEventSchema.safeParse(JSON.parse(frame));
-        if (!p.success) return;
-        ev = p.data;
-      } catch {
-        return;
-      }
-      if (ev.kind !== 'decision' || ev.commandId?.toLowerCase() !== commandId) return;
-      found = {
-        commandId,
-        outcome: ev.outcome ?? 'accepted',
-        ...(ev.code !== undefined ? { code: ev.code } : {}),
-        ...(ev.data !== undefined ? { data: ev.data } : {}),
-        seq: ev.seq,
-      };
-      wake?.();
-    };
-    await deps.events.add(userId, fn);
-    let stopped = false;
-    const stop = (): void => {
-      if (stopped) return;
-      stopped = true;
-      deps.events.remove(userId, fn);
-    };
-    return {
-      stop,
-      wait: (ms) =>
-        new Promise((resolve) => {
-          if (found) return resolve(found);
-          const timer = setTimeout(() => {
-            wake = null;
-            resolve(found);
-          }, ms);
-          wake = () => {
-            clearTimeout(timer);
-            wake = null;
-            resolve(found);
-          };
-        }),
-    };
-  }
+  const submitter =
+    deps.submitter ??
+    createCommandSubmitter({
+      redis: deps.redis,
+      db: deps.db,
+      events: deps.events,
+      partitions: deps.partitions,
+      clock: deps.clock,
+      options: {
+        ...(o.decisionWaitMs !== undefined ? { decisionWaitMs: o.decisionWaitMs } : {}),
+        ...(o.idempotencyTtlSeconds !== undefined ? { idempotencyTtlSeconds: o.idempotencyTtlSeconds } : {}),
+        ...(o.subscriptionLingerMs !== undefined ? { subscriptionLingerMs: o.subscriptionLingerMs } : {}),
+      },
+    });
 
   // POST /api/commands
   const post = (res: HttpResponse, req: HttpRequest): void => {
@@ -215,37 +149,14 @@ export function createCommandRoutes(deps: CommandRoutesDeps): RouteModule {
       }
 
       const commandId = (parsed.data.id ?? randomUUID()).toLowerCase();
-      // Subscribed before anything is appended (or looked up), so the decision cannot slip past.
-      const w = await watch(user.id, commandId);
-      try {
-        if (parsed.data.id !== undefined) {
-          const prev = await stored(user.id, commandId);
-          if (prev) return send(res, state, 200, decisionBody(prev));
-        }
-        const reserved = await deps.redis.set(commandIdKey(commandId), user.id, 'EX', idemTtl, 'NX');
-        if (reserved === null) {
-          const owner = await deps.redis.get(commandIdKey(commandId));
-          if (owner !== null && owner !== user.id) return fail(res, state, 409, 'id_conflict', 'this command id is already in use');
-          // Same user, same id: already appended once; wait for that command's decision instead.
-        } else {
-          try {
-            await appendCommand(
-              deps.redis,
-              { id: commandId, userId: user.id, type: parsed.data.type, payload: parsed.data.payload ?? {}, issuedAt: new Date(deps.clock.now()).toISOString() },
-              deps.partitions,
-            );
-          } catch (err) {
-            await deps.redis.del(commandIdKey(commandId)).catch(() => {});
-            throw err;
-          }
-        }
-        if (state.aborted) return;
-        const decision = (await w.wait(waitMs)) ?? (await stored(user.id, commandId).then((s) => (s ? decisionBody(s) : null)));
-        if (decision) return send(res, state, 200, decision);
-        fail(res, state, 504, 'decision_pending', 'the command was accepted for processing but not decided yet; GET /api/commands/{commandId}', { commandId });
-      } finally {
-        w.stop();
-      }
+      const result = await submitter.submit(
+        user.id,
+        { commandId, clientChosenId: parsed.data.id !== undefined, type: parsed.data.type, payload: parsed.data.payload ?? {} },
+        () => state.aborted,
+      );
+      if (result.kind === 'conflict') return fail(res, state, 409, 'id_conflict', 'this command id is already in use');
+      if (result.kind === 'decided') return send(res, state, 200, decisionBody(result.decision));
+      fail(res, state, 504, 'decision_pending', 'the command was accepted for processing but not decided yet; GET /api/commands/{commandId}', { commandId });
     })().catch((err: unknown) => {
       deps.logger?.warn({ err }, 'command request failed');
       fail(res, state, 500, 'internal', 'the request failed; retry with the same id');
@@ -260,8 +171,8 @@ export function createCommandRoutes(deps: CommandRoutesDeps): RouteModule {
     void (async () => {
       const user = await admit(deps, res, state, parts.token);
       if (!user) return;
-      if (!UUID.test(id)) return fail(res, state, 400, 'invalid_request', 'the command id must be a UUID');
-      const prev = await stored(user.id, id);
+      if (!isUuid(id)) return fail(res, state, 400, 'invalid_request', 'the command id must be a UUID');
+      const prev = await submitter.stored(user.id, id);
       if (!prev) return fail(res, state, 404, 'unknown_command', 'no decision stored for this command (unknown, not yet decided, or not yours)');
       send(res, state, 200, { ...decisionBody(prev), type: prev.type, processedAt: prev.processedAt });
     })().catch((err: unknown) => {

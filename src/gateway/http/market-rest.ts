@@ -93,28 +93,28 @@ export interface AccessDeps {
 }
 
 /**
- * Session → user (tier from PostgreSQL) → one request of the user's budget. Answers 401/403/429 itself and returns
- * null then; the caller returns too.
+ * Session → user (tier from PostgreSQL) → one request of the user's budget. Answers 401/403/429 itself (through
+ * `fail`: the paper API answers in Alpaca's error shape) and returns null then; the caller returns too.
  */
-export async function admit(deps: AccessDeps, res: HttpResponse, state: ResState, token: string): Promise<UserRecord | null> {
+export async function admit(deps: AccessDeps, res: HttpResponse, state: ResState, token: string, fail: typeof sendError = sendError): Promise<UserRecord | null> {
   if (token === '') {
-    sendError(res, state, 401, 'unauthorized', 'a session token is required (cookie, Bearer or access_token)');
+    fail(res, state, 401, 'unauthorized', 'a session token is required (cookie, Bearer or access_token)');
     return null;
   }
   const claims = await deps.auth.verify(token);
   if (!claims) {
-    sendError(res, state, 401, 'unauthorized', 'invalid or expired session token');
+    fail(res, state, 401, 'unauthorized', 'invalid or expired session token');
     return null;
   }
   const user = await deps.directory.lookup(claims.sub);
   if (!user) {
-    sendError(res, state, 403, 'unknown_user', 'the user does not exist');
+    fail(res, state, 403, 'unknown_user', 'the user does not exist');
     return null;
   }
   const decision = await deps.limiter.check(user.id, user.tier);
   if (!decision.allowed) {
     const retry = Math.max(1, Math.ceil(decision.retryAfterSeconds));
-    sendError(res, state, 429, 'rate_limited', `at most ${decision.limit} requests per minute`, { retryAfterSeconds: retry }, {
+    fail(res, state, 429, 'rate_limited', `at most ${decision.limit} requests per minute`, { retryAfterSeconds: retry }, {
       'retry-after': String(retry),
       'x-ratelimit-limit': String(decision.limit),
       'x-ratelimit-remaining': '0',

@@ -1,6 +1,8 @@
 // Operator endpoints under /ops: the market-data kill switch, user tiers, the bar-close rule registry.
 // Only operators (token role `operator` AND users.role = 'operator' in PostgreSQL); every action is audited here,
-// with the operator's id, so the gateway is the one writer of these settings.
+// with the operator's id, so the gateway is the one writer of these settings. Every caller with a valid token has a
+// per-user budget (shared Redis limiter) checked before any database work, so /ops cannot be used to flood the
+// audit log or PostgreSQL.
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Redis } from 'ioredis';
 import { eq, sql } from 'drizzle-orm';
@@ -9,6 +11,7 @@ import { TIER_CHANGED_CHANNEL, marketDataChannels, marketDataKeys, symbolSchema 
 import { appendAudit } from '../../infra/audit/index.js';
 import { TIERS, users, withTenant, type Db } from '../../infra/db/index.js';
 import type { Logger } from '../../infra/logging/index.js';
+import type { RateLimiter } from '../../infra/rate-limit/index.js';
 import { disableRule, isValidRuleId, listEnabledRules, upsertRule } from '../../infra/market-data/index.js';
 import { extractToken, type SessionAuth } from '../auth.js';
 import { guard, readBody, respond } from './response.js';
@@ -23,6 +26,10 @@ export interface OpsRoutesDeps {
   logger: Logger;
   /** Request body limit in bytes (default 16 KiB). */
   maxBodyBytes?: number;
+  /** The shared Redis limiter (createRedisRateLimiter): scope `ops`, subject the token's user id. */
+  rateLimiter: RateLimiter;
+  /** `/ops/*` requests per user per minute (GATEWAY_OPS_REQUESTS_PER_MINUTE; default 60). */
+  requestsPerMinute?: number;
 }
 
 export type OpsErrorCode =
@@ -33,6 +40,7 @@ export type OpsErrorCode =
   | 'payload_too_large'
   | 'user_not_found'
   | 'rule_not_found'
+  | 'rate_limited'
   | 'internal';
 
 /** A refusal with its HTTP status; the body is `{code, message}`. */
@@ -42,6 +50,9 @@ export class OpsError extends Error {
     readonly status: number,
     readonly code: OpsErrorCode,
     message: string,
+    /** Extra body fields and response headers (429: `retryAfterSeconds`, `Retry-After`). */
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -73,12 +84,33 @@ const userIdSchema = z.string().min(1).max(200);
 export function opsRoutes(deps: OpsRoutesDeps): RouteModule {
   const { auth, db, redis, logger } = deps;
   const maxBody = deps.maxBodyBytes ?? 16 * 1024;
+  const perMinute = deps.requestsPerMinute ?? 60;
+
+  /** One request of `userId` against the /ops budget; an OpsError 429 when it is spent. */
+  async function spend(userId: string): Promise<void> {
+    let decision;
+    try {
+      decision = await deps.rateLimiter.limit('ops', userId, perMinute, 60_000);
+    } catch (err) {
+      // Fail open: an operator must still reach the kill switch or a tier change while Redis misbehaves.
+      logger.warn({ err, user: userId }, 'ops rate limiter failed; request allowed');
+      return;
+    }
+    if (decision.allowed) return;
+    const retry = Math.max(1, decision.retryAfterSeconds);
+    throw new OpsError(429, 'rate_limited', `at most ${perMinute} /ops requests per minute`, { retryAfterSeconds: retry }, {
+      'retry-after': String(retry),
+      'x-ratelimit-limit': String(perMinute),
+      'x-ratelimit-remaining': '0',
+    });
+  }
 
   /** The operator behind a request, or an OpsError (401 without a valid session, 403 unless both role checks pass). */
   async function authenticate(token: string, method: string, path: string): Promise<Operator> {
     if (token === '') throw new OpsError(401, 'unauthorized', 'a session token is required');
     const claims = await auth.verify(token);
     if (!claims) throw new OpsError(401, 'unauthorized', 'the session token is invalid or expired');
+    await spend(claims.sub);
     const rows = await withTenant(db, [claims.sub], (tx) => tx.select({ role: users.role }).from(users).where(eq(users.id, claims.sub)).limit(1));
     if (claims.role !== 'operator' || rows[0]?.role !== 'operator') {
       await appendAudit(db, {
@@ -119,7 +151,7 @@ export function opsRoutes(deps: OpsRoutesDeps): RouteModule {
         const out = await handler({ operator, params: values, body });
         respond(res, state, out.status ?? 200, out.body);
       })().catch((err: unknown) => {
-        if (err instanceof OpsError) return respond(res, state, err.status, { code: err.code, message: err.message });
+        if (err instanceof OpsError) return respond(res, state, err.status, { code: err.code, message: err.message, ...err.extra }, err.headers);
         logger.warn({ err, path }, 'ops request failed');
         respond(res, state, 500, { code: 'internal', message: 'the request failed; see the gateway log' });
       });

@@ -3,8 +3,11 @@
 // SSE responses are not uWS WebSockets, so they cannot join uWS topics: this module subscribes the hub's Redis
 // channels itself on its own connection (a small ref-counted fan-out) and still acquires the topics on the hub, so
 // demand (what the feed subscribes upstream) counts SSE clients too. See docs/http-api.md.
+// Slow readers are bounded like slow sockets: market data for a backed-up stream is skipped (counted), and once its
+// backlog has drained it gets one fresh snapshot (latest per key wins) — the gateway never queues frames for it.
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Redis } from 'ioredis';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { marketDataChannels, tickKinds, type Line, type TickKind } from '../../contracts/index.js';
 import { channelKinds, grantFor, maxSymbolsPerConnection, type Clock, type MarketChannel } from '../../domain/index.js';
 import type { Logger } from '../../infra/logging/index.js';
@@ -29,6 +32,8 @@ export interface SseDeps extends AccessDeps {
   clock: Clock;
   logger?: Logger;
   options?: SseOptions;
+  /** Where the SSE counters go (the role's registry); omitted = not exported. */
+  registry?: Registry;
 }
 
 export interface SseRoutes extends RouteModule {
@@ -58,7 +63,10 @@ interface Stream {
   /** Keys acquired on the hub and the fan-out (released on close). */
   acquired: Key[];
   closed: boolean;
+  /** A write found the response backed up: market data is skipped until the backlog drains. */
   congested: boolean;
+  /** The latest hub status that arrived while congested (sent with the resync). */
+  pendingStatus: string | null;
   listener: (channel: string, message: string) => void;
 }
 
@@ -147,11 +155,15 @@ export function createSseRoutes(deps: SseDeps): SseRoutes {
   const onError = (err: unknown) => deps.logger?.warn({ err }, 'sse fan-out error');
   const fanout = new Fanout(deps.subscriber, onError);
   const streams = new Set<Stream>();
+  const metrics = sseMetrics(deps.registry, () => streams.size);
   let statusJoined: Promise<void> | null = null;
   let closing = false;
 
   const onStatus = (_channel: string, message: string): void => {
-    for (const s of streams) write(s, `event: status\ndata: ${message}\n\n`);
+    for (const s of streams) {
+      if (s.congested) s.pendingStatus = message;
+      else write(s, `event: status\ndata: ${message}\n\n`);
+    }
   };
   const joinStatus = (): Promise<void> => {
     statusJoined ??= fanout.add(marketDataChannels.status, onStatus).catch((err: unknown) => {
@@ -162,13 +174,37 @@ export function createSseRoutes(deps: SseDeps): SseRoutes {
   };
 
   /** Writes (corked); a `false` from uWS means the socket is backed up: market data pauses until it drains. */
-  function write(s: Stream, text: string): void {
-    if (s.closed) return;
+  function write(s: Stream, text: string): boolean {
+    if (s.closed) return false;
     let ok = true;
     s.res.cork(() => {
       ok = s.res.write(text);
     });
     if (!ok) s.congested = true;
+    return ok;
+  }
+
+  /**
+   * The socket became writable. uWS does not flush its own buffer for a response that has a writable handler, but
+   * any write flushes the backlog first: a tiny comment does, and tells whether anything is still left over. Only
+   * then is the stream caught up and resynced; otherwise uWS keeps polling and calls again.
+   */
+  function onWritable(s: Stream): boolean {
+    if (s.closed || !s.congested) return true;
+    let drained = false;
+    s.res.cork(() => {
+      drained = s.res.write(': drained\n\n');
+    });
+    if (!drained) return false;
+    s.congested = false;
+    metrics.resyncs.inc();
+    if (s.pendingStatus !== null) {
+      write(s, `event: status\ndata: ${s.pendingStatus}\n\n`);
+      s.pendingStatus = null;
+    }
+    // Market data skipped while backed up is lost for this client: a fresh snapshot replaces it.
+    snapshotEvent(s, s.acquired).catch(onError);
+    return true;
   }
 
   function mdEvent(kind: TickKind, symbol: string, frames: readonly string[]): string {
@@ -191,6 +227,8 @@ export function createSseRoutes(deps: SseDeps): SseRoutes {
 
   function cleanup(s: Stream): void {
     if (s.closed) return;
+    // uWS ends a response whose backlog has not moved for 10 s (its HTTP timeout): the client reconnects and resumes.
+    if (s.congested) metrics.slowCloses.inc();
     s.closed = true;
     streams.delete(s);
     const hub = deps.hub();
@@ -243,22 +281,18 @@ export function createSseRoutes(deps: SseDeps): SseRoutes {
 
       // ---- the stream is open from here: `res` stays open until the client goes or the gateway closes ----
       state.aborted = true; // nobody may answer JSON on this response any more
-      const s: Stream = { res, state, user, keys, acquired: [], closed: false, congested: false, listener: () => {} };
+      const s: Stream = { res, state, user, keys, acquired: [], closed: false, congested: false, pendingStatus: null, listener: () => {} };
       s.listener = (channel, message) => {
-        if (s.closed || s.congested) return;
+        if (s.closed) return;
+        if (s.congested) {
+          metrics.skipped.inc();
+          return;
+        }
         const [, , kind, symbol] = channel.split(':');
         write(s, mdEvent(kind as TickKind, symbol!, [message]));
       };
       state.onAbort = () => cleanup(s); // guard()'s onAborted calls it
-      res.onWritable(() => {
-        if (s.closed) return true;
-        if (s.congested) {
-          // Market data skipped while backed up is lost for this client: a fresh snapshot replaces it.
-          s.congested = false;
-          snapshotEvent(s, s.acquired).catch(onError);
-        }
-        return true;
-      });
+      res.onWritable(() => onWritable(s));
       streams.add(s);
       res.cork(() => {
         res
@@ -347,6 +381,16 @@ export function createSseRoutes(deps: SseDeps): SseRoutes {
       }
       await fanout.close();
     },
+  };
+}
+
+function sseMetrics(registry: Registry | undefined, open: () => number) {
+  const registers = registry ? [registry] : [];
+  return {
+    streams: new Gauge({ name: 'raxx_gateway_sse_streams', help: 'Open SSE streams', registers, collect() { this.set(open()); } }),
+    skipped: new Counter({ name: 'raxx_gateway_sse_skipped_total', help: 'Market-data events not written to a backed-up SSE stream', registers }),
+    resyncs: new Counter({ name: 'raxx_gateway_sse_resyncs_total', help: 'Fresh snapshots sent to an SSE stream once its backlog drained', registers }),
+    slowCloses: new Counter({ name: 'raxx_gateway_sse_slow_closes_total', help: 'SSE streams that ended while backed up', registers }),
   };
 }
 

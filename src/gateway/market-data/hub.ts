@@ -74,6 +74,12 @@ export interface MarketDataHub {
 const lines: readonly string[] = ['rt', 'dl'];
 const kinds: readonly string[] = tickKinds;
 const REPLAY_PAGE = 512;
+/**
+ * The first replay page is small and later pages ask only for the seqs still missing: a reconnect misses a few frames
+ * per key, and fixed 512-entry pages made every resume of a reconnect storm move ~100 KB out of Redis (10,000 sockets
+ * × 2 keys: gigabytes, and resumes took over a minute).
+ */
+const REPLAY_FIRST_PAGE = 32;
 const HMGET_CHUNK = 1000;
 
 /** One uWS topic = one Redis channel. Mutable fields are the hot path's state. */
@@ -319,7 +325,7 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
     const first = await redis
       .pipeline()
       .hget(marketDataKeys.seq, `${kind}:${symbol}`)
-      .xrevrange(stream, '+', '-', 'COUNT', REPLAY_PAGE)
+      .xrevrange(stream, '+', '-', 'COUNT', REPLAY_FIRST_PAGE)
       .exec();
     if (!first) throw new Error('replay pipeline aborted');
     const [seqRes, pageRes] = first;
@@ -327,6 +333,7 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
     if (pageRes?.[0]) throw pageRes[0];
     const seqHash = Number((seqRes?.[1] as string | null) ?? 0);
     let page = (pageRes?.[1] as StreamEntry[] | undefined) ?? [];
+    let asked = REPLAY_FIRST_PAGE;
 
     const newestFirst: string[] = [];
     let lastSeq = seqHash;
@@ -356,9 +363,11 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
         exceeded = true;
         break;
       }
-      if (reached || page.length < REPLAY_PAGE) break;
+      if (reached || page.length < asked) break;
       const oldestId = page[page.length - 1]![0];
-      page = (await redis.xrevrange(stream, `(${oldestId}`, '-', 'COUNT', REPLAY_PAGE)) as StreamEntry[];
+      // Seqs are contiguous: ask for what is still missing down to afterSeq (+1 to see the entry at afterSeq), not more.
+      asked = Math.min(REPLAY_PAGE, Math.max(1, lastSeq - afterSeq - newestFirst.length + 1));
+      page = (await redis.xrevrange(stream, `(${oldestId}`, '-', 'COUNT', asked)) as StreamEntry[];
     }
     if (exceeded) return { frames: [], complete: false, lastSeq };
     const frames = newestFirst.reverse();

@@ -15,6 +15,8 @@ export interface OpsServerOptions {
   /** Extra fields for /healthz, e.g. `{ state: 'placeholder' }`. */
   describe?: () => Record<string, unknown>;
   checkTimeoutMs?: number;
+  /** A role's own endpoints (e.g. the workers' /ops/*), tried first; resolves true when it answered the request. */
+  extra?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 export interface OpsServer {
@@ -30,6 +32,7 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
+    if (opts.extra && (await opts.extra(req, res))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method_not_allowed' });
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok', role: opts.role, ...opts.describe?.() });
     if (path === '/readyz') {

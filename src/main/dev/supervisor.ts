@@ -56,6 +56,28 @@ export class Supervisor {
     throw new Error(`roles not ready after ${timeoutMs} ms: ${late.join(', ')}`);
   }
 
+  /**
+   * Waits until every role's /readyz answers 200: a role prints its ready line when it serves, which can be before
+   * its own dependencies are (the accounts runtime starts in the background), and "up" must mean usable.
+   */
+  async waitAllReadyz(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const notReady = async () => {
+      const probes = this.statuses().map(async (s) => {
+        if (!s.url) return null;
+        const ok = await fetch(`${s.url}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+        return ok ? null : s.name;
+      });
+      return (await Promise.all(probes)).filter((n): n is string => n !== null);
+    };
+    for (;;) {
+      const pending = await notReady();
+      if (pending.length === 0) return;
+      if (Date.now() >= deadline) throw new Error(`roles serving but not ready (/readyz) after ${timeoutMs} ms: ${pending.join(', ')} — the status page shows which check fails`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   async stopAll(): Promise<void> {
     await Promise.all([...this.children.values()].map((c) => c.stop()));
   }

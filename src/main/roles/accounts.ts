@@ -1,7 +1,19 @@
 // Composition of the `accounts` role: the partitioned actor runtime hosting the account actors, their decisions
 // and domain events appended to each user's private event log, and the ops endpoints.
 import { Counter, Gauge } from 'prom-client';
-import { accountEvents, createAccountHost } from '../../actors/account/index.js';
+import {
+  accountEvents,
+  createAccountHost,
+  createMarketQuotes,
+  createSessionCache,
+  openOrderSymbolsByUser,
+  openSymbolsFromEngines,
+  QuoteRouter,
+  SessionClock,
+  type SignalEffect,
+} from '../../actors/account/index.js';
+import { offsetClock } from '../../domain/index.js';
+import { createAssetDirectory, createMarketCalendar } from '../../infra/alpaca/index.js';
 import { createDb } from '../../infra/db/index.js';
 import { startOpsServer } from '../../infra/http/index.js';
 import { closeRedis, createRedis } from '../../infra/redis/index.js';
@@ -21,12 +33,28 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     deadLetters: new Counter({ name: 'raxx_accounts_dead_letters_total', help: 'Command entries moved to cmd:dead', registers }),
   };
 
-  const redis = createRedis(config.redis.url, 'raxx-accounts');
+  // Auto-pipelined: a turn's private-log appends, and the reads of several partitions, share one write.
+  const redis = createRedis(config.redis.url, 'raxx-accounts', { autoPipelining: true });
   redis.on('error', () => {}); // readiness and the runtime's own retries report outages
-  const db = createDb(config.database.appUrl, { max: 10, appName: 'raxx-accounts' });
+  // One connection per concurrent turn (the runtime's maxConcurrentTurns, 16): a turn never waits for the pool.
+  const db = createDb(config.database.appUrl, { max: 16, appName: 'raxx-accounts' });
   ctx.onShutdown(async () => {
     await Promise.all([closeRedis(redis), db.close()]);
   });
+
+  // The paper engine's inputs: the shared clock, session events from the calendar, asset facts, the hub's quotes.
+  const credentials = () => ({ keyId: config.secrets.ALPACA_KEY_ID?.current() ?? '', secret: config.secrets.ALPACA_SECRET_KEY?.current() ?? '' });
+  const assets = createAssetDirectory({ tradingUrl: config.alpaca.tradingUrl, credentials, onError: (err) => logger.debug({ err }, 'asset list unavailable') });
+  ctx.onShutdown(() => assets.close());
+  const mbt = {
+    clock: offsetClock(config.clock.offsetMs),
+    sessions: createSessionCache(createMarketCalendar({ tradingUrl: config.alpaca.tradingUrl, credentials }), {
+      onError: (err) => logger.warn({ err }, 'market calendar unavailable: paper orders see no new session events'),
+    }),
+    assets,
+    quotes: createMarketQuotes(redis),
+    feed: config.alpaca.dataFeed,
+  };
 
   const events = new UserEventLog(redis, {
     onError: (err, userId, commandId) => {
@@ -36,20 +64,74 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
   });
   ctx.onShutdown(() => events.drain());
 
+  // Open orders of newly owned partitions are read across users: the batch role (RLS would hide them from raxx_app).
+  const batchDb = createDb(config.database.batchUrl, { max: 2, appName: 'raxx-accounts-quotes' });
+  ctx.onShutdown(() => batchDb.close());
+  const host = createAccountHost({ startingCash: config.accounts.startingCash, mbt });
   const runtime = new PartitionRuntime({
     redis,
     db: db.db,
     partitions: config.accounts.partitions,
-    host: createAccountHost({ startingCash: config.accounts.startingCash }),
+    leaseTtlMs: config.accounts.leaseTtlMs,
+    // Read a partition when appendCommand's wake-up says it has entries (full reads every 100 ms as the fallback).
+    wakeups: true,
+    host,
     logger,
     onDecision: (envelope, decision) => {
       metrics.decisions.inc({ outcome: decision.outcome, code: decision.code ?? decision.outcome, replayed: String(decision.replayed) });
+      router.touched([envelope.userId]);
       // Idempotent per command (dedupe marker in Redis): a replayed decision re-appends only if the first append never landed.
       return events.submit(envelope.userId, accountEvents(envelope, decision), envelope.id);
     },
+    // Fills and expiries from quotes and clock ticks: the same private log, deduplicated by the engine's input range.
+    onSignalEffects: (effects) => {
+      const list = effects as SignalEffect[];
+      router.touched(list.map((e) => e.userId));
+      return Promise.all(list.map((e) => events.submit(e.userId, e.events, e.key)));
+    },
+    onPartitionsChanged: (owned) => router.partitionsChanged(owned),
     onDeadLetter: (entryId, reason, partition) => {
       metrics.deadLetters.inc();
       logger.warn({ entryId, reason, partition }, 'command dead-lettered');
+    },
+  });
+  // Quotes and session ticks into the actors (docs/accounts.md, "Quotes"); both are signals, not durable.
+  const router = new QuoteRouter({
+    redis,
+    partitions: config.accounts.partitions,
+    deliver: (signal) => runtime.deliver(signal),
+    loadOpenOrders: (partitions) => openOrderSymbolsByUser(batchDb.db, partitions, config.accounts.partitions),
+    openSymbolsOf: openSymbolsFromEngines(host.mbt),
+    demandOwner: `accounts-${runtime.owner}`,
+    // A dead replica's demand goes about when its partitions move (not after the gateways' 30 s).
+    demandLeaseMs: 2 * config.accounts.leaseTtlMs,
+    onLoaded: (users) => void sessionClock.catchUp(users).catch((err: unknown) => logger.warn({ err }, 'session catch-up failed')),
+    logger,
+  });
+  const sessionClock = new SessionClock({
+    sessions: mbt.sessions,
+    now: () => mbt.clock.now(),
+    users: () => router.users(),
+    deliver: (signal) => runtime.deliver(signal),
+    onError: (err) => logger.warn({ err }, 'session clock failed'),
+  });
+  sessionClock.start();
+  ctx.onShutdown(async () => {
+    await sessionClock.stop();
+    await router.stop();
+  });
+  new Gauge({
+    name: 'raxx_accounts_signals',
+    help: 'Signals (quotes, clock ticks) since start, by state: delivered, applied, dropped_not_owned, dropped_overflow, dropped_failed',
+    labelNames: ['state'],
+    registers,
+    collect() {
+      const s = runtime.stats().signals;
+      this.set({ state: 'delivered' }, s.delivered);
+      this.set({ state: 'applied' }, s.applied);
+      this.set({ state: 'dropped_not_owned' }, s.droppedNotOwned);
+      this.set({ state: 'dropped_overflow' }, s.droppedOverflow);
+      this.set({ state: 'dropped_failed' }, s.droppedFailed);
     },
   });
   new Gauge({
@@ -98,7 +180,21 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     },
     describe: () => {
       const s = runtime.stats();
-      return { owner: runtime.owner, started, partitions: config.accounts.partitions, owned: s.owned, applied: s.applied, replayed: s.replayed, deadLettered: s.deadLettered };
+      return {
+        owner: runtime.owner,
+        started,
+        partitions: config.accounts.partitions,
+        owned: s.owned,
+        turns: s.turns,
+        applied: s.applied,
+        replayed: s.replayed,
+        deadLettered: s.deadLettered,
+        claimed: s.claimed,
+        takeovers: s.takeovers,
+        fencedOut: s.fencedOut,
+        signals: s.signals,
+        quotes: { ...router.stats(), symbols: router.symbols(), clockTicks: sessionClock.ticks },
+      };
     },
   });
   ctx.onShutdown(() => ops.close());

@@ -1,11 +1,13 @@
 // Composition of the `gateway` role: the uWebSockets.js server wired to Redis (hub, tier changes), PostgreSQL (tiers)
-// and the session keys.
+// and the session keys, plus the internal ops listener (/metrics, /healthz, /readyz) on GATEWAY_OPS_PORT, which the
+// public port never serves metrics from.
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { TIER_CHANGED_CHANNEL } from '../../contracts/index.js';
 import { offsetClock } from '../../domain/index.js';
 import { createMarketDataHub, createSessionAuth, startGateway, TierDirectory, type SessionLimits } from '../../gateway/index.js';
 import { createDb } from '../../infra/db/index.js';
+import { startOpsServer } from '../../infra/http/index.js';
 import { DemandLease } from '../../infra/market-data/index.js';
 import { closeRedis, createRedis } from '../../infra/redis/index.js';
 import { createRedisRateLimiter, createRedisRequestLimiter } from '../../infra/rate-limit/index.js';
@@ -15,7 +17,11 @@ import { httpRequestsPerMinute } from '../../domain/index.js';
 import { opsRoutes } from '../../gateway/http/ops-routes.js';
 import { createSseRoutes } from '../../gateway/http/sse.js';
 import { createMarketRestRoutes } from '../../gateway/http/market-rest.js';
-import { createMarketDataRestClient } from '../../infra/alpaca/index.js';
+import { createAssetDirectory, createMarketDataRestClient, createTradingClockClient } from '../../infra/alpaca/index.js';
+import { createCommandSubmitter } from '../../gateway/http/command-submitter.js';
+import { hubMarks } from '../../gateway/http/paper/marks.js';
+import { createPaperRoutes } from '../../gateway/http/paper/routes.js';
+import { createPaperStream } from '../../gateway/paper-stream.js';
 import type { MarketDataHub } from '../../gateway/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
 import { storageChecks } from './readiness.js';
@@ -25,7 +31,12 @@ export interface GatewayRoleOverrides {
   limits?: Partial<SessionLimits>;
 }
 
-export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleOverrides = {}): Promise<RunningRole> {
+export interface RunningGateway extends RunningRole {
+  /** The internal ops listener (metrics and probes). */
+  opsUrl: string;
+}
+
+export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleOverrides = {}): Promise<RunningGateway> {
   const { config, logger } = ctx;
   const clock = offsetClock(config.clock.offsetMs);
   const owner = `gateway:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -68,7 +79,17 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
     keyId: () => config.secrets.ALPACA_KEY_ID?.current() ?? '',
     secret: () => config.secrets.ALPACA_SECRET_KEY?.current() ?? '',
   });
-  const sse = createSseRoutes({ auth, directory, limiter: requestLimiter, hub: hubRef, subscriber: sseSubscriber, clock, logger, options: { heartbeatMs: config.gateway.heartbeatMs } });
+  const sse = createSseRoutes({
+    auth,
+    directory,
+    limiter: requestLimiter,
+    hub: hubRef,
+    subscriber: sseSubscriber,
+    clock,
+    logger,
+    registry: ctx.metrics,
+    options: { heartbeatMs: config.gateway.heartbeatMs },
+  });
   const userEventsSubscriber = createRedis(config.redis.url, 'raxx-gateway-user-events');
   userEventsSubscriber.on('error', () => {});
   const userEvents = createUserEventBus(userEventsSubscriber, (err) => logger.warn({ err }, 'user-events subscriber'));
@@ -76,8 +97,14 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
     await userEvents.close();
     await closeRedis(userEventsSubscriber);
   });
+  // One append-and-wait path for /api/commands and the paper API (one subscription linger per user).
+  const submitter = createCommandSubmitter({ redis, db: db.db, events: userEvents, partitions: config.accounts.partitions, clock, options: { subscriptionLingerMs: 30_000 } });
+  const upstreamKeys = () => ({ keyId: config.secrets.ALPACA_KEY_ID?.current() ?? '', secret: config.secrets.ALPACA_SECRET_KEY?.current() ?? '' });
+  const assets = createAssetDirectory({ tradingUrl: config.alpaca.tradingUrl, credentials: upstreamKeys, onError: (err) => logger.warn({ err }, 'asset list refresh failed') });
+  ctx.onShutdown(() => assets.close());
+  const paperStream = createPaperStream({ auth, directory, bus: userEvents, maxBackpressureBytes: config.gateway.maxBackpressureBytes, logger });
   const routes = [
-    opsRoutes({ auth, db: db.db, redis, logger }),
+    opsRoutes({ auth, db: db.db, redis, logger, rateLimiter: createRedisRateLimiter(redis), requestsPerMinute: config.gateway.opsRequestsPerMinute }),
     createCommandRoutes({
       auth,
       directory,
@@ -89,12 +116,46 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
       partitions: config.accounts.partitions,
       clock,
       logger,
+      submitter,
     }),
+    createPaperRoutes({
+      auth,
+      directory,
+      limiter: requestLimiter,
+      db: db.db,
+      submitter,
+      assets,
+      clock: createTradingClockClient({ tradingUrl: config.alpaca.tradingUrl, credentials: upstreamKeys }),
+      marks: hubMarks(hubRef),
+      rateLimiter: createRedisRateLimiter(redis),
+      logger,
+      options: { gateCycles: config.accounts.gateCycles },
+    }),
+    paperStream,
     sse,
     createMarketRestRoutes({ auth, directory, limiter: requestLimiter, hub: hubRef, redis, upstream, clock, logger }),
   ];
 
-  const gateway = await startGateway({
+  // The internal listener starts first and stops last (shutdown steps run in reverse): probes keep answering while
+  // the public listener drains, and /readyz says "draining" so no new client is sent here.
+  const started: { gateway?: Awaited<ReturnType<typeof startGateway>> } = {};
+  const ops = await startOpsServer({
+    host: config.http.host,
+    port: config.gateway.opsPort,
+    role: ctx.role,
+    registry: ctx.metrics,
+    checks: {
+      ...storageChecks(redis, db),
+      listener: async () => {
+        if (!started.gateway) throw Object.assign(new Error('starting'), { code: 'starting' });
+        if (started.gateway.draining()) throw Object.assign(new Error('draining'), { code: 'draining' });
+      },
+    },
+    describe: () => ({ connections: started.gateway?.connections() ?? 0, streams: sse.streams() }),
+  });
+  ctx.onShutdown(() => ops.close());
+
+  const running = await startGateway({
     routes,
     privateChannel: createPrivateEvents({ redis, bus: userEvents, maxBackpressureBytes: config.gateway.maxBackpressureBytes, logger }),
     options: {
@@ -128,15 +189,17 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
         onError: (err) => logger.warn({ err }, 'market-data hub error'),
       })),
   });
-  ctx.onShutdown(() => gateway.close());
+  started.gateway = running;
+  ctx.onShutdown(() => running.close());
   ctx.onShutdown(() => sse.close()); // steps run in reverse: streams end before the gateway closes
+  ctx.onShutdown(() => paperStream.close());
 
   // A tier change reaches this replica's sockets at once (the cache is bypassed for that user).
   tierEvents.on('message', (channel: string, userId: string) => {
     if (channel !== TIER_CHANGED_CHANNEL) return;
-    gateway.tierChanged(userId).catch((err: unknown) => logger.warn({ err, user: userId }, 'tier change failed'));
+    running.tierChanged(userId).catch((err: unknown) => logger.warn({ err, user: userId }, 'tier change failed'));
   });
   await tierEvents.subscribe(TIER_CHANGED_CHANNEL);
 
-  return { url: gateway.url, note: `WebSocket ${gateway.url.replace(/^http/, 'ws')}/ws` };
+  return { url: running.url, opsUrl: ops.url, note: `WebSocket ${running.url.replace(/^http/, 'ws')}/ws; metrics ${ops.url}/metrics` };
 }

@@ -1,16 +1,16 @@
 // The table of roles a process can run; `src/main/role.ts <name>` picks one.
 import type { RoleStarter } from '../role-context.js';
-import { placeholderRole } from './placeholder.js';
 import { startAccounts } from './accounts.js';
 import { startFeed } from './feed.js';
 import { startGatewayRole } from './gateway.js';
+import { startWorkers } from './workers.js';
 
 /** Application roles; `sim` is a separate program (src/sim) that role.ts hands over to. */
 export const roles = {
   feed: startFeed,
   accounts: startAccounts,
   gateway: startGatewayRole,
-  workers: placeholderRole({ needs: { redis: true, database: 'batch' }, pending: 'the BullMQ workers arrive with their own issue' }),
+  workers: startWorkers,
 } satisfies Record<string, RoleStarter>;
 
 export type AppRoleName = keyof typeof roles;

@@ -14,8 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../../support/database.js
 import { startRoleProcess } from '../../support/processes.js';
 import { waitFor } from '../../support/wait.js';
 
-const REDIS_DB = 2;
-const redisUrl = () => testRedisUrl(REDIS_DB);
+const redisUrl = () => testRedisUrl('accounts');
 
 let tdb: TestDatabase;
 let su: postgres.Sql;

@@ -15,6 +15,8 @@ const EXPECTED_TENANT_TABLES = [
   'audit_log',
   'customer_trading_mode_overrides',
   'fills',
+  'mbt_inputs',
+  'mbt_states',
   'orders',
   'paper_accounts',
   'positions',

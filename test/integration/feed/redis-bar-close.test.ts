@@ -13,13 +13,9 @@ import {
   type BarCloseJobData,
 } from '../../../src/infra/market-data/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { testRedisUrl } from '../../support/redis.js';
 
-const REDIS_DB = 15;
-const url = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const url = () => testRedisUrl('redis-bar-close');
 
 let database: TestDatabase;
 let app: DbHandle;

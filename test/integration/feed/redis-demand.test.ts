@@ -3,13 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, closeRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { marketDataKeys } from '../../../src/contracts/market-data.js';
 import { DemandLease, DemandTracker, readDemandUnion, subscribeDemandChanges } from '../../../src/infra/market-data/index.js';
+import { testRedisUrl } from '../../support/redis.js';
 
-const REDIS_DB = 14;
-const url = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const url = () => testRedisUrl('redis-demand');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sorted = (s: Set<string>) => [...s].sort();
 

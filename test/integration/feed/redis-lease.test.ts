@@ -3,14 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, closeRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { marketDataKeys } from '../../../src/contracts/market-data.js';
 import { LeaderLease } from '../../../src/infra/market-data/index.js';
+import { testRedisUrl } from '../../support/redis.js';
 
 // Each feed test file has its own Redis database (the keys are fixed by the contracts).
-const REDIS_DB = 11;
-const url = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const url = () => testRedisUrl('redis-lease');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let redis: Redis;

@@ -3,14 +3,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedis, closeRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { marketDataChannels, marketDataKeys, tickFrameSchema, type TickKind } from '../../../src/contracts/market-data.js';
 import { LeaderLease, TickPublisher, publishTicks, type TickInput } from '../../../src/infra/market-data/index.js';
+import { testRedisUrl } from '../../support/redis.js';
 
 // Own Redis database; pub/sub is server-wide, so this file also uses symbols no other file uses (P…).
-const REDIS_DB = 12;
-const url = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const url = () => testRedisUrl('redis-publish');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SYMBOLS = ['PUBA', 'PUBB', 'PUBC', 'PUB.D', 'PUBE'];
 

@@ -4,27 +4,23 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRedisUrl } from '../../support/redis.js';
-import { SignJWT } from 'jose';
 import { createDb, processedCommands, seedDemoUsers, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { createLogger } from '../../../src/infra/logging/index.js';
-import { createMetricsRegistry } from '../../../src/infra/metrics/index.js';
 import { createRedisRateLimiter } from '../../../src/infra/rate-limit/index.js';
 import { userEventChannel, userEventKeys } from '../../../src/contracts/user-events.js';
 import { ENVELOPE_FIELD, envelopeSchema, partitionOf, runtimeKeys, type Envelope } from '../../../src/runtime/index.js';
-import { createSessionAuth, startGateway, TierDirectory, type Gateway } from '../../../src/gateway/index.js';
+import { TierDirectory, type Gateway } from '../../../src/gateway/index.js';
 import { unlimited, type RequestLimiter } from '../../../src/gateway/http/request-limiter.js';
 import { createCommandRoutes } from '../../../src/gateway/http/commands.js';
 import { createUserEventBus, type UserEventBus } from '../../../src/gateway/private-events.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { hmacAuth, signSession, startTestGateway } from '../../support/gateway.js';
 import { waitFor } from '../../support/wait.js';
 
-const REDIS_DB = 1;
 const P = 4;
 const SECRET = 'commands-test-secret-0123456789abcdef';
-const ISSUER = 'raxx-dev-issuer';
-const AUDIENCE = 'raxx-stream';
-const redisUrl = () => testRedisUrl(REDIS_DB);
+const redisUrl = () => testRedisUrl('commands-api');
 
 let t: TestDatabase;
 let app: DbHandle;
@@ -108,19 +104,10 @@ beforeAll(async () => {
   redis = createRedis(redisUrl(), 'cmd-test');
   subscriber = createRedis(redisUrl(), 'cmd-test-events');
   await redis.flushdb();
-  for (const user of ['demo-free', 'demo-pro']) {
-    tokens[user] = await new SignJWT({ role: 'user' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(user)
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime('1h')
-      .sign(new TextEncoder().encode(SECRET));
-  }
+  for (const user of ['demo-free', 'demo-pro']) tokens[user] = await signSession(user, SECRET);
   const clock = { now: () => Date.now() };
   const { logger } = createLogger({ role: 'gateway', level: 'silent' });
-  const auth = createSessionAuth({ issuer: ISSUER, audience: AUDIENCE, secret: { current: () => SECRET } });
+  const auth = hmacAuth(SECRET);
   const directory = new TierDirectory(app.db, { cacheMs: 60_000 });
   bus = createUserEventBus(subscriber);
   const commands = createCommandRoutes({
@@ -136,33 +123,7 @@ beforeAll(async () => {
     logger,
     options: { decisionWaitMs: 600, commandsPerSecond: 5, maxBodyBytes: 2048 },
   });
-  gateway = await startGateway({
-    options: {
-      host: '127.0.0.1',
-      port: 0,
-      role: 'gateway',
-      env: 'test',
-      allowedOrigins: ['http://127.0.0.1'],
-      heartbeatMs: 10_000,
-      maxBackpressureBytes: 1 << 20,
-      maxFrameBytes: 1 << 16,
-    },
-    logger,
-    registry: createMetricsRegistry('gateway'),
-    clock,
-    auth,
-    directory,
-    checks: {},
-    createHub: async () => ({
-      acquire: async () => {},
-      release: () => {},
-      snapshot: async () => [],
-      replay: async () => ({ ok: false, reason: 'unavailable' }),
-      status: async () => null,
-      close: async () => {},
-    }) as never,
-    routes: [commands],
-  });
+  ({ gateway } = await startTestGateway({ auth, directory, clock, routes: [commands] }));
   url = gateway.url;
 });
 

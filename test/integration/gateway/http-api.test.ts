@@ -2,27 +2,23 @@
 // Pub/sub is server-wide: this file only publishes on symbols starting with SSE.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRedisUrl } from '../../support/redis.js';
-import { SignJWT } from 'jose';
 import { createDb, seedDemoUsers } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { createLogger } from '../../../src/infra/logging/index.js';
-import { createMetricsRegistry } from '../../../src/infra/metrics/index.js';
 import { createMarketDataRestClient } from '../../../src/infra/alpaca/index.js';
 import { marketDataKeys } from '../../../src/contracts/index.js';
-import { createMarketDataHub, createSessionAuth, startGateway, TierDirectory, type Gateway, type MarketDataHub } from '../../../src/gateway/index.js';
+import { createMarketDataHub, TierDirectory, type Gateway, type MarketDataHub } from '../../../src/gateway/index.js';
 import { unlimited, type RequestLimiter } from '../../../src/gateway/http/request-limiter.js';
 import { createSseRoutes, type SseRoutes } from '../../../src/gateway/http/sse.js';
 import { createMarketRestRoutes, UPSTREAM_QUOTA_KEY } from '../../../src/gateway/http/market-rest.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { hmacAuth, openSse, signSession, startTestGateway, type SseClient } from '../../support/gateway.js';
 import { startTestSimulator } from '../../support/simulator.js';
 import { waitFor } from '../../support/wait.js';
 
-const REDIS_DB = 5;
 const SECRET = 'http-api-test-secret-0123456789abcdef';
-const ISSUER = 'raxx-dev-issuer';
-const AUDIENCE = 'raxx-stream';
 const SIM_KEY = { keyId: 'raxx-dev-key', secret: 'raxx-dev-secret' };
-const redisUrl = () => testRedisUrl(REDIS_DB);
+const redisUrl = () => testRedisUrl('http-api');
 
 let t: TestDatabase;
 let redis: Redis;
@@ -71,91 +67,8 @@ async function publishDl(kind: 'q' | 't', symbol: string, seq: number): Promise<
   await redis.multi().hset(marketDataKeys.lkgDelayed, `${kind}:${symbol}`, f).publish(`md:dl:${kind}:${symbol}`, f).exec();
 }
 
-// ---- a small SSE client over fetch ----
-
-interface SseEvent {
-  event: string;
-  id?: string;
-  data: string;
-}
-
-class SseClient {
-  readonly events: SseEvent[] = [];
-  comments = 0;
-  private cursor = 0;
-  constructor(
-    readonly response: Response,
-    private readonly abort: AbortController,
-  ) {
-    void this.pump();
-  }
-  private async pump(): Promise<void> {
-    const reader = this.response.body!.getReader();
-    const decoder = new TextDecoder();
-    let buf = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buf += decoder.decode(value, { stream: true });
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const ev: SseEvent = { event: 'message', data: '' };
-          let isEvent = false;
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) this.comments++;
-            else if (line.startsWith('event: ')) {
-              ev.event = line.slice(7);
-              isEvent = true;
-            }
-            else if (line.startsWith('id: ')) ev.id = line.slice(4);
-            else if (line.startsWith('data: ')) {
-              ev.data += line.slice(6);
-              isEvent = true;
-            }
-          }
-          if (isEvent) this.events.push(ev);
-        }
-      }
-    } catch {
-      // aborted
-    }
-  }
-  async next(event: string, pred: (data: unknown, ev: SseEvent) => boolean = () => true, timeoutMs = 3000): Promise<SseEvent & { json: unknown }> {
-    let found: SseEvent | undefined;
-    await waitFor(
-      () => {
-        for (let i = this.cursor; i < this.events.length; i++) {
-          const ev = this.events[i]!;
-          if (ev.event === event && pred(JSON.parse(ev.data), ev)) {
-            found = ev;
-            this.cursor = i + 1;
-            return true;
-          }
-        }
-        return false;
-      },
-      timeoutMs,
-      `event ${event}`,
-    );
-    return { ...found!, json: JSON.parse(found!.data) };
-  }
-  frames(): Array<Record<string, unknown>> {
-    return this.events.filter((e) => e.event === 'md' || e.event === 'snapshot').flatMap((e) => JSON.parse(e.data) as Array<Record<string, unknown>>);
-  }
-  close(): void {
-    this.abort.abort();
-  }
-}
-
 async function stream(query: string, headers: Record<string, string> = {}): Promise<SseClient> {
-  const abort = new AbortController();
-  const res = await fetch(`${url}/api/market-data/stream?${query}`, { headers, signal: abort.signal });
-  expect(res.status).toBe(200);
-  expect(res.headers.get('content-type')).toContain('text/event-stream');
-  const c = new SseClient(res, abort);
+  const c = await openSse(`${url}/api/market-data/stream?${query}`, headers);
   openStreams.push(c);
   return c;
 }
@@ -177,20 +90,11 @@ beforeAll(async () => {
   await redis.flushdb();
   sim = await startTestSimulator({ SIM_RATE: '20', SIM_SYMBOLS: '20' });
 
-  for (const user of ['demo-free', 'demo-pro', 'demo-pro-plus']) {
-    tokens[user] = await new SignJWT({ role: 'user' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(user)
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime('1h')
-      .sign(new TextEncoder().encode(SECRET));
-  }
+  for (const user of ['demo-free', 'demo-pro', 'demo-pro-plus']) tokens[user] = await signSession(user, SECRET);
 
   const clock = { now: () => Date.now() + clockOffset };
   const { logger } = createLogger({ role: 'gateway', level: 'silent' });
-  const auth = createSessionAuth({ issuer: ISSUER, audience: AUDIENCE, secret: { current: () => SECRET } });
+  const auth = hmacAuth(SECRET);
   const directory = new TierDirectory(app.db, { cacheMs: 60_000 });
   const upstream = createMarketDataRestClient({
     baseUrl: sim.url,
@@ -203,23 +107,10 @@ beforeAll(async () => {
   });
   sse = createSseRoutes({ auth, directory, limiter, hub: () => hub, subscriber: sseSubscriber, clock, logger, options: { heartbeatMs: 200 } });
   const rest = createMarketRestRoutes({ auth, directory, limiter, hub: () => hub, redis, upstream, clock, logger });
-  gateway = await startGateway({
-    options: {
-      host: '127.0.0.1',
-      port: 0,
-      role: 'gateway',
-      env: 'test',
-      allowedOrigins: ['http://127.0.0.1'],
-      heartbeatMs: 10_000,
-      maxBackpressureBytes: 1 << 20,
-      maxFrameBytes: 1 << 16,
-    },
-    logger,
-    registry: createMetricsRegistry('gateway'),
-    clock,
+  ({ gateway, url } = await startTestGateway({
     auth,
     directory,
-    checks: {},
+    clock,
     createHub: async (outlet) =>
       (hub = await createMarketDataHub({
         redis,
@@ -230,8 +121,7 @@ beforeAll(async () => {
         packWindowMs: 0,
       })),
     routes: [sse, rest],
-  });
-  url = gateway.url;
+  }));
   (globalThis as { __httpDb?: unknown }).__httpDb = app;
 });
 

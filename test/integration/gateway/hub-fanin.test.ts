@@ -3,14 +3,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, closeRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { marketDataChannels, type TickKind } from '../../../src/contracts/market-data.js';
 import { createMarketDataHub, type MarketDataHub } from '../../../src/gateway/market-data/index.js';
+import { testRedisUrl } from '../../support/redis.js';
 
 // Own Redis database for keys; pub/sub is server-wide, so only symbols no other file uses (HUB…).
-const REDIS_DB = 7;
-const url = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const url = () => testRedisUrl('hub-fanin');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(cond: () => boolean, timeoutMs = 2000): Promise<void> {

@@ -3,13 +3,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedis, closeRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { marketDataKeys, type TickKind } from '../../../src/contracts/market-data.js';
 import { createMarketDataHub, relabelAsLkg, type MarketDataHub } from '../../../src/gateway/market-data/index.js';
+import { testRedisUrl } from '../../support/redis.js';
 
-const REDIS_DB = 7;
-const url = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = `/${REDIS_DB}`;
-  return u.toString();
-};
+const url = () => testRedisUrl('hub-resume');
 
 function frame(kind: TickKind, symbol: string, seq: number, src: 'rt' | 'delayed' = 'rt'): string {
   const t = `2026-03-02T14:30:00.${String(seq).padStart(9, '0')}Z`;

@@ -3,54 +3,40 @@
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SignJWT } from 'jose';
 import { sql } from 'drizzle-orm';
 import { marketDataKeys } from '../../../src/contracts/index.js';
-import { offsetClock } from '../../../src/domain/index.js';
-import { createSessionAuth, startGateway, TierDirectory, type Gateway, type HubPort } from '../../../src/gateway/index.js';
-import { opsRoutes } from '../../../src/gateway/http/ops-routes.js';
+import { TierDirectory, type Gateway, type SessionAuth } from '../../../src/gateway/index.js';
+import { opsRoutes, type OpsRoutesDeps } from '../../../src/gateway/http/ops-routes.js';
 import { createDb, seedDemoUsers, type DbHandle } from '../../../src/infra/db/index.js';
 import { createLogger } from '../../../src/infra/logging/index.js';
-import { createMetricsRegistry } from '../../../src/infra/metrics/index.js';
+import { createRedisRateLimiter } from '../../../src/infra/rate-limit/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { hmacAuth, signSession, startTestGateway } from '../../support/gateway.js';
+import { testRedisUrl } from '../../support/redis.js';
 import { waitFor } from '../../support/wait.js';
 
 const SECRET = 'ops-test-secret-0123456789abcdefgh';
-const ISSUER = 'raxx-dev-issuer';
-const AUDIENCE = 'raxx-stream';
-const redisUrl = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = '/4';
-  return u.toString();
-};
+const redisUrl = () => testRedisUrl('ops-routes');
 
 let t: TestDatabase;
 let app: DbHandle;
 let owner: DbHandle;
 let redis: Redis;
+let auth: SessionAuth;
+let directory: TierDirectory;
 let gateway: Gateway;
 let url: string;
-
-const stubHub: HubPort = {
-  topic: (line, kind, symbol) => `md:${line}:${kind}:${symbol}`,
-  acquire: () => undefined,
-  release: () => undefined,
-  snapshot: async () => [],
-  replay: async () => ({ frames: [], complete: true, lastSeq: 0 }),
-  status: async () => null,
-  close: () => undefined,
-};
+const extraGateways: Gateway[] = [];
 
 function sign(sub: string, role: 'user' | 'operator', secret = SECRET): Promise<string> {
-  return new SignJWT({ role })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(secret));
+  return signSession(sub, secret, { role });
+}
+
+/** The production wiring of the routes (shared Redis limiter, default budget unless given). */
+function routes(extra: Partial<OpsRoutesDeps> = {}) {
+  const { logger } = createLogger({ role: 'gateway', level: 'silent' });
+  return opsRoutes({ auth, db: app.db, redis, logger, maxBodyBytes: 4096, rateLimiter: createRedisRateLimiter(redis), ...extra });
 }
 
 async function call(method: string, path: string, opts: { token?: string; body?: unknown; raw?: string; contentType?: string } = {}) {
@@ -76,38 +62,21 @@ beforeAll(async () => {
   owner = createDb(t.ownerUrl, { max: 1 });
   const batch = createDb(t.batchUrl, { max: 1 });
   await batch.db.execute(sql`insert into users (id, tier) values ('ops-tier-user', 'free'), ('ops-cli-user', 'free')`);
+  await batch.db.execute(sql`insert into users (id, tier, role) values ('ops-rl-op', 'free', 'operator'), ('ops-rl-op2', 'free', 'operator')`);
   await batch.close();
 
   redis = createRedis(redisUrl(), 'ops-test');
   await redis.del(marketDataKeys.killSwitch, marketDataKeys.status);
+  for (const key of await redis.keys('rl:{ops:*')) await redis.del(key);
 
-  const auth = createSessionAuth({ issuer: ISSUER, audience: AUDIENCE, secret: { current: () => SECRET } });
-  const { logger } = createLogger({ role: 'gateway', level: 'silent' });
-  gateway = await startGateway({
-    options: {
-      host: '127.0.0.1',
-      port: 0,
-      role: 'gateway',
-      env: 'test',
-      allowedOrigins: [],
-      heartbeatMs: 10_000,
-      maxBackpressureBytes: 1 << 20,
-      maxFrameBytes: 65_536,
-    },
-    logger,
-    registry: createMetricsRegistry('gateway'),
-    clock: offsetClock(0),
-    auth,
-    directory: new TierDirectory(app.db, { cacheMs: 1000 }),
-    checks: {},
-    createHub: async () => stubHub,
-    routes: [opsRoutes({ auth, db: app.db, redis, logger, maxBodyBytes: 4096 })],
-  });
-  url = gateway.url;
+  auth = hmacAuth(SECRET);
+  directory = new TierDirectory(app.db, { cacheMs: 1000 });
+  ({ gateway, url } = await startTestGateway({ auth, directory, options: { allowedOrigins: [] }, routes: [routes()] }));
   operatorToken = await sign('demo-operator', 'operator');
 });
 
 afterAll(async () => {
+  for (const g of extraGateways) await g.close();
   await gateway?.close();
   await redis?.del(marketDataKeys.killSwitch, marketDataKeys.status);
   if (redis) await closeRedis(redis);
@@ -233,6 +202,50 @@ describe('/ops endpoints', () => {
     // Nothing changed, and the gateway still serves.
     expect(await redis.exists(marketDataKeys.killSwitch)).toBe(0);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('/ops rate limit (GATEWAY_OPS_REQUESTS_PER_MINUTE)', () => {
+  async function replica(): Promise<string> {
+    const g = await startTestGateway({ auth, directory, options: { allowedOrigins: [] }, routes: [routes({ requestsPerMinute: 3 })] });
+    extraGateways.push(g.gateway);
+    return g.url;
+  }
+
+  it('one budget per user across replicas (Redis): the 4th request in a minute is 429 rate_limited with Retry-After', async () => {
+    const [a, b] = [await replica(), await replica()];
+    const token = await sign('ops-rl-op', 'operator');
+    const get = (base: string, tok = token) => fetch(`${base}/ops/market-data`, { headers: { authorization: `Bearer ${tok}` } });
+    expect([(await get(a)).status, (await get(b)).status, (await get(a)).status]).toEqual([200, 200, 200]);
+    for (const base of [b, a]) {
+      const res = await get(base);
+      expect(res.status).toBe(429);
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(body).toEqual({ code: 'rate_limited', message: 'at most 3 /ops requests per minute', retryAfterSeconds: expect.any(Number) });
+      const retry = Number(res.headers.get('retry-after'));
+      expect(retry).toBe(body.retryAfterSeconds);
+      expect(retry).toBeGreaterThanOrEqual(1);
+      expect(retry).toBeLessThanOrEqual(60);
+      expect(res.headers.get('x-ratelimit-limit')).toBe('3');
+    }
+    // Writes count too, and nothing is changed or audited once the budget is spent.
+    const put = await fetch(`${a}/ops/market-data/kill-switch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"on":true}' });
+    expect(put.status).toBe(429);
+    expect(await redis.exists(marketDataKeys.killSwitch)).toBe(0);
+    expect((await auditRows('market_data.disable')).filter((r) => r.actor === 'operator:ops-rl-op')).toEqual([]);
+    // Another operator has a budget of its own.
+    expect((await get(a, await sign('ops-rl-op2', 'operator'))).status).toBe(200);
+  });
+
+  it('a non-operator probing /ops is limited before the database: denials stop being audited past the budget', async () => {
+    const url3 = await replica();
+    const token = await sign('demo-free', 'operator');
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await fetch(`${url3}/ops/rules`, { headers: { authorization: `Bearer ${token}` } })).status);
+    expect(statuses).toEqual([403, 403, 403, 429, 429, 429]);
+    expect((await auditRows('ops.access')).filter((r) => r.actor === 'user:demo-free')).toHaveLength(3);
+    // Without a valid token there is no user to count: 401, never 429.
+    expect((await fetch(`${url3}/ops/rules`, { headers: { authorization: 'Bearer not.a.jwt' } })).status).toBe(401);
   });
 });
 

@@ -3,27 +3,22 @@
 // Pub/sub is server-wide: this file only uses demo-pro-plus and demo-operator.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRedisUrl } from '../../support/redis.js';
-import { SignJWT } from 'jose';
-import WebSocket from 'ws';
 import { createDb, seedDemoUsers, type DbHandle } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { createLogger } from '../../../src/infra/logging/index.js';
-import { createMetricsRegistry } from '../../../src/infra/metrics/index.js';
 import { userEventChannel, userEventKeys } from '../../../src/contracts/user-events.js';
-import { createSessionAuth, startGateway, TierDirectory, type Gateway } from '../../../src/gateway/index.js';
+import { TierDirectory, type Gateway } from '../../../src/gateway/index.js';
 import { createPrivateEvents, createUserEventBus, type UserEventBus } from '../../../src/gateway/private-events.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { connectWs, hmacAuth, signSession, startTestGateway, type WsClient } from '../../support/gateway.js';
 import { sleep, waitFor } from '../../support/wait.js';
 
-const REDIS_DB = 2;
 const SECRET = 'private-events-secret-0123456789abcdef';
-const ISSUER = 'raxx-dev-issuer';
-const AUDIENCE = 'raxx-stream';
 const ORIGIN = 'http://127.0.0.1';
 const A = 'demo-pro-plus';
 const B = 'demo-operator';
 const BACKPRESSURE = 256 * 1024;
-const redisUrl = () => testRedisUrl(REDIS_DB);
+const redisUrl = () => testRedisUrl('private-events');
 
 let t: TestDatabase;
 let app: DbHandle;
@@ -33,59 +28,18 @@ let bus: UserEventBus;
 let gateway: Gateway;
 let wsUrl: string;
 const tokens: Record<string, string> = {};
-const clients: Client[] = [];
+const clients: WsClient[] = [];
 
 type Msg = Record<string, unknown>;
 
-class Client {
-  readonly messages: Msg[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private cursor = 0;
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
-      const m = JSON.parse(data.toString()) as Msg | Msg[];
-      for (const x of Array.isArray(m) ? m : [m]) this.messages.push(x);
-    });
-    this.closed = new Promise((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
-  }
-  send(msg: unknown): void {
-    this.ws.send(JSON.stringify(msg));
-  }
-  async next(pred: (m: Msg) => boolean, what = 'message', timeoutMs = 3000): Promise<Msg> {
-    let found: Msg | undefined;
-    await waitFor(
-      () => {
-        for (let i = this.cursor; i < this.messages.length; i++) {
-          if (pred(this.messages[i]!)) {
-            found = this.messages[i];
-            this.cursor = i + 1;
-            return true;
-          }
-        }
-        return false;
-      },
-      timeoutMs,
-      what,
-    );
-    return found!;
-  }
-  events(): Msg[] {
-    return this.messages.filter((m) => m.T === 'event');
-  }
-}
-
-async function connect(user: string): Promise<Client> {
-  const ws = new WebSocket(`${wsUrl}`, { headers: { Origin: ORIGIN, authorization: `Bearer ${tokens[user]}` } });
-  const c = new Client(ws);
+async function connect(user: string): Promise<WsClient> {
+  const c = await connectWs(wsUrl, { Origin: ORIGIN, authorization: `Bearer ${tokens[user]}` }, { flatten: true });
   clients.push(c);
-  await new Promise<void>((res, rej) => {
-    ws.once('open', () => res());
-    ws.once('error', rej);
-  });
-  await c.next((m) => m.T === 'welcome', 'welcome');
   return c;
 }
+
+/** The private events a client got, in order. */
+const events = (c: WsClient): Msg[] => c.messages.filter((m): m is Msg => !Array.isArray(m)).filter((m) => m.T === 'event');
 
 /** What the account actor does for each event: INCR seq, XADD to the log, PUBLISH on the user's channel. */
 async function emit(user: string, kind = 'account.updated', data: unknown = {}): Promise<number> {
@@ -106,50 +60,17 @@ beforeAll(async () => {
   redis = createRedis(redisUrl(), 'private-test');
   subscriber = createRedis(redisUrl(), 'private-test-events');
   await redis.flushdb();
-  for (const user of [A, B]) {
-    tokens[user] = await new SignJWT({ role: 'user' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(user)
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime('1h')
-      .sign(new TextEncoder().encode(SECRET));
-  }
-  const clock = { now: () => Date.now() };
+  for (const user of [A, B]) tokens[user] = await signSession(user, SECRET);
   const { logger } = createLogger({ role: 'gateway', level: 'silent' });
-  const auth = createSessionAuth({ issuer: ISSUER, audience: AUDIENCE, secret: { current: () => SECRET } });
+  const auth = hmacAuth(SECRET);
   const directory = new TierDirectory(app.db, { cacheMs: 60_000 });
   bus = createUserEventBus(subscriber);
-  gateway = await startGateway({
-    options: {
-      host: '127.0.0.1',
-      port: 0,
-      role: 'gateway',
-      env: 'test',
-      allowedOrigins: [ORIGIN],
-      heartbeatMs: 10_000,
-      maxBackpressureBytes: BACKPRESSURE,
-      maxFrameBytes: 1 << 16,
-    },
-    logger,
-    registry: createMetricsRegistry('gateway'),
-    clock,
+  ({ gateway, wsUrl } = await startTestGateway({
     auth,
     directory,
-    checks: {},
-    createHub: async () =>
-      ({
-        acquire: async () => {},
-        release: () => {},
-        snapshot: async () => [],
-        replay: async () => ({ ok: false, reason: 'unavailable' }),
-        status: async () => null,
-        close: async () => {},
-      }) as never,
+    options: { allowedOrigins: [ORIGIN], maxBackpressureBytes: BACKPRESSURE },
     privateChannel: createPrivateEvents({ redis, bus, maxBackpressureBytes: BACKPRESSURE, logger, options: { replayPage: 3 } }),
-  });
-  wsUrl = `${gateway.url.replace(/^http/, 'ws')}/ws`;
+  }));
 });
 
 afterAll(async () => {
@@ -169,15 +90,15 @@ describe('private per-user channel', () => {
     const s1 = await emit(A, 'account.opened', { cash: '100000' });
     const s2 = await emit(A, 'decision');
     const sb = await emit(B, 'account.updated', { mine: 'B' });
-    expect(await a.next((m) => m.T === 'event' && m.seq === s2)).toMatchObject({ kind: 'decision' });
-    expect(await b.next((m) => m.T === 'event' && m.seq === sb)).toMatchObject({ data: { mine: 'B' } });
+    expect(await a.nextObject((m) => m.T === 'event' && m.seq === s2)).toMatchObject({ kind: 'decision' });
+    expect(await b.nextObject((m) => m.T === 'event' && m.seq === sb)).toMatchObject({ data: { mine: 'B' } });
     await sleep(100);
-    expect(a.events().map((e) => e.seq)).toEqual([s1, s2]);
-    expect(b.events().map((e) => e.seq)).toEqual([sb]);
+    expect(events(a).map((e) => e.seq)).toEqual([s1, s2]);
+    expect(events(b).map((e) => e.seq)).toEqual([sb]);
 
     // The ordinary protocol still works next to it.
     a.send({ action: 'ping' });
-    await a.next((m) => m.T === 'pong');
+    await a.nextObject((m) => m.T === 'pong');
     a.ws.close();
     b.ws.close();
     await Promise.all([a.closed, b.closed]);
@@ -189,21 +110,21 @@ describe('private per-user channel', () => {
     const missed = [await emit(A), await emit(A), await emit(A), await emit(A), await emit(A)];
     const a = await connect(A);
     a.send({ action: 'resume_events', after: base + 1 });
-    const done = await a.next((m) => m.T === 'events_resumed', 'events_resumed');
+    const done = await a.nextObject((m) => m.T === 'events_resumed', 'events_resumed');
     expect(done).toMatchObject({ after: base + 1, last: missed[4], replayed: 4 });
-    expect(a.events().map((e) => e.seq)).toEqual(missed.slice(1));
-    expect(a.messages.some((m) => m.T === 'events_gap')).toBe(false);
+    expect(events(a).map((e) => e.seq)).toEqual(missed.slice(1));
+    expect(a.messages.some((m) => !Array.isArray(m) && m.T === 'events_gap')).toBe(false);
     const live = await emit(A);
-    await a.next((m) => m.T === 'event' && m.seq === live);
-    expect(a.events().map((e) => e.seq)).toEqual([...missed.slice(1), live]);
+    await a.nextObject((m) => m.T === 'event' && m.seq === live);
+    expect(events(a).map((e) => e.seq)).toEqual([...missed.slice(1), live]);
 
     // Resuming again from an older point re-sends (the client chose the position), still in order.
     a.send({ action: 'resume_events', after: missed[2]! });
-    await a.next((m) => m.T === 'events_resumed');
-    expect(a.events().map((e) => e.seq).slice(-3)).toEqual([missed[3], missed[4], live]);
+    await a.nextObject((m) => m.T === 'events_resumed');
+    expect(events(a).map((e) => e.seq).slice(-3)).toEqual([missed[3], missed[4], live]);
 
     a.send({ action: 'resume_events', after: -1 });
-    expect(await a.next((m) => m.T === 'error')).toMatchObject({ code: 'invalid_message' });
+    expect(await a.nextObject((m) => m.T === 'error')).toMatchObject({ code: 'invalid_message' });
     a.ws.close();
     await a.closed;
   });
@@ -215,14 +136,14 @@ describe('private per-user channel', () => {
     const last = Number(await redis.get(userEventKeys.seq(A)));
     const a = await connect(A);
     a.send({ action: 'resume_events', after: first - 1 });
-    expect(await a.next((m) => m.T === 'events_gap')).toEqual({ T: 'events_gap', from: first, to: last - 3 });
-    await a.next((m) => m.T === 'events_resumed');
-    expect(a.events().map((e) => e.seq)).toEqual([last - 2, last - 1, last]);
+    expect(await a.nextObject((m) => m.T === 'events_gap')).toEqual({ T: 'events_gap', from: first, to: last - 3 });
+    await a.nextObject((m) => m.T === 'events_resumed');
+    expect(events(a).map((e) => e.seq)).toEqual([last - 2, last - 1, last]);
 
     // An empty log with a seq counter ahead: everything after `after` is reported missing.
     await redis.del(userEventKeys.log(A));
     a.send({ action: 'resume_events', after: last - 1 });
-    expect(await a.next((m) => m.T === 'events_gap')).toEqual({ T: 'events_gap', from: last, to: last });
+    expect(await a.nextObject((m) => m.T === 'events_gap')).toEqual({ T: 'events_gap', from: last, to: last });
     a.ws.close();
     await a.closed;
   });

@@ -1,31 +1,22 @@
 // A slow consumer: its outbox passes GATEWAY_MAX_BACKPRESSURE_BYTES, market data is skipped (socket not closed), and on
 // drain it gets a fresh last-known-good snapshot (latest per symbol wins). Redis DB 6, symbol GWF.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { loadConfig } from '../../../src/config/index.js';
-import { createLogger } from '../../../src/infra/logging/index.js';
-import { createMetricsRegistry } from '../../../src/infra/metrics/index.js';
 import { createDb, seedDemoUsers } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { marketDataKeys } from '../../../src/contracts/index.js';
-import { startGatewayRole } from '../../../src/main/roles/gateway.js';
-import type { RoleContext } from '../../../src/main/role-context.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { metricValue, signSession, startTestGatewayRole, type TestGatewayRole } from '../../support/gateway.js';
+import { testRedisUrl } from '../../support/redis.js';
 import { sleep, waitFor } from '../../support/wait.js';
 
 const SECRET = 'gateway-bp-secret-0123456789abcdef';
 const ORIGIN = 'http://127.0.0.1:8720';
-const redisUrl = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = '/6';
-  return u.toString();
-};
+const redisUrl = () => testRedisUrl('server-backpressure');
 
 let t: TestDatabase;
 let redis: Redis;
-let url: string;
-const steps: Array<() => Promise<void> | void> = [];
+let role: TestGatewayRole;
 
 beforeAll(async () => {
   t = await createTestDatabase('raxx_gwbp');
@@ -33,10 +24,7 @@ beforeAll(async () => {
   await seedDemoUsers(app.db);
   await app.close();
   redis = createRedis(redisUrl(), 'gw-bp-test');
-  const config = loadConfig({
-    RAXX_ENV: 'test',
-    PORT: '0',
-    LOG_LEVEL: 'silent',
+  role = await startTestGatewayRole({
     REDIS_URL: redisUrl(),
     DATABASE_URL: t.appUrl,
     SESSION_JWT_SECRET: SECRET,
@@ -45,14 +33,10 @@ beforeAll(async () => {
     GATEWAY_MAX_BACKPRESSURE_BYTES: String(256 * 1024),
     GATEWAY_PACK_WINDOW_MS: '0',
   });
-  const { logger, redactor } = createLogger({ role: 'gateway', level: 'silent' });
-  const metrics = createMetricsRegistry('gateway');
-  const ctx: RoleContext = { role: 'gateway', config, logger, redactor, metrics, onShutdown: (s) => steps.push(s) };
-  url = (await startGatewayRole(ctx)).url;
 });
 
 afterAll(async () => {
-  for (const s of steps.reverse()) await s();
+  await role?.stop();
   await closeRedis(redis);
   await t?.drop();
 });
@@ -62,8 +46,8 @@ const frame = (seq: number) => `{"T":"q","S":"GWF","bp":1,"bs":1,"ap":2,"as":1,"
 
 describe('slow consumers', () => {
   it('skips a paused socket above maxBackpressure without closing it, then sends a fresh snapshot once it drains', async () => {
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('demo-pro').setIssuer('raxx-dev-issuer').setAudience('raxx-stream').setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, { headers: { Origin: ORIGIN, Authorization: `Bearer ${token}` } });
+    const token = await signSession('demo-pro', SECRET);
+    const ws = new WebSocket(role.wsUrl, { headers: { Origin: ORIGIN, Authorization: `Bearer ${token}` } });
     const arrays: Array<Array<{ src: string; seq: number }>> = [];
     let closedCode: number | undefined;
     ws.on('message', (d) => {
@@ -94,8 +78,8 @@ describe('slow consumers', () => {
     expect(rt).toBeGreaterThan(0);
     expect(rt).toBeLessThan(N); // some were skipped while the outbox was full
     expect(closedCode).toBeUndefined();
-    const text = await (await fetch(`${url}/metrics`)).text();
-    expect(Number(/raxx_gateway_drain_snapshots_total\{role="gateway"\} (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
+    const text = await (await fetch(`${role.opsUrl}/metrics`)).text();
+    expect(metricValue(text, 'raxx_gateway_drain_snapshots_total')).toBeGreaterThanOrEqual(1);
     ws.close();
   });
 });

@@ -3,84 +3,26 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRedisUrl } from '../../support/redis.js';
-import { SignJWT } from 'jose';
-import WebSocket from 'ws';
 import { sql } from 'drizzle-orm';
-import { loadConfig } from '../../../src/config/index.js';
-import { createLogger } from '../../../src/infra/logging/index.js';
-import { createMetricsRegistry } from '../../../src/infra/metrics/index.js';
 import { createDb, seedDemoUsers, type DbHandle } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { marketDataKeys } from '../../../src/contracts/index.js';
-import { startGatewayRole } from '../../../src/main/roles/gateway.js';
-import type { RoleContext } from '../../../src/main/role-context.js';
+import { ConfigError, loadConfig } from '../../../src/config/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
-import { sleep, waitFor } from '../../support/wait.js';
+import { connectWs, signSession, startTestGatewayRole, tryUpgrade, type SignOptions, type TestGatewayRole, type WsClient } from '../../support/gateway.js';
+import { sleep } from '../../support/wait.js';
 
-const REDIS_DB = 6;
 const SECRET = 'gateway-test-secret-0123456789abcdef';
-const ISSUER = 'raxx-dev-issuer';
-const AUDIENCE = 'raxx-stream';
 const ORIGIN = 'http://127.0.0.1:8720';
-const redisUrl = () => testRedisUrl(REDIS_DB);
+const redisUrl = () => testRedisUrl('server-ws');
 
 let t: TestDatabase;
 let batch: DbHandle;
 let redis: Redis;
+let role: TestGatewayRole;
 let url: string;
 let wsUrl: string;
-const shutdownSteps: Array<() => Promise<void> | void> = [];
-const clients: Client[] = [];
-
-// ---- a small ws client that keeps every message ----
-
-type Msg = Record<string, unknown> | Array<Record<string, unknown>>;
-
-class Client {
-  readonly messages: Msg[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private cursor = 0;
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data, isBinary) => {
-      if (!isBinary) this.messages.push(JSON.parse(data.toString()) as Msg);
-    });
-    this.closed = new Promise((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
-  }
-  send(msg: unknown): void {
-    this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
-  }
-  /** Next message (after the previous `next`) matching `pred`. */
-  async next(pred: (m: Msg) => boolean, what = 'message', timeoutMs = 3000): Promise<Msg> {
-    let found: Msg | undefined;
-    await waitFor(
-      () => {
-        for (let i = this.cursor; i < this.messages.length; i++) {
-          if (pred(this.messages[i]!)) {
-            found = this.messages[i]!;
-            this.cursor = i + 1;
-            return true;
-          }
-        }
-        return false;
-      },
-      timeoutMs,
-      what,
-    );
-    return found!;
-  }
-  typed(T: string, extra: (m: Record<string, unknown>) => boolean = () => true): Promise<Record<string, unknown>> {
-    return this.next((m) => !Array.isArray(m) && m.T === T && extra(m), `"T":"${T}"`) as Promise<Record<string, unknown>>;
-  }
-  frames(pred: (f: Record<string, unknown>) => boolean = () => true, what = 'frames'): Promise<Array<Record<string, unknown>>> {
-    return this.next((m) => Array.isArray(m) && m.some(pred), what) as Promise<Array<Record<string, unknown>>>;
-  }
-  allFrames(): Array<Record<string, unknown>> {
-    return this.messages.filter(Array.isArray).flat();
-  }
-  close(): void {
-    this.ws.close();
-  }
-}
+const clients: WsClient[] = [];
 
 function headers(opts: { origin?: string | null; token?: string; cookie?: string }): Record<string, string> {
   const h: Record<string, string> = {};
@@ -90,32 +32,17 @@ function headers(opts: { origin?: string | null; token?: string; cookie?: string
   return h;
 }
 
-async function connect(opts: { origin?: string | null; token?: string; cookie?: string; query?: string }): Promise<Client> {
-  const ws = new WebSocket(`${wsUrl}${opts.query ?? ''}`, { headers: headers(opts) });
-  const client = new Client(ws);
-  await new Promise<void>((res, rej) => {
-    ws.once('open', () => res());
-    ws.once('error', rej);
-  });
+async function connect(opts: { origin?: string | null; token?: string; cookie?: string; query?: string }): Promise<WsClient> {
+  const client = await connectWs(`${wsUrl}${opts.query ?? ''}`, headers(opts));
   clients.push(client);
-  await client.typed('welcome');
   return client;
 }
 
-/** HTTP status of an upgrade attempt (101 when it succeeded). */
-function upgradeStatus(opts: { origin?: string | null; token?: string; query?: string }): Promise<number> {
-  return new Promise((res, rej) => {
-    const ws = new WebSocket(`${wsUrl}${opts.query ?? ''}`, { headers: headers(opts) });
-    ws.on('unexpected-response', (_req, response) => {
-      res(response.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.on('open', () => {
-      res(101);
-      ws.close();
-    });
-    ws.on('error', (err) => rej(err));
-  });
+/** HTTP status of an upgrade attempt (101 when it succeeded); a refusal must carry a typed body. */
+async function upgradeStatus(opts: { origin?: string | null; token?: string; query?: string }): Promise<number> {
+  const { status, body } = await tryUpgrade(`${wsUrl}${opts.query ?? ''}`, headers(opts));
+  if (status !== 101) expect(body).toEqual({ code: expect.any(String), message: expect.any(String) });
+  return status;
 }
 
 async function devToken(user: string): Promise<{ status: number; body: Record<string, unknown>; cookie: string | null }> {
@@ -123,15 +50,8 @@ async function devToken(user: string): Promise<{ status: number; body: Record<st
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, cookie: res.headers.get('set-cookie') };
 }
 
-async function sign(sub: string, opts: { secret?: string; audience?: string; exp?: number | string } = {}): Promise<string> {
-  return new SignJWT({ role: 'user' })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setIssuer(ISSUER)
-    .setAudience(opts.audience ?? AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(opts.exp ?? '1h')
-    .sign(new TextEncoder().encode(opts.secret ?? SECRET));
+function sign(sub: string, opts: SignOptions & { secret?: string } = {}): Promise<string> {
+  return signSession(sub, opts.secret ?? SECRET, opts);
 }
 
 // ---- feed simulation: exactly what the fenced publish script writes ----
@@ -178,11 +98,7 @@ beforeAll(async () => {
   redis = createRedis(redisUrl(), 'gw-test');
   await redis.flushdb();
 
-  const config = loadConfig({
-    RAXX_ENV: 'test',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LOG_LEVEL: 'silent',
+  role = await startTestGatewayRole({
     REDIS_URL: redisUrl(),
     DATABASE_URL: t.appUrl,
     SESSION_JWT_SECRET: SECRET,
@@ -191,23 +107,13 @@ beforeAll(async () => {
     GATEWAY_MAX_FRAME_BYTES: '131072',
     GATEWAY_PACK_WINDOW_MS: '1',
   });
-  const { logger, redactor } = createLogger({ role: 'gateway', level: 'silent' });
-  const ctx: RoleContext = {
-    role: 'gateway',
-    config,
-    logger,
-    redactor,
-    metrics: createMetricsRegistry('gateway'),
-    onShutdown: (step) => shutdownSteps.push(step),
-  };
-  const running = await startGatewayRole(ctx);
-  url = running.url;
-  wsUrl = `${url.replace(/^http/, 'ws')}/ws`;
+  url = role.url;
+  wsUrl = role.wsUrl;
 });
 
 afterAll(async () => {
   for (const c of clients) c.ws.terminate();
-  for (const step of shutdownSteps.reverse()) await step();
+  await role?.stop();
   await closeRedis(redis);
   await batch?.close();
   await t?.drop();
@@ -216,34 +122,33 @@ afterAll(async () => {
 // ---- tests ----
 
 describe('gateway server', () => {
-  it('runs on the native uWS addon and serves /healthz, /readyz (Redis + PostgreSQL), /metrics and 404', async () => {
+  it('runs on the native uWS addon; /healthz, /readyz on both listeners, /metrics only on the internal one', async () => {
     expect(readFileSync('/proc/self/maps', 'utf8')).toContain('uws_linux_x64_115.node');
-    const health = await fetch(`${url}/healthz`);
-    expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok', role: 'gateway' });
-    const ready = await fetch(`${url}/readyz`);
-    expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', role: 'gateway', checks: { redis: 'ok', postgres: 'ok' } });
-    const metrics = await fetch(`${url}/metrics`);
-    expect(metrics.status).toBe(200);
-    expect(await metrics.text()).toMatch(/raxx_gateway_connections\{role="gateway"\}/);
-    expect((await fetch(`${url}/nope`)).status).toBe(404);
-  });
+    expect(new URL(role.opsUrl).port).not.toBe(new URL(url).port);
+    for (const base of [url, role.opsUrl]) {
+      const health = await fetch(`${base}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: 'ok', role: 'gateway', connections: expect.any(Number) });
+      const ready = await fetch(`${base}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: 'ready', role: 'gateway', checks: { redis: 'ok', postgres: 'ok' } });
+    }
+    expect(await (await fetch(`${role.opsUrl}/readyz`)).json()).toMatchObject({ checks: { listener: 'ok' } });
 
-  it('refuses upgrades before any socket exists: 401 for no, forged, expired or foreign tokens; 403 for bad Origin or unknown user', async () => {
-    const good = await sign('demo-pro');
-    expect(await upgradeStatus({})).toBe(401);
-    expect(await upgradeStatus({ token: await sign('demo-pro', { secret: 'not-the-secret-not-the-secret-xx' }) })).toBe(401);
-    expect(await upgradeStatus({ token: await sign('demo-pro', { exp: Math.floor(Date.now() / 1000) - 60 }) })).toBe(401);
-    expect(await upgradeStatus({ token: await sign('demo-pro', { audience: 'someone-else' }) })).toBe(401);
-    expect(await upgradeStatus({ token: 'not.a.jwt' })).toBe(401);
-    expect(await upgradeStatus({ token: good, origin: 'https://evil.example' })).toBe(403);
-    expect(await upgradeStatus({ token: good, origin: null })).toBe(403);
-    expect(await upgradeStatus({ token: await sign('nobody-here') })).toBe(403);
-    // …and keeps serving: header, query parameter.
-    expect(await upgradeStatus({ token: good })).toBe(101);
-    expect(await upgradeStatus({ query: `?access_token=${good}` })).toBe(101);
-    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    // The public listener never serves metrics, whatever the spelling; the internal one does.
+    for (const path of ['/metrics', '/metrics/', '/metrics?x=1', '/METRICS']) {
+      const res = await fetch(`${url}${path}`);
+      expect(res.status, path).toBe(404);
+      expect(await res.text()).not.toMatch(/raxx_gateway_/);
+    }
+    const metrics = await fetch(`${role.opsUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    expect(text).toMatch(/raxx_gateway_connections\{role="gateway"\}/);
+    expect(text).toMatch(/raxx_gateway_sse_skipped_total\{role="gateway"\}/);
+    expect((await fetch(`${url}/nope`)).status).toBe(404);
+    // The two listeners can never be configured onto one port.
+    expect(() => loadConfig({ PORT: '9100', GATEWAY_OPS_PORT: '9100' })).toThrow(ConfigError);
   });
 
   it('issues dev tokens for existing users only, with an HttpOnly session cookie that opens a socket', async () => {
@@ -393,46 +298,99 @@ describe('gateway server', () => {
     for (const x of [c, d, f]) x.close();
   });
 
-  it('bad input gets typed errors, oversize closes 1009, a flood closes 1008 — and another client keeps receiving', async () => {
-    const observer = await connect({ token: await sign('demo-pro') });
-    observer.send({ action: 'subscribe', quotes: ['GWE'] });
-    await observer.typed('subscription');
+  // The issue's bad-input list, one case each, on a fresh client; after every case an observer that subscribed at
+  // the start gets a new real-time frame, so the gateway kept serving everyone else throughout.
+  describe('bad input: a typed error or a refused upgrade, and another client keeps receiving', () => {
+    let observer: WsClient;
+    let seq = 0;
+    const stillServing = async (what: string) => {
+      seq += 1;
+      await publishRt('q', 'GWI', seq);
+      await observer.frames((f) => f.S === 'GWI' && f.src === 'rt' && f.seq === seq, `observer frame after ${what}`);
+    };
+    const typedError = (code: string) => ({ T: 'error', code, message: expect.any(String) });
 
-    const c = await connect({ token: await sign('demo-free') });
-    c.send('{not json');
-    expect(await c.typed('error')).toMatchObject({ code: 'invalid_json' });
-    c.ws.send(Buffer.from([1, 2, 3]), { binary: true });
-    expect(await c.typed('error')).toMatchObject({ code: 'binary_not_supported' });
-    c.send({ action: 'launch' });
-    expect(await c.typed('error')).toMatchObject({ code: 'unknown_action' });
-    c.send({ action: 'subscribe', quotes: 'GWE' });
-    expect(await c.typed('error')).toMatchObject({ code: 'invalid_message' });
-    c.send({ action: 'subscribe', quotes: ['GWE', 'bad symbol!', '$$$'] });
-    expect(await c.typed('error')).toMatchObject({ code: 'invalid_symbol', symbols: ['bad symbol!', '$$$'] });
-    expect(await c.typed('subscription')).toMatchObject({ quotes: [] });
-    c.send({ action: 'subscribe', quotes: Array.from({ length: 10_000 }, (_, i) => `S${i}`) });
-    expect(await c.typed('error')).toMatchObject({ code: 'symbol_limit', limit: 25, requested: 10_000 });
-    expect(await c.typed('subscription')).toMatchObject({ quotes: [] });
+    beforeAll(async () => {
+      observer = await connect({ token: await sign('demo-pro') });
+      observer.send({ action: 'subscribe', quotes: ['GWI'] });
+      await observer.typed('subscription');
+      await stillServing('subscribe');
+    });
 
-    const big = await connect({ token: await sign('demo-free') });
-    big.send(JSON.stringify({ action: 'subscribe', quotes: ['X'.repeat(140_000)] }));
-    expect(await big.closed).toEqual({ code: 1009, reason: 'message too big' });
-    // Beyond twice the limit uWS itself drops the connection (no close frame).
-    const huge = await connect({ token: await sign('demo-free') });
-    huge.send('X'.repeat(300_000));
-    expect((await huge.closed).code).toBe(1006);
+    const unsigned = () => {
+      const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      return `${part({ alg: 'none', typ: 'JWT' })}.${part({ sub: 'demo-pro', iss: 'raxx-dev-issuer', aud: 'raxx-stream', exp: Math.floor(Date.now() / 1000) + 600 })}.`;
+    };
+    it.each<[string, () => Promise<{ origin?: string | null; token?: string }>, number, string]>([
+      ['no token', async () => ({}), 401, 'unauthorized'],
+      ['a forged token (another secret)', async () => ({ token: await sign('demo-pro', { secret: 'not-the-secret-not-the-secret-xx' }) }), 401, 'unauthorized'],
+      ['an unsigned token (alg none)', async () => ({ token: unsigned() }), 401, 'unauthorized'],
+      ['an expired token', async () => ({ token: await sign('demo-pro', { exp: Math.floor(Date.now() / 1000) - 60 }) }), 401, 'unauthorized'],
+      ['a wrong-audience token', async () => ({ token: await sign('demo-pro', { audience: 'someone-else' }) }), 401, 'unauthorized'],
+      ['a wrong-issuer token', async () => ({ token: await sign('demo-pro', { issuer: 'https://evil.example/' }) }), 401, 'unauthorized'],
+      ['not a JWT', async () => ({ token: 'not.a.jwt' }), 401, 'unauthorized'],
+      ['a wrong Origin', async () => ({ token: await sign('demo-pro'), origin: 'https://evil.example' }), 403, 'origin_not_allowed'],
+      ['no Origin', async () => ({ token: await sign('demo-pro'), origin: null }), 403, 'origin_not_allowed'],
+      ['an unknown user', async () => ({ token: await sign('nobody-here') }), 403, 'unknown_user'],
+    ])('upgrade with %s → %i, no socket', async (what, opts, status, code) => {
+      const h = headers(await opts());
+      expect(await tryUpgrade(wsUrl, h)).toEqual({ status, body: { code, message: expect.any(String) } });
+      await stillServing(what);
+    });
 
-    const flood = await connect({ token: await sign('demo-free') });
-    for (let i = 0; i < 80; i++) flood.send({ action: 'subscribe', quotes: ['GWE'] });
-    expect(await flood.typed('error')).toMatchObject({ code: 'rate_limited' });
-    expect((await flood.closed).code).toBe(1008);
+    it('a good token still opens sockets by header and by query parameter', async () => {
+      const good = await sign('demo-pro');
+      expect(await upgradeStatus({ token: good })).toBe(101);
+      expect(await upgradeStatus({ query: `?access_token=${good}` })).toBe(101);
+    });
 
-    await publishRt('q', 'GWE', 1);
-    await observer.frames((f) => f.S === 'GWE' && f.src === 'rt', 'observer still receiving');
-    c.send({ action: 'ping' });
-    await c.typed('pong');
-    observer.close();
-    c.close();
+    it.each<[string, (c: WsClient) => void, Record<string, unknown>]>([
+      ['malformed JSON', (c) => c.send('{not json'), typedError('invalid_json')],
+      ['binary garbage', (c) => c.ws.send(Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) % 256)), { binary: true }), typedError('binary_not_supported')],
+      ['a JSON array', (c) => c.send('[1,2,3]'), typedError('invalid_message')],
+      ['an unknown action', (c) => c.send({ action: 'launch' }), { ...typedError('unknown_action'), action: 'launch' }],
+      ['a wrongly typed field', (c) => c.send({ action: 'subscribe', quotes: 'GWE' }), typedError('invalid_message')],
+      ['an unknown field', (c) => c.send({ action: 'subscribe', quotes: ['GWE'], admin: true }), typedError('invalid_message')],
+      ['invalid symbols', (c) => c.send({ action: 'subscribe', quotes: ['GWE', 'bad symbol!', '$$$'] }), { ...typedError('invalid_symbol'), symbols: ['bad symbol!', '$$$'] }],
+      ['10,000 symbols in one subscribe', (c) => c.send({ action: 'subscribe', quotes: Array.from({ length: 10_000 }, (_, i) => `S${i}`) }), { ...typedError('symbol_limit'), limit: 25, requested: 10_000 }],
+    ])('%s → a typed error; the socket stays usable', async (what, send, error) => {
+      const c = await connect({ token: await sign('demo-free') });
+      send(c);
+      expect(await c.typed('error')).toEqual(error);
+      c.send({ action: 'ping' });
+      await c.typed('pong');
+      await stillServing(what);
+      c.close();
+    });
+
+    it('10,000 symbols on Pro+ (the largest limit) → symbol_limit too, nothing subscribed', async () => {
+      const c = await connect({ token: await sign('demo-pro-plus') });
+      c.send({ action: 'subscribe', quotes: Array.from({ length: 10_000 }, (_, i) => `S${i}`) });
+      expect(await c.typed('error')).toEqual({ ...typedError('symbol_limit'), limit: 1000, requested: 10_000 });
+      expect(await c.typed('subscription')).toMatchObject({ quotes: [] });
+      await stillServing('10,000 symbols on Pro+');
+      c.close();
+    });
+
+    it('an oversized frame closes 1009; beyond twice the limit uWS drops the connection (1006)', async () => {
+      const big = await connect({ token: await sign('demo-free') });
+      big.send(JSON.stringify({ action: 'subscribe', quotes: ['X'.repeat(140_000)] }));
+      expect(await big.closed).toEqual({ code: 1009, reason: 'message too big' });
+      await stillServing('an oversized frame');
+      const huge = await connect({ token: await sign('demo-free') });
+      huge.send('X'.repeat(300_000));
+      expect((await huge.closed).code).toBe(1006);
+      await stillServing('a huge frame');
+    });
+
+    it('a flood is rate limited (typed error), then closed 1008', async () => {
+      const flood = await connect({ token: await sign('demo-free') });
+      for (let i = 0; i < 80; i++) flood.send({ action: 'subscribe', quotes: ['GWE'] });
+      expect(await flood.typed('error', (m) => m.code === 'rate_limited')).toEqual(typedError('rate_limited'));
+      expect((await flood.closed).code).toBe(1008);
+      await stillServing('a flood');
+      expect(observer.ws.readyState).toBe(observer.ws.OPEN);
+    });
   });
 
   it('a hub status message on md:status reaches every client', async () => {
@@ -448,8 +406,9 @@ describe('gateway server', () => {
 
   it('closes gracefully: the listen socket first, then every socket with 1001', async () => {
     const c = await connect({ token: await sign('demo-pro') });
-    for (const step of shutdownSteps.splice(0).reverse()) await step();
+    await role.stop();
     expect((await c.closed).code).toBe(1001);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    await expect(fetch(`${role.opsUrl}/healthz`)).rejects.toThrow();
   });
 });

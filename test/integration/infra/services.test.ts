@@ -2,10 +2,11 @@
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
+import { testRedisUrl } from '../../support/redis.js';
 
 describe('test services', () => {
   it('Redis is a real server', async () => {
-    const redis = new Redis(process.env.RAXX_TEST_REDIS_URL!);
+    const redis = new Redis(testRedisUrl('services'));
     try {
       expect(await redis.ping()).toBe('PONG');
       expect(await redis.info('server')).toMatch(/redis_version:7\./);

@@ -7,12 +7,9 @@ import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/in
 import { RateLimitInputError, createRedisRateLimiter, createRedisRequestLimiter, rateLimitKey } from '../../../src/infra/rate-limit/index.js';
 import type { RequestLimiter } from '../../../src/gateway/http/request-limiter.js';
 import { sleep } from '../../support/wait.js';
+import { testRedisUrl } from '../../support/redis.js';
 
-const redisUrl = () => {
-  const u = new URL(process.env.RAXX_TEST_REDIS_URL!);
-  u.pathname = '/4';
-  return u.toString();
-};
+const redisUrl = () => testRedisUrl('rate-limit');
 
 let a: Redis;
 let b: Redis;

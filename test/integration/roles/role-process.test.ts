@@ -1,6 +1,7 @@
 // Each role runs alone as a process: port 0 picks a free port, one JSON ready line, health/readiness/metrics, clean stop.
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRoleProcess, type RoleProcess } from '../../support/processes.js';
+import { testRedisUrl } from '../../support/redis.js';
 
 const started: RoleProcess[] = [];
 afterAll(async () => {
@@ -9,7 +10,7 @@ afterAll(async () => {
 
 function run(role: string, env: Record<string, string | undefined> = {}): RoleProcess {
   const p = startRoleProcess(role, {
-    REDIS_URL: process.env.RAXX_TEST_REDIS_URL,
+    REDIS_URL: testRedisUrl('role-process'),
     DATABASE_URL: process.env.RAXX_TEST_PG_ADMIN_URL,
     DATABASE_BATCH_URL: process.env.RAXX_TEST_PG_ADMIN_URL,
     ...env,
@@ -24,7 +25,7 @@ describe('role processes', () => {
     const [ra, rb] = await Promise.all([a.ready, b.ready]);
     expect(ra.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(ra.url).not.toBe(rb.url);
-    expect(ra.note).toMatch(/does nothing yet/);
+    expect(ra.note).toMatch(/BullMQ workers: settle fan-out/);
     const readyLines = a.lines.filter((l) => l.includes('"ready":true'));
     expect(readyLines).toHaveLength(1);
     expect(JSON.parse(readyLines[0]!)).toMatchObject({ role: 'workers', level: 'info', msg: 'ready', url: ra.url });

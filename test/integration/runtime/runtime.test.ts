@@ -12,8 +12,7 @@ import { spawnTsx } from '../../support/processes.js';
 import { sleep, waitFor } from '../../support/wait.js';
 import { resetToy, setupToy, toyHost, userId } from './toy.js';
 
-const REDIS_DB = 3;
-const redisUrl = () => testRedisUrl(REDIS_DB);
+const redisUrl = () => testRedisUrl('runtime');
 
 let tdb: TestDatabase;
 let su: postgres.Sql;

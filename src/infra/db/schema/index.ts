@@ -9,3 +9,5 @@ export * from './live.js';
 export * from './webauthn.js';
 export * from './audit.js';
 export * from './market-data-rules.js';
+export * from './settle-fanouts.js';
+export * from './mbt.js';

@@ -1,0 +1,252 @@
+// PostgreSQL side of the hosted engines: loading an account's engine (or deriving it from its paper_accounts row), and
+// the per-turn writer that saves states, recorded inputs and the query-table projection with one multi-row statement
+// per table (issued together: postgres.js pipelines them, so a turn's writes cost one round trip).
+import { sql, type SQL } from 'drizzle-orm';
+import { mbt } from '../../../domain/index.js';
+import { DbError, toDbError, type Tx } from '../../../infra/db/index.js';
+import type { CycleRow, FillRow, OrderRow, PositionRow, Projection } from './projection.js';
+
+/** One account's engine as the host keeps it in memory while its user is active. */
+export interface HostedAccount {
+  userId: string;
+  accountId: string;
+  status: string;
+  /** The replay header the recorded log starts from. */
+  init: { id: string; type: 'cash' | 'margin'; cash: string };
+  state: mbt.MbtState;
+  /** Inputs stepped so far (recorded ones, committed or pending in this turn). */
+  count: number;
+  /** input_count of the saved row (what the conditional save expects); -1 = no row yet. */
+  saved: number;
+}
+
+interface LoadRow extends Record<string, unknown> {
+  account_id: string;
+  user_id: string;
+  account_type: 'cash' | 'margin';
+  status: string;
+  cash: string;
+  init: HostedAccount['init'] | null;
+  state: mbt.MbtState | null;
+  input_count: string | number | null;
+}
+
+/**
+ * The engines of `userIds` (one query): the saved state, or — for an account opened before the engine was hosted —
+ * a fresh state from its paper_accounts row (saved by the turn's writer). Users without an account are absent.
+ */
+export async function loadAccounts(tx: Tx, userIds: readonly string[]): Promise<Map<string, HostedAccount>> {
+  const out = new Map<string, HostedAccount>();
+  if (userIds.length === 0) return out;
+  const rows = await tx.execute<LoadRow>(sql`
+    select p.id::text as account_id, p.user_id, p.account_type, p.status, p.cash::text as cash, s.init, s.state, s.input_count
+      from paper_accounts p left join mbt_states s on s.account_id = p.id
+     where p.user_id in (${sql.join(
+       userIds.map((u) => sql`${u}`),
+       sql`, `,
+     )})`);
+  for (const r of rows) {
+    if (r.state && r.init) {
+      const n = Number(r.input_count);
+      out.set(r.user_id, { userId: r.user_id, accountId: r.account_id, status: r.status, init: r.init, state: r.state, count: n, saved: n });
+    } else {
+      out.set(r.user_id, fresh(r.user_id, r.account_id, r.account_type, r.cash, r.status));
+    }
+  }
+  return out;
+}
+
+/** A new engine for an account (opened now, or first used after the engine was introduced). */
+export function fresh(userId: string, accountId: string, type: 'cash' | 'margin', cash: string, status = 'active'): HostedAccount {
+  const init = { id: accountId, type, cash: mbt.initialState({ id: accountId, type, cash }).account.cash };
+  return { userId, accountId, status, init, state: mbt.initialState(init), count: 0, saved: -1 };
+}
+
+/** The engine's saved copy was not the one this replica held (a turn rolled back, or another owner wrote it). */
+export class StaleEngineStateError extends DbError {
+  constructor(readonly accountIds: string[]) {
+    // 40001 (serialization failure): the runtime retries the batch, and the host reloads the evicted states.
+    super('40001', { table: 'mbt_states' });
+  }
+}
+
+const CHUNK = 400;
+function chunks<T>(rows: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += CHUNK) out.push(rows.slice(i, i + CHUNK));
+  return out;
+}
+const values = (rows: SQL[]) => sql.join(rows, sql`, `);
+const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
+const num = (v: string | null) => sql`${v}::numeric`;
+const ts = (v: string | null) => sql`${v}::timestamptz`;
+
+/** Everything one turn changes, saved by `flush()` inside the turn's transaction. */
+export class TurnWriter {
+  private states = new Map<string, HostedAccount>();
+  private inputs: SQL[] = [];
+  private orders = new Map<string, OrderRow>();
+  private fills: FillRow[] = [];
+  private positions = new Map<string, PositionRow>();
+  private balances = new Map<string, HostedAccount>();
+  private cycles: CycleRow[] = [];
+
+  constructor(private readonly tx: Tx) {}
+
+  get pending(): boolean {
+    return this.states.size > 0;
+  }
+
+  /** The account's engine changed (or is new): its state row is saved at the next flush. */
+  touch(acc: HostedAccount): void {
+    this.states.set(acc.accountId, acc);
+  }
+
+  /** Records input number `acc.count` (already incremented by the caller). */
+  recordInput(acc: HostedAccount, input: mbt.MbtInput): void {
+    this.touch(acc);
+    this.inputs.push(sql`(${acc.accountId}::uuid, ${acc.count}, ${acc.userId}, ${json(input)})`);
+  }
+
+  /** Adds a step's projection; `balances` false when the caller already wrote cash itself (account.* commands). */
+  project(acc: HostedAccount, p: Projection, balances: boolean): void {
+    for (const o of p.orders) {
+      const prev = this.orders.get(o.id);
+      this.orders.set(o.id, prev ? { ...o, command_id: prev.command_id ?? o.command_id, reject_reason: o.reject_reason ?? prev.reject_reason } : o);
+    }
+    this.fills.push(...p.fills);
+    for (const row of p.positions) this.positions.set(`${row.account_id}|${row.symbol}`, row);
+    if (balances && p.accountChanged) this.balances.set(acc.accountId, acc);
+    this.cycles.push(...p.cycles);
+  }
+
+  /** Positions closed without a position output (reset): deleted at flush. */
+  closePositions(acc: HostedAccount, symbols: readonly string[]): void {
+    for (const symbol of symbols) this.positions.set(`${acc.accountId}|${symbol}`, { account_id: acc.accountId, symbol, user_id: acc.userId, qty: '0', avg_entry_price: '0' });
+  }
+
+  /** Issues every pending statement at once (one round trip) and empties the writer. */
+  async flush(): Promise<void> {
+    if (this.states.size === 0) return;
+    const states = [...this.states.values()];
+    // Counts as of now: another user's chain of this turn may step its own engine while these statements run.
+    const counts = new Map(states.map((a) => [a, a.count]));
+    const fresh = states.filter((a) => a.saved < 0);
+    const known = states.filter((a) => a.saved >= 0);
+    const { inputs, orders, fills, positions, balances, cycles } = this;
+    this.states = new Map();
+    this.inputs = [];
+    this.orders = new Map();
+    this.fills = [];
+    this.positions = new Map();
+    this.balances = new Map();
+    this.cycles = [];
+    const tx = this.tx;
+
+    // The send order is the execution order: states, inputs, orders before the fills that reference them.
+    const statements: Array<PromiseLike<unknown>> = [];
+    const send = (q: SQL) => statements.push(tx.execute(q).then((r) => r));
+    const insertStates = fresh.length
+      ? tx
+          .execute<{ id: string }>(sql`
+            insert into mbt_states (account_id, user_id, init, state, input_count)
+            values ${values(fresh.map((a) => sql`(${a.accountId}::uuid, ${a.userId}, ${json(a.init)}, ${json(a.state)}, ${counts.get(a)!})`))}
+            on conflict (account_id) do nothing returning account_id::text as id`)
+          .then((r) => r)
+      : Promise.resolve([]);
+    const updateStates = known.length
+      ? tx
+          .execute<{ id: string }>(sql`
+            update mbt_states m set state = v.state, input_count = v.n, updated_at = now()
+              from (values ${values(known.map((a) => sql`(${a.accountId}::uuid, ${json(a.state)}, ${counts.get(a)!}::bigint, ${a.saved}::bigint)`))}) as v(account_id, state, n, prev)
+             where m.account_id = v.account_id and m.input_count = v.prev
+            returning m.account_id::text as id`)
+          .then((r) => r)
+      : Promise.resolve([]);
+    for (const c of chunks(inputs)) send(sql`insert into mbt_inputs (account_id, n, user_id, input) values ${values(c)}`);
+    for (const c of chunks([...orders.values()])) send(upsertOrders(c));
+    for (const c of chunks(fills)) send(insertFills(c));
+    const [closed, open] = [[...positions.values()].filter((p) => isZeroQty(p.qty)), [...positions.values()].filter((p) => !isZeroQty(p.qty))];
+    for (const c of chunks(closed)) send(sql`delete from positions where (account_id, symbol) in (${values(c.map((p) => sql`(${p.account_id}::uuid, ${p.symbol})`))})`);
+    for (const c of chunks(open)) send(upsertPositions(c));
+    for (const c of chunks([...balances.values()])) {
+      send(sql`
+        update paper_accounts p set cash = v.cash, reserved_cash = v.reserved, version = p.version + 1, updated_at = now()
+          from (values ${values(c.map((a) => sql`(${a.accountId}::uuid, ${num(a.state.account.cash)}, ${num(reservedOf(a.state))})`))}) as v(id, cash, reserved)
+         where p.id = v.id`);
+    }
+    for (const c of chunks(cycles)) {
+      send(sql`
+        insert into settled_cycles (user_id, account_id, trading_day, equity_open, equity_close, pnl, had_activity)
+        values ${values(c.map((r) => sql`(${r.user_id}, ${r.account_id}::uuid, ${r.trading_day}::date, ${num(r.equity_open)}, ${num(r.equity_close)}, ${num(r.pnl)}, ${r.had_activity})`))}
+        on conflict (account_id, trading_day) do nothing`);
+    }
+    const [ins, upd, ...rest] = await Promise.allSettled([insertStates, updateStates, ...statements]);
+    const saved = new Set<string>();
+    for (const r of [ins, upd]) if (r!.status === 'fulfilled') for (const row of r.value as { id: string }[]) saved.add(row.id);
+    const stale = [...fresh, ...known].filter((a) => !saved.has(a.accountId));
+    if (ins!.status === 'fulfilled' && upd!.status === 'fulfilled' && stale.length > 0) throw new StaleEngineStateError(stale.map((a) => a.accountId));
+    const failed = [ins, upd, ...rest].find((r) => r!.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) throw toDbError(failed.reason);
+    for (const a of states) a.saved = counts.get(a)!;
+  }
+}
+
+const isZeroQty = (qty: string) => /^-?0(\.0*)?$/.test(qty);
+
+/** Buying power the account's open orders hold (the sum the engine keeps per order). */
+function reservedOf(state: mbt.MbtState): string {
+  let total = 0n;
+  let scale = 0;
+  // Exact decimal sum without floats: scale every hold to the largest number of decimals.
+  const holds = Object.values(state.orders).map((o) => o.work.reserved);
+  for (const h of holds) scale = Math.max(scale, (h.split('.')[1] ?? '').length);
+  for (const h of holds) {
+    const [i, f = ''] = h.split('.');
+    total += BigInt(`${i}${f.padEnd(scale, '0')}`);
+  }
+  const s = total.toString().padStart(scale + 1, '0');
+  return scale === 0 ? s : `${s.slice(0, -scale)}.${s.slice(-scale)}`;
+}
+
+function upsertOrders(rows: OrderRow[]): SQL {
+  return sql`
+    insert into orders (id, client_order_id, user_id, account_id, symbol, side, type, time_in_force, qty, notional, filled_qty,
+      filled_avg_price, limit_price, stop_price, extended_hours, status, replaces, replaced_by, command_id, reject_reason, reserved_cash,
+      created_at, updated_at, submitted_at, filled_at, expired_at, canceled_at, failed_at, replaced_at)
+    values ${values(
+      rows.map(
+        (o) => sql`(${o.id}::uuid, ${o.client_order_id}, ${o.user_id}, ${o.account_id}::uuid, ${o.symbol}, ${o.side}, ${o.type}, ${o.time_in_force},
+          ${num(o.qty)}, ${num(o.notional)}, ${num(o.filled_qty)}, ${num(o.filled_avg_price)}, ${num(o.limit_price)}, ${num(o.stop_price)},
+          ${o.extended_hours}, ${o.status}, ${o.replaces}::uuid, ${o.replaced_by}::uuid, ${o.command_id}, ${o.reject_reason}, ${num(o.reserved_cash)},
+          ${ts(o.submitted_at)}, ${ts(o.updated_at)}, ${ts(o.submitted_at)}, ${ts(o.filled_at)}, ${ts(o.expired_at)}, ${ts(o.canceled_at)},
+          ${ts(o.failed_at)}, ${ts(o.replaced_at)})`,
+      ),
+    )}
+    on conflict (id) do update set filled_qty = excluded.filled_qty, filled_avg_price = excluded.filled_avg_price, status = excluded.status,
+      replaced_by = excluded.replaced_by, reject_reason = coalesce(excluded.reject_reason, orders.reject_reason),
+      reserved_cash = excluded.reserved_cash, updated_at = excluded.updated_at, filled_at = excluded.filled_at,
+      expired_at = excluded.expired_at, canceled_at = excluded.canceled_at, failed_at = excluded.failed_at, replaced_at = excluded.replaced_at`;
+}
+
+function insertFills(rows: FillRow[]): SQL {
+  return sql`
+    insert into fills (id, user_id, account_id, order_id, symbol, side, qty, price, fee, quote_seq, rule, filled_at)
+    values ${values(
+      rows.map(
+        (f) => sql`(${f.id}::uuid, ${f.user_id}, ${f.account_id}::uuid, ${f.order_id}::uuid, ${f.symbol}, ${f.side}, ${num(f.qty)}, ${num(f.price)},
+          ${num(f.fee)}, ${f.quote_seq}, ${f.rule}, ${ts(f.filled_at)})`,
+      ),
+    )}
+    on conflict (id) do nothing`;
+}
+
+function upsertPositions(rows: PositionRow[]): SQL {
+  return sql`
+    insert into positions (account_id, symbol, user_id, qty, avg_entry_price, cost_basis, updated_at)
+    values ${values(
+      rows.map((p) => sql`(${p.account_id}::uuid, ${p.symbol}, ${p.user_id}, ${num(p.qty)}, ${num(p.avg_entry_price)}, ${num(p.qty)} * ${num(p.avg_entry_price)}, now())`),
+    )}
+    on conflict (account_id, symbol) do update set qty = excluded.qty, avg_entry_price = excluded.avg_entry_price,
+      cost_basis = excluded.cost_basis, updated_at = now()`;
+}

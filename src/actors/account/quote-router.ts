@@ -1,0 +1,250 @@
+// Quotes into the account actors: the (user, symbol) pairs with open orders in the partitions this replica owns, the
+// hub's real-time quote channel of each such symbol (one subscriber connection), a feed demand lease for them, and
+// each quote frame delivered as a `quote` signal to every user with an open order on its symbol.
+import type { Redis } from 'ioredis';
+import { marketDataChannels } from '../../contracts/market-data.js';
+import { DemandLease } from '../../infra/market-data/demand.js';
+import { partitionOf, type Signal } from '../../runtime/index.js';
+import type { MbtHost } from './mbt/index.js';
+import { openOrderSymbolsOf } from './mbt/index.js';
+
+export interface QuoteRouterLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface QuoteRouterOptions {
+  /** Commands (the demand lease); the router makes its own subscriber connection from it (`duplicate()`). */
+  redis: Redis;
+  partitions: number;
+  /** The runtime's `deliver`. */
+  deliver: (signal: Signal) => boolean;
+  /** Users of `partitions` and the symbols of their open orders, from PostgreSQL (`openOrderSymbolsByUser`, batch role). */
+  loadOpenOrders: (partitions: readonly number[]) => Promise<Map<string, string[]>>;
+  /** A user's open-order symbols from its engine in memory; undefined when it is not in memory (then kept as known). */
+  openSymbolsOf: (userId: string) => readonly string[] | undefined;
+  /** Demand lease owner id (unique per process). */
+  demandOwner: string;
+  demandLeaseMs?: number;
+  /** Users whose pairs were just loaded for newly owned partitions (e.g. to send them the clock events they missed). */
+  onLoaded?: (userIds: string[]) => void;
+  logger?: QuoteRouterLogger;
+}
+
+export interface QuoteRouterStats {
+  users: number;
+  symbols: number;
+  pairs: number;
+  quotes: number;
+  delivered: number;
+  loadFailures: number;
+}
+
+const QUOTE_CHANNEL_PREFIX = marketDataChannels.tick('rt', 'q', '');
+
+/** The open-order symbols of a user's engine in memory (`openSymbolsOf` for the role). */
+export function openSymbolsFromEngines(engines: MbtHost): (userId: string) => string[] | undefined {
+  return (userId) => {
+    const acc = engines.cached(userId);
+    return acc ? openOrderSymbolsOf(acc.state) : undefined;
+  };
+}
+
+/**
+ * Keeps `pairs` (user → symbols) for the owned partitions: loaded from PostgreSQL when partitions are acquired,
+ * corrected after every committed turn (`touched`), dropped with lost partitions. Subscriptions and the demand lease
+ * follow the set of symbols (coalesced, one sync at a time). Quotes delivered are signals: not durable (a quote lost
+ * on a crash is superseded by the next one).
+ */
+export class QuoteRouter {
+  private readonly sub: Redis;
+  private readonly demand: DemandLease;
+  private owned = new Set<number>();
+  /** Bumped per acquisition, so a load that finishes after its partition left (or came back) is ignored. */
+  private readonly generation = new Map<number, number>();
+  private readonly pairs = new Map<string, Set<string>>();
+  private readonly bySymbol = new Map<string, Set<string>>();
+  /** While loads run: users updated by a turn after the load began keep the turn's (newer) view. */
+  private readonly touchedAt = new Map<string, number>();
+  private version = 0;
+  private loads = 0;
+  private subscribed = new Set<string>();
+  private demanded: string | null = null;
+  private syncing: Promise<void> | null = null;
+  private syncAgain = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly s = { quotes: 0, delivered: 0, loadFailures: 0 };
+
+  constructor(private readonly o: QuoteRouterOptions) {
+    this.sub = o.redis.duplicate();
+    this.sub.on('error', () => {}); // ioredis reconnects and re-subscribes by itself
+    this.sub.on('message', (channel: string, message: string) => this.onQuote(channel, message));
+    this.demand = new DemandLease(o.redis, o.demandOwner, {
+      ...(o.demandLeaseMs !== undefined ? { leaseMs: o.demandLeaseMs } : {}),
+      onError: (err) => o.logger?.warn({ err: String(err) }, 'quote demand lease renewal failed'),
+    });
+  }
+
+  /** The runtime's `onPartitionsChanged`: loads the users of new partitions, forgets those of lost ones. */
+  partitionsChanged(owned: readonly number[]): void {
+    if (this.stopped) return;
+    const next = new Set(owned);
+    const gained = owned.filter((p) => !this.owned.has(p));
+    const lost = [...this.owned].filter((p) => !next.has(p));
+    this.owned = next;
+    for (const p of [...gained, ...lost]) this.generation.set(p, (this.generation.get(p) ?? 0) + 1);
+    if (lost.length) {
+      for (const u of [...this.pairs.keys()]) if (!next.has(partitionOf(u, this.o.partitions))) this.setUser(u, []);
+      this.scheduleSync();
+    }
+    if (gained.length) void this.load(gained, 1);
+  }
+
+  /** After a committed turn (decision or signal effects): the users' open-order symbols from their engines. */
+  touched(userIds: Iterable<string>): void {
+    if (this.stopped) return;
+    this.version++;
+    let changed = false;
+    for (const u of userIds) {
+      if (this.loads > 0) this.touchedAt.set(u, this.version);
+      const symbols = this.owned.has(partitionOf(u, this.o.partitions)) ? this.o.openSymbolsOf(u) : [];
+      if (symbols !== undefined) changed = this.setUser(u, symbols) || changed;
+    }
+    if (changed) this.scheduleSync();
+  }
+
+  /** Users with at least one open order (in owned partitions). */
+  users(): string[] {
+    return [...this.pairs.keys()];
+  }
+
+  symbols(): string[] {
+    return [...this.bySymbol.keys()].sort();
+  }
+
+  stats(): QuoteRouterStats {
+    let pairs = 0;
+    for (const s of this.pairs.values()) pairs += s.size;
+    return { users: this.pairs.size, symbols: this.bySymbol.size, pairs, ...this.s };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.syncing?.catch(() => undefined);
+    await this.demand.stop().catch(() => undefined);
+    this.sub.disconnect();
+  }
+
+  // ---- loading ----
+
+  private async load(partitions: number[], attempt: number): Promise<void> {
+    const gens = new Map(partitions.map((p) => [p, this.generation.get(p)]));
+    const current = () => partitions.filter((p) => this.owned.has(p) && this.generation.get(p) === gens.get(p));
+    const startedAt = this.version;
+    this.loads++;
+    try {
+      const loaded = await this.o.loadOpenOrders(partitions);
+      const still = new Set(current());
+      const users: string[] = [];
+      for (const [u, symbols] of loaded) {
+        if (!still.has(partitionOf(u, this.o.partitions))) continue;
+        if ((this.touchedAt.get(u) ?? 0) > startedAt) continue; // a committed turn since told us newer
+        this.setUser(u, symbols);
+        users.push(u);
+      }
+      this.o.logger?.info({ partitions, users: users.length }, 'open orders loaded for quotes');
+      this.scheduleSync();
+      if (users.length) this.o.onLoaded?.(users);
+    } catch (err) {
+      this.s.loadFailures++;
+      const retry = current();
+      this.o.logger?.warn({ err: String(err), partitions: retry, attempt }, 'loading open orders failed, retrying');
+      if (retry.length && !this.stopped) setTimeout(() => void this.load(retry, attempt + 1), Math.min(200 * 2 ** attempt, 5000)).unref();
+    } finally {
+      if (--this.loads === 0) this.touchedAt.clear();
+    }
+  }
+
+  /** Replaces a user's symbols; returns whether the symbol set (subscriptions) may have changed. */
+  private setUser(userId: string, symbols: readonly string[]): boolean {
+    const before = this.pairs.get(userId) ?? new Set<string>();
+    const after = new Set(symbols);
+    let changed = false;
+    for (const s of before) {
+      if (after.has(s)) continue;
+      const users = this.bySymbol.get(s);
+      users?.delete(userId);
+      if (users?.size === 0) {
+        this.bySymbol.delete(s);
+        changed = true;
+      }
+    }
+    for (const s of after) {
+      if (before.has(s)) continue;
+      const users = this.bySymbol.get(s);
+      if (users) users.add(userId);
+      else {
+        this.bySymbol.set(s, new Set([userId]));
+        changed = true;
+      }
+    }
+    if (after.size) this.pairs.set(userId, after);
+    else this.pairs.delete(userId);
+    return changed;
+  }
+
+  // ---- subscriptions and demand ----
+
+  private scheduleSync(): void {
+    if (this.stopped) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = this.sync()
+      .catch((err: unknown) => {
+        this.o.logger?.warn({ err: String(err) }, 'quote subscriptions failed, retrying');
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.scheduleSync(), 1000).unref();
+      })
+      .finally(() => {
+        this.syncing = null;
+        if (this.syncAgain) {
+          this.syncAgain = false;
+          this.scheduleSync();
+        }
+      });
+  }
+
+  /** Channels first, then the demand lease: by the time the feed subscribes upstream we hear its quotes. */
+  private async sync(): Promise<void> {
+    const want = new Set(this.bySymbol.keys());
+    const add = [...want].filter((s) => !this.subscribed.has(s));
+    const drop = [...this.subscribed].filter((s) => !want.has(s));
+    if (add.length) await this.sub.subscribe(...add.map((s) => QUOTE_CHANNEL_PREFIX + s));
+    if (drop.length) await this.sub.unsubscribe(...drop.map((s) => QUOTE_CHANNEL_PREFIX + s));
+    this.subscribed = want;
+    const key = [...want].sort().join(',');
+    if (key !== this.demanded && !this.stopped) {
+      await this.demand.set(want);
+      this.demanded = key;
+    }
+  }
+
+  private onQuote(channel: string, message: string): void {
+    if (!channel.startsWith(QUOTE_CHANNEL_PREFIX)) return;
+    const users = this.bySymbol.get(channel.slice(QUOTE_CHANNEL_PREFIX.length));
+    if (!users) return;
+    let frame: unknown;
+    try {
+      frame = JSON.parse(message);
+    } catch {
+      return;
+    }
+    this.s.quotes++;
+    // One parsed frame shared by every signal (the host only reads it).
+    for (const userId of users) if (this.o.deliver({ userId, kind: 'quote', payload: frame })) this.s.delivered++;
+  }
+}

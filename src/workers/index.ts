@@ -1,0 +1,10 @@
+// Public surface of the workers: BullMQ scheduled and batch work (settle fan-out, retention purge) and their ops routes.
+export { WorkersHost, type WorkersHostOptions } from './host.js';
+export { workersMetrics, type WorkersMetrics } from './metrics.js';
+export { createOperatorAuth, requestToken, type OperatorAuth, type OperatorAuthOptions, type OperatorCheck } from './operator-auth.js';
+export { workersOpsRoutes, type WorkersOpsDeps, type WorkersOpsErrorCode } from './ops-routes.js';
+export * from './queues.js';
+export { fanOutDay, settleWatermark, SettleError, SETTLE_LOCK_KEY, withSettleLock, type FanOutDeps, type FanOutOptions, type FanOutResult, type SettleErrorCode } from './settle/fan-out.js';
+export { runSettleCheck, runSettleForDay, type SettleCheckResult, type SettleJobDeps } from './settle/jobs.js';
+export { FIRST_RUN_LOOKBACK_DAYS, sessionsToFanOut, type SessionClose } from './settle/schedule.js';
+export { purgeHistory, retentionHorizons, type PurgeOptions, type TierPurge } from './retention/purge.js';

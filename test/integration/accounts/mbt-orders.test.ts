@@ -1,0 +1,355 @@
+// MBT inside the account actor, on real PostgreSQL and Redis (DB 12, unique users and symbols): orders as commands,
+// quotes and clock events as signals in fenced turns, the query-table projection, settle, isolation, explain and
+// export → replay equality. Turns run through the runtime's own fenced, effectively-once path (commitFencedBatch);
+// the first test also goes through the in-process PartitionRuntime.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accountEvents, createAccountHost, createMarketQuotes, explainOrder, exportReplayLog, openOrderPairs, openOrderSymbolsByUser } from '../../../src/actors/account/index.js';
+import { marketDataKeys, userEventKeys, userEventSchema, type UserEvent } from '../../../src/contracts/index.js';
+import { mbt } from '../../../src/domain/index.js';
+import { createDb, users, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
+import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
+import { UserEventLog } from '../../../src/infra/user-events/index.js';
+import {
+  appendCommand,
+  claimPartitionEpoch,
+  commitFencedBatch,
+  partitionOf,
+  PartitionRuntime,
+  withFencedTransaction,
+  type Envelope,
+  type Signal,
+  type StoredDecision,
+} from '../../../src/runtime/index.js';
+import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { spawnTsx } from '../../support/processes.js';
+import { testRedisUrl } from '../../support/redis.js';
+import { waitFor } from '../../support/wait.js';
+
+const HARNESS_PARTITION = 100; // the fenced turns below; the in-process runtime uses 0..3
+const run = randomBytes(3).toString('hex').toUpperCase().replace(/[0-9]/g, (c) => 'GHIJKLMNOP'[Number(c)]!);
+const uid = (name: string) => `mbt-${name}-${run.toLowerCase()}`;
+const sym = (name: string) => `${name}${run}`.slice(0, 10);
+
+let tdb: TestDatabase;
+let su: postgres.Sql;
+let app: DbHandle;
+let batch: DbHandle;
+let redis: Redis;
+let events: UserEventLog;
+let epoch: number;
+const host = () => hostRef!;
+let hostRef: ReturnType<typeof createAccountHost> | undefined;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('raxx_mbt');
+  su = postgres(tdb.ownerUrl, { max: 2, onnotice: () => {} });
+  app = createDb(tdb.appUrl, { max: 8, role: 'raxx_app', appName: 'mbt-test' });
+  batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
+  redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
+  events = new UserEventLog(redis);
+  const ids = ['a', 'b', 'c', 'rt'].map(uid);
+  await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
+  epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
+  hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
+});
+afterAll(async () => {
+  await events?.drain();
+  await app?.close();
+  await batch?.close();
+  await closeRedis(redis);
+  await su?.end();
+  await tdb?.drop();
+});
+
+const cmd = (userId: string, type: string, payload: unknown = {}): Envelope => ({ id: randomUUID(), userId, type, payload, issuedAt: new Date().toISOString() });
+
+/** Runs `fn` as the runtime runs a turn: the callbacks registered through onRollback run if it fails. */
+async function rollingBack<T>(fn: (onRollback: (cb: () => void) => void) => Promise<T>): Promise<T> {
+  const callbacks: Array<() => void> = [];
+  try {
+    return await fn((cb) => callbacks.push(cb));
+  } catch (err) {
+    for (const cb of callbacks) cb();
+    throw err;
+  }
+}
+
+/** One command turn exactly as the runtime runs it: fenced, effectively once, then the decisions' events appended. */
+async function turn(...envs: Envelope[]): Promise<StoredDecision[]> {
+  const decisions = await rollingBack((onRollback) =>
+    commitFencedBatch(app.db, HARNESS_PARTITION, epoch, envs, (tx, fresh) => host().handleBatch({ partition: HARNESS_PARTITION, epoch, tx, onRollback }, fresh)),
+  );
+  for (const [i, d] of decisions.entries()) await events.append(envs[i]!.userId, accountEvents(envs[i]!, d), envs[i]!.id);
+  return decisions;
+}
+
+/** One signal turn: the fenced transaction the runtime will open for signals; effects appended after commit. */
+async function signals(...list: Signal[]): Promise<void> {
+  const effects = (await rollingBack((onRollback) =>
+    withFencedTransaction(app.db, HARNESS_PARTITION, epoch, list.map((s) => s.userId), (tx) =>
+      host().handleSignals!({ partition: HARNESS_PARTITION, epoch, tx, onRollback }, list),
+    ),
+  )) as Array<{ userId: string; events: Parameters<UserEventLog['append']>[1]; key: string }>;
+  for (const e of effects) await events.append(e.userId, e.events, e.key);
+}
+
+const T0 = Date.now() - 20 * 60_000;
+const day = new Date(T0).toISOString().slice(0, 10);
+const openSignal = (userId: string): Signal => ({ userId, kind: 'clock', payload: { type: 'clock', event: 'regular_open', day, ts: T0 } });
+const frame = (S: string, seq: number, ts: number, bp: number, bs: number, ap: number, as: number) => ({
+  T: 'q',
+  S,
+  bx: 'V',
+  bp,
+  bs,
+  ax: 'V',
+  ap,
+  as,
+  c: ['R'],
+  z: 'C',
+  t: `${new Date(ts).toISOString().slice(0, 23)}456789Z`,
+  src: 'rt',
+  seq,
+});
+const quote = (userId: string, f: ReturnType<typeof frame>): Signal => ({ userId, kind: 'quote', payload: f });
+
+const asBatch = async <T>(fn: (tx: postgres.TransactionSql) => Promise<T>) =>
+  su.begin(async (tx) => {
+    await tx`set local role raxx_batch`;
+    return fn(tx);
+  }) as Promise<T>;
+const accountOf = (userId: string) =>
+  asBatch(async (tx) => (await tx`select id::text, cash::text, reserved_cash::text from paper_accounts where user_id = ${userId}`)[0] as { id: string; cash: string; reserved_cash: string });
+const ordersOf = (userId: string) =>
+  asBatch((tx) => tx<Array<Record<string, string>>>`select id::text, status, filled_qty::text, filled_avg_price::text, reserved_cash::text, command_id, client_order_id from orders where user_id = ${userId} order by submitted_at, id`);
+const fillsOf = (userId: string) =>
+  asBatch((tx) => tx<Array<Record<string, string | number>>>`select order_id::text, qty::text, price::text, quote_seq::int, rule, fee::text from fills where user_id = ${userId} order by filled_at, quote_seq`);
+const positionsOf = (userId: string) => asBatch((tx) => tx<Array<Record<string, string>>>`select symbol, qty::text, avg_entry_price::text from positions where user_id = ${userId}`);
+const inputCount = (userId: string) => asBatch(async (tx) => Number((await tx`select count(*)::int as n from mbt_inputs where user_id = ${userId}`)[0]!.n));
+async function logOf(userId: string): Promise<UserEvent[]> {
+  const entries = await redis.xrange(userEventKeys.log(userId), '-', '+');
+  return entries.map(([, f]) => userEventSchema.parse(JSON.parse(f[f.indexOf('f') + 1]!)));
+}
+const submit = (userId: string, order: Record<string, unknown>) =>
+  cmd(userId, 'order.submit', { order: { id: randomUUID(), client_order_id: randomUUID(), time_in_force: 'day', ...order } });
+
+describe('MBT in the account actor', () => {
+  it('through the in-process runtime: open, then a submit is decided as Alpaca order JSON', async () => {
+    const u = uid('rt');
+    const decisions: { env: Envelope; d: StoredDecision }[] = [];
+    const rt = new PartitionRuntime({ redis, db: app.db, partitions: 4, leaseTtlMs: 2000, host: host(), onDecision: (env, d) => void decisions.push({ env, d }) });
+    await rt.start();
+    try {
+      const open = cmd(u, 'account.open');
+      const order = submit(u, { symbol: sym('RT'), side: 'buy', type: 'limit', qty: '5', limit_price: '12.5' });
+      await appendCommand(redis, open, 4);
+      await appendCommand(redis, order, 4);
+      await waitFor(() => decisions.length === 2, 15_000, 'two decisions');
+      const d = decisions.find((x) => x.env.id === order.id)!.d;
+      expect(d.outcome).toBe('accepted');
+      const o = (d.result as { order: Record<string, unknown> }).order;
+      // No session event yet (no calendar, no clock signal): Alpaca's "accepted", held until the open.
+      expect(o).toMatchObject({ id: order.payload && (order.payload as { order: { id: string } }).order.id, status: 'accepted', asset_class: 'us_equity', order_class: 'simple', legs: null, qty: '5', limit_price: '12.5', type: 'limit', order_type: 'limit' });
+      expect(o.created_at).toBe(o.submitted_at);
+      expect(await accountOf(u)).toMatchObject({ reserved_cash: '62.5' });
+      expect(partitionOf(u, 4)).toBeLessThan(4);
+    } finally {
+      await rt.stop();
+    }
+  });
+
+  it('submit → new; quotes fill with quote seq and rule; position, cash and holds to the cent; cancel releases; redelivery changes nothing', async () => {
+    const u = uid('a');
+    const S = sym('MA');
+    expect((await turn(cmd(u, 'account.open')))[0]!.outcome).toBe('accepted');
+    await signals(openSignal(u));
+    // The hub's last-known-good quote is fed before the submit, so the market buy is held at its ask (row 13).
+    await redis.hset(marketDataKeys.lkg, `q:${S}`, JSON.stringify(frame(S, 5, T0 + 60_000, 10.01, 2, 10.03, 1)));
+    const buy = submit(u, { symbol: S, side: 'buy', type: 'market', qty: '150' });
+    const [d] = await turn(buy);
+    expect(d).toMatchObject({ outcome: 'accepted', replayed: false });
+    const orderId = (buy.payload as { order: { id: string } }).order.id;
+    expect((d!.result as { order: { status: string; id: string } }).order).toMatchObject({ id: orderId, status: 'new' });
+    expect(await accountOf(u)).toMatchObject({ cash: '100000', reserved_cash: '1564.5' }); // 150 × collar(10.03) = 150 × 10.43
+
+    // Displayed size: 1 lot on seq 6 (partial), the rest on seq 7 (next-quote rule, buy at the ask).
+    await signals(quote(u, frame(S, 6, T0 + 61_000, 10.0, 1, 10.04, 1)), quote(u, frame(S, 7, T0 + 62_000, 10.01, 1, 10.05, 2)));
+    expect(await fillsOf(u)).toEqual([
+      { order_id: orderId, qty: '100', price: '10.04', quote_seq: 6, rule: 'market_next_quote', fee: '0' },
+      { order_id: orderId, qty: '50', price: '10.05', quote_seq: 7, rule: 'market_next_quote', fee: '0' },
+    ]);
+    expect(await positionsOf(u)).toEqual([{ symbol: S, qty: '150', avg_entry_price: '10.043333333' }]);
+    expect(await accountOf(u)).toMatchObject({ cash: '98493.5', reserved_cash: '0' }); // 100000 − 1004 − 502.50
+    expect((await ordersOf(u))[0]).toMatchObject({ id: orderId, status: 'filled', filled_qty: '150', filled_avg_price: '10.043333333', reserved_cash: '0', command_id: buy.id });
+
+    // A limit buy holds qty × limit; cancel releases it.
+    const limit = submit(u, { symbol: sym('MB'), side: 'buy', type: 'limit', qty: '10', limit_price: '9' });
+    await turn(limit);
+    expect(await accountOf(u)).toMatchObject({ reserved_cash: '90' });
+    const limitId = (limit.payload as { order: { id: string } }).order.id;
+    const [c] = await turn(cmd(u, 'order.cancel', { order_id: limitId }));
+    expect((c!.result as { order: { status: string } }).order.status).toBe('canceled');
+    expect(await accountOf(u)).toMatchObject({ cash: '98493.5', reserved_cash: '0' });
+
+    // The same envelope again: the stored decision is replayed; no order, input or fill is added.
+    const [inputs, orders, fills] = [await inputCount(u), (await ordersOf(u)).length, (await fillsOf(u)).length];
+    const [again] = await turn(buy);
+    expect(again).toMatchObject({ replayed: true, outcome: 'accepted' });
+    expect([await inputCount(u), (await ordersOf(u)).length, (await fillsOf(u)).length]).toEqual([inputs, orders, fills]);
+
+    // Private log: the decision, then one trade_update per engine event (Alpaca payload), fills included.
+    const log = await logOf(u);
+    const trades = log.filter((e) => e.kind === 'trade_update').map((e) => e.data as { event: string; order: { id: string }; qty?: string; price?: string; execution_id?: string });
+    expect(trades.map((t) => t.event)).toEqual(['new', 'partial_fill', 'fill', 'new', 'canceled']);
+    expect(trades[1]).toMatchObject({ order: { id: orderId }, qty: '100', price: '10.04', execution_id: `${orderId}-1` });
+    expect(log.filter((e) => e.kind === 'decision' && e.commandId === buy.id)).toHaveLength(1);
+
+    // Row 18 / insufficient buying power come back as Alpaca errors with the contract's code.
+    const [tooBig] = await turn(submit(u, { symbol: sym('MC'), side: 'buy', type: 'limit', qty: '100000', limit_price: '5' }));
+    expect(tooBig).toMatchObject({ outcome: 'rejected', code: 'alpaca_40310000', result: { status: 403, code: 40310000, message: 'insufficient buying power' } });
+    const [bad] = await turn(submit(u, { symbol: S, side: 'buy', type: 'iceberg', qty: '1' }));
+    expect(bad).toMatchObject({ outcome: 'rejected', code: 'alpaca_40010001', result: { status: 422 } });
+
+    // adjust_cash keeps its rule (cash may not fall below the holds) while orders hold cash.
+    await turn(submit(u, { symbol: sym('MD'), side: 'buy', type: 'limit', qty: '1000', limit_price: '98' }));
+    const [withdraw] = await turn(cmd(u, 'account.adjust_cash', { amount: '-500', reason: 'too much' }));
+    expect(withdraw).toMatchObject({ outcome: 'rejected', code: 'insufficient_cash', result: { cash: '98493.5', reservedCash: '98000' } });
+    await turn(cmd(u, 'order.cancel_all'));
+    expect(await accountOf(u)).toMatchObject({ reserved_cash: '0' });
+  });
+
+  it('settle: the close expires DAY orders as an engine event, one cycle marked from the replay window; idempotent', async () => {
+    const u = uid('a');
+    const S = sym('MA');
+    const sell = submit(u, { symbol: S, side: 'sell', type: 'limit', qty: '10', limit_price: '20' });
+    await turn(sell);
+    const closeMs = Date.now() - 1000;
+    await redis.xadd(marketDataKeys.replay('q', S), '*', 's', '8', 'f', JSON.stringify(frame(S, 8, closeMs - 5000, 10.1, 3, 10.2, 3)));
+    await redis.xadd(marketDataKeys.replay('q', S), '*', 's', '9', 'f', JSON.stringify(frame(S, 9, closeMs + 500, 11, 3, 11.2, 3))); // after the close: not a mark
+    const settle = cmd(u, 'mbt.settle', { tradingDay: day, closeAt: new Date(closeMs).toISOString() });
+    const [d] = await turn(settle);
+    expect(d!.outcome).toBe('accepted');
+    const cycle = (d!.result as { cycle: mbt.CycleOutput }).cycle;
+    // 150 × mid(10.10, 10.20) = 1522.50 + cash 98493.50 = 100016.00.
+    expect(cycle).toMatchObject({ day, equity_close: '100016.00', positions: [{ symbol: S, mark: '10.15', mark_source: 'quote', stale_mark: false }] });
+    const sellId = (sell.payload as { order: { id: string } }).order.id;
+    expect((await ordersOf(u)).find((o) => o.id === sellId)).toMatchObject({ status: 'expired', reserved_cash: '0' });
+    const rows = await asBatch((tx) => tx`select trading_day::text, equity_close::text, pnl::text from settled_cycles where user_id = ${u}`);
+    expect(rows).toEqual([{ trading_day: day, equity_close: '100016.00', pnl: cycle.pnl }]);
+    const trades = (await logOf(u)).filter((e) => e.kind === 'trade_update' && e.commandId === settle.id).map((e) => (e.data as { event: string }).event);
+    expect(trades).toEqual(['expired']);
+
+    // Another fan-out of the same day (new id): a duplicate, no second cycle; the same id: replayed.
+    const [dup] = await turn(cmd(u, 'mbt.settle', { tradingDay: day, closeAt: new Date(closeMs).toISOString() }));
+    expect(dup).toMatchObject({ outcome: 'accepted', result: { duplicate: true, cycle: null } });
+    expect((await turn(settle))[0]).toMatchObject({ replayed: true });
+    expect(await asBatch((tx) => tx`select count(*)::int as n from settled_cycles where user_id = ${u}`)).toEqual([{ n: 1 }]);
+  });
+
+  it("isolation: B cannot cancel A's order (404), B's quote signals do nothing, open-order listings are per user", async () => {
+    const [a, b] = [uid('a'), uid('b')];
+    await turn(cmd(b, 'account.open'));
+    await signals(openSignal(b));
+    const S = sym('MA');
+    const mine = submit(a, { symbol: S, side: 'buy', type: 'limit', qty: '1', limit_price: '1' });
+    const [placed] = await turn(mine);
+    const status = (placed!.result as { order: { status: string } }).order.status; // "accepted": the session closed at the settle
+    const mineId = (mine.payload as { order: { id: string } }).order.id;
+    const [x] = await turn(cmd(b, 'order.cancel', { order_id: mineId }));
+    expect(x).toMatchObject({ outcome: 'rejected', code: 'alpaca_40410000', result: { status: 404 } });
+    expect((await ordersOf(a)).find((o) => o.id === mineId)!.status).toBe(status);
+    expect(['accepted', 'new']).toContain(status);
+    const before = await inputCount(b);
+    await signals(quote(b, frame(S, 50, Date.now(), 0.9, 1, 0.95, 1)));
+    expect(await inputCount(b)).toBe(before); // no open order of B on S: not stepped, not recorded
+    expect(await ordersOf(b)).toEqual([]);
+    expect((await logOf(b)).some((e) => JSON.stringify(e).includes(mineId))).toBe(false);
+
+    const pairs = host().mbt.openOrderPairs().filter((p) => p.userId === a || p.userId === b);
+    expect(pairs).toEqual([{ userId: a, symbol: S }]);
+    expect(openOrderPairs([[b, mbt.initialState({ id: 'x' })]])).toEqual([]);
+    const bySql = await openOrderSymbolsByUser(batch.db, [partitionOf(a, 4)], 4);
+    expect(bySql.get(a)).toEqual([S]);
+    expect(bySql.has(b)).toBe(false);
+    await turn(cmd(a, 'order.cancel', { order_id: mineId }));
+  });
+
+  it('a turn that rolls back leaves nothing, in PostgreSQL or in memory: the next turn works from the committed engine', async () => {
+    const u = uid('c');
+    await turn(cmd(u, 'account.open'));
+    await signals(openSignal(u));
+    const lost = submit(u, { symbol: sym('MR'), side: 'buy', type: 'limit', qty: '10', limit_price: '10' });
+    const lostId = (lost.payload as { order: { id: string } }).order.id;
+    // The handler ran (the engine in memory took the order), then the transaction aborted before COMMIT.
+    await expect(
+      rollingBack((onRollback) =>
+        commitFencedBatch(app.db, HARNESS_PARTITION, epoch, [lost], async (tx, fresh) => {
+          await host().handleBatch({ partition: HARNESS_PARTITION, epoch, tx, onRollback }, fresh);
+          throw new Error('crash before commit');
+        }),
+      ),
+    ).rejects.toThrow('crash before commit');
+    // The rollback callback dropped the engine's in-memory copy: the next turn reloads what was committed, first time.
+    const next = submit(u, { symbol: sym('MS'), side: 'buy', type: 'limit', qty: '1', limit_price: '5' });
+    const decided = await turn(next);
+    expect(decided[0]!.outcome).toBe('accepted');
+    expect((await ordersOf(u)).map((o) => o.id)).toEqual([(next.payload as { order: { id: string } }).order.id]);
+    expect(await accountOf(u)).toMatchObject({ reserved_cash: '5' });
+    const [c] = await turn(cmd(u, 'order.cancel', { order_id: lostId }));
+    expect(c).toMatchObject({ outcome: 'rejected', code: 'alpaca_40410000' }); // the engine never kept it
+  });
+
+  it('explain shows the recorded quote and rule of each fill; the exported inputs replay to the same fills', async () => {
+    const u = uid('a');
+    const acc = await accountOf(u);
+    const orderId = (await ordersOf(u))[0]!.id!;
+    const e = await explainOrder(batch.db, orderId);
+    expect(e!.fills.map((f) => [f.quote_seq, f.rule, f.quote?.input.seq, f.quote?.input.ap])).toEqual([
+      [6, 'market_next_quote', 6, 10.04],
+      [7, 'market_next_quote', 7, 10.05],
+    ]);
+
+    const env = { DATABASE_BATCH_URL: tdb.batchUrl, LOG_LEVEL: 'error' };
+    const human = await runCli('src/main/mbt-explain.ts', [orderId], env);
+    expect(human.code).toBe(0);
+    expect(human.out).toMatch(/fill 1: 100 @ 10.04 .*rule market_next_quote, quote seq 6/);
+    expect(human.out).toMatch(/quote \(input #\d+\): bid 10 × 1 \/ ask 10.04 × 1 lots/);
+    const jsonl = await runCli('src/main/mbt-explain.ts', [orderId, '--json'], env);
+    expect(jsonl.out.trim().split('\n').map((l) => (JSON.parse(l) as { record: string }).record)).toEqual(['order', 'fill', 'fill']);
+
+    const exported = await runCli('src/main/mbt-explain.ts', ['--export', acc.id], env);
+    expect(exported.code).toBe(0);
+    expect(exported.out.trim().split('\n')).toEqual(await exportReplayLog(batch.db, acc.id));
+    const dir = mkdtempSync(join(tmpdir(), 'mbt-replay-'));
+    try {
+      const file = join(dir, 'log.jsonl');
+      writeFileSync(file, exported.out);
+      const replay = await runCli('src/main/mbt-replay.ts', [file], {});
+      expect(replay.code).toBe(0);
+      const replayed = replay.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((o) => o.out === 'trade_update' && (o.event === 'fill' || o.event === 'partial_fill'))
+        .map((o) => ({ order_id: o.order_id, qty: o.qty, price: o.price, quote_seq: o.quote_seq, rule: o.rule, fee: o.fee }));
+      expect(replayed.length).toBeGreaterThan(0);
+      expect(replayed).toEqual(await fillsOf(u));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function runCli(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawnTsx(script, args, env);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out, err })));
+}
