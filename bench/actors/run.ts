@@ -40,7 +40,7 @@ const LIMITS = { commandsPerUserPerSecond: 20, httpPerUserPerMinute: 3_000 };
 
 // ---------- arguments ----------
 function parseArgs(argv: string[]) {
-  const o = { names: [] as string[], users: 1_000, replicas: 1, partitions: 64, clients: 2, cpuProf: undefined as string | undefined };
+  const o = { names: [] as string[], users: 1_000, replicas: 1, partitions: 64, clients: 2, cpuProf: undefined as string | undefined, pgStats: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = () => {
@@ -53,6 +53,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--partitions') o.partitions = num();
     else if (a === '--clients') o.clients = num();
     else if (a === '--cpu-prof') o.cpuProf = resolve(argv[++i] ?? 'bench-actors-profiles');
+    else if (a === '--pg-stats') o.pgStats = true;
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else o.names.push(a);
   }
@@ -372,7 +373,9 @@ async function main(): Promise<void> {
   started.push({ name: 'temp dir', stop: async () => rmSync(dir, { recursive: true, force: true }) });
   const redisServer = await startRedis({ port: await freePort(), dir: join(dir, 'redis'), persistent: false });
   started.push({ name: 'redis', stop: () => redisServer.stop() });
-  const pg = await startPostgres({ port: await freePort(), dir: join(dir, 'pg'), durable: true });
+  // --pg-stats: pg_stat_statements (nested statements too: the audit trigger's), printed after the scenarios.
+  const pgSettings = args.pgStats ? ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all', 'pg_stat_statements.track_planning=on'] : [];
+  const pg = await startPostgres({ port: await freePort(), dir: join(dir, 'pg'), durable: true, settings: pgSettings });
   started.push({ name: 'postgres', stop: () => pg.stop() });
   const urls = await bootstrapDatabase({ adminUrl: pg.adminUrl, database: 'raxx_bench' });
   await runMigrations({ url: urls.ownerUrl, role: DB_ROLES.owner });
@@ -444,6 +447,14 @@ async function main(): Promise<void> {
   // Warm the gateway's tier cache, JIT and connection pools; not measured.
   await runStep({ rate: 500, seconds: 3, warmupSeconds: 2 }, servers, clients);
 
+  let statsSql: postgres.Sql | undefined;
+  if (args.pgStats) {
+    // As the superuser, in the bench database: the extension and every role's statements.
+    statsSql = postgres(pg.adminUrl.replace(/\/postgres$/, '/raxx_bench'), { max: 1, onnotice: () => {} });
+    started.push({ name: 'stats pool', stop: () => statsSql!.end({ timeout: 2 }) });
+    await statsSql`create extension if not exists pg_stat_statements`;
+    await statsSql`select pg_stat_statements_reset()`;
+  }
   const outcomes: Outcome[] = [];
   for (const sc of scenarios) {
     console.log(`\n■ ${sc.name}: ${sc.description}`);
@@ -464,6 +475,22 @@ async function main(): Promise<void> {
     }
   }
   printSummary(outcomes, args);
+  if (statsSql) await printStatementStats(statsSql);
+}
+
+/** The statements that took most of PostgreSQL's time during the scenarios (pg_stat_statements, warm-up excluded). */
+async function printStatementStats(statsSql: postgres.Sql): Promise<void> {
+  const rows = await statsSql<{ calls: string; total_ms: number; plan_ms: number; mean_ms: number; blks: string; query: string }[]>`
+    select calls::text, total_exec_time as total_ms, total_plan_time as plan_ms, mean_exec_time as mean_ms, (shared_blks_hit + shared_blks_read)::text as blks,
+           regexp_replace(query, '[[:space:]]+', ' ', 'g') as query
+      from pg_stat_statements order by total_exec_time desc limit 25`;
+  const [{ total } = { total: 0 }] = await statsSql<{ total: number }[]>`select coalesce(sum(total_exec_time), 0)::float8 as total from pg_stat_statements where toplevel`;
+  const [{ plan } = { plan: 0 }] = await statsSql<{ plan: number }[]>`select coalesce(sum(total_plan_time), 0)::float8 as plan from pg_stat_statements where toplevel`;
+  console.log(`\n■ PostgreSQL statements by execution time (pg_stat_statements, top-level: executing ${fmt(total, 0)} ms, planning ${fmt(plan, 0)} ms)`);
+  console.log('      exec       plan       calls   µs/call  blocks/call  statement');
+  for (const r of rows) {
+    console.log(`  ${fmt(r.total_ms, 0).padStart(8)} ms ${fmt(r.plan_ms, 0).padStart(6)} ms ${fmt(Number(r.calls)).padStart(9)} calls  ${fmt(r.mean_ms * 1000, 0).padStart(6)} µs  ${fmt(Number(r.blks) / Math.max(1, Number(r.calls)), 1).padStart(6)} blk  ${r.query.slice(0, 200)}`);
+  }
 }
 
 function printSummary(outcomes: Outcome[], args: ReturnType<typeof parseArgs>): void {

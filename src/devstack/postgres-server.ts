@@ -27,6 +27,8 @@ export interface LocalPostgresOptions {
   dir: string;
   /** Throw-away clusters skip fsync for speed; dev keeps its data safe. */
   durable: boolean;
+  /** Extra server settings (`name=value`), e.g. a benchmark's statement statistics. */
+  settings?: readonly string[];
   log?: (line: string) => void;
 }
 
@@ -74,6 +76,7 @@ export async function startPostgres(opts: LocalPostgresOptions): Promise<LocalPo
     `-c unix_socket_directories=${opts.dir}`,
     '-c max_connections=200',
     ...(opts.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
+    ...(opts.settings ?? []).map((s) => `-c ${s}`),
   ].join(' ');
   try {
     await run(user, join(bin, 'pg_ctl'), ['-D', dataDir, '-l', logFile, '-w', '-t', '30', '-o', settings, 'start']);

@@ -119,6 +119,12 @@ async function fencedTransaction<A, T>(
   }
 }
 
+/** PostgreSQL's "current transaction is aborted" (a statement sent after one that failed). */
+const isAbortedTx = (err: unknown): boolean => {
+  const e = toDbError(err);
+  return e instanceof DbError && e.sqlstate === '25P02';
+};
+
 export interface CommandDecision {
   id: string;
   outcome: 'accepted' | 'rejected';
@@ -144,7 +150,7 @@ export async function commitFencedBatch(
   partition: number,
   epoch: number,
   envelopes: readonly Envelope[],
-  handle: (tx: Tx, fresh: Envelope[]) => Promise<CommandDecision[]>,
+  handle: (tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void) => Promise<CommandDecision[]>,
 ): Promise<StoredDecision[]> {
   const ids = envelopes.map((e) => e.id);
   return fencedTransaction(
@@ -168,7 +174,19 @@ export async function commitFencedBatch(
         if (!doneById.has(e.id) && !seen.has(e.id)) fresh.push(e);
         seen.add(e.id);
       }
-      const decided = fresh.length ? await handle(tx, fresh) : [];
+      // Writes `handle` sent without awaiting: settled here (a rejection is kept, never left unhandled) and awaited
+      // with the processed_commands insert, so they share its round trip.
+      const deferred: Array<Promise<{ error: unknown } | null>> = [];
+      const defer = (write: PromiseLike<unknown>) => void deferred.push(Promise.resolve(write).then(() => null, (error: unknown) => ({ error })));
+      let decided: CommandDecision[];
+      try {
+        decided = fresh.length ? await handle(tx, fresh, defer) : [];
+      } catch (err) {
+        // No statement of this turn may still be in flight when it rolls back. A deferred write that failed first
+        // aborted the transaction: it is the cause, the handler's "transaction is aborted" (25P02) only the symptom.
+        const cause = (await Promise.all(deferred)).find((r) => r !== null && !isAbortedTx(r.error));
+        throw isAbortedTx(err) && cause ? cause.error : err;
+      }
       const byId = new Map(decided.map((d) => [d.id, d]));
       const rows = fresh.map((e) => {
         const d = byId.get(e.id);
@@ -182,7 +200,10 @@ export async function commitFencedBatch(
           result: { outcome: d.outcome, ...(d.code !== undefined ? { code: d.code } : {}), ...(d.result !== undefined ? { result: d.result } : {}) },
         };
       });
-      if (rows.length) await tx.insert(processedCommands).values(rows);
+      const insert = rows.length ? tx.insert(processedCommands).values(rows).then(() => null, (error: unknown) => ({ error })) : Promise.resolve(null);
+      // Sent after the deferred writes, so it runs after them; the first failure in send order is the cause.
+      const failed = (await Promise.all([...deferred, insert])).find((r) => r !== null);
+      if (failed) throw failed.error;
       const out: StoredDecision[] = [];
       const emitted = new Set<string>();
       for (const e of envelopes) {

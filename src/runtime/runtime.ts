@@ -61,6 +61,12 @@ export interface TurnContext {
    * (e.g. recording the processed command ids) — so a host can drop in-memory state it derived from the turn.
    */
   onRollback(fn: () => void): void;
+  /**
+   * Command turns only: a write the host has already sent in `tx` but not awaited (its last statements: audit rows,
+   * saved state). The runtime awaits it together with its processed_commands insert, before commit — one round trip
+   * for all of them instead of one each. A failure fails the turn exactly as if the host had awaited it.
+   */
+  defer?(write: PromiseLike<unknown>): void;
 }
 
 /** What the runtime hosts: the domain (account actors) lives behind this interface. */
@@ -587,7 +593,7 @@ export class PartitionRuntime {
     const { db } = this.o;
     const rollbacks: Array<() => void> = [];
     try {
-      return { decisions: await commitFencedBatch(db, st.partition, st.epoch, envs, (tx, fresh) => this.handle(st, tx, fresh, rollbacks)), dead: [] };
+      return { decisions: await commitFencedBatch(db, st.partition, st.epoch, envs, (tx, fresh, defer) => this.handle(st, tx, fresh, rollbacks, defer)), dead: [] };
     } catch (err) {
       runRollbacks(rollbacks, this.o.logger);
       if (err instanceof FencedOutError || isTransient(err)) throw err;
@@ -615,8 +621,14 @@ export class PartitionRuntime {
     }
   }
 
-  private async handle(st: PartitionState, tx: Tx, fresh: Envelope[], rollbacks: Array<() => void>): Promise<CommandDecision[]> {
-    const ctx: TurnContext = { partition: st.partition, epoch: st.epoch, tx, onRollback: (fn) => rollbacks.push(fn) };
+  private async handle(
+    st: PartitionState,
+    tx: Tx,
+    fresh: Envelope[],
+    rollbacks: Array<() => void>,
+    defer: (write: PromiseLike<unknown>) => void,
+  ): Promise<CommandDecision[]> {
+    const ctx: TurnContext = { partition: st.partition, epoch: st.epoch, tx, onRollback: (fn) => rollbacks.push(fn), defer };
     await this.activateUsers(ctx, fresh.map((e) => e.userId));
     return this.o.host.handleBatch(ctx, fresh);
   }

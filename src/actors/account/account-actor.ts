@@ -34,12 +34,21 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
       const turn = engines.beginTurn(ctx.tx);
       // The transaction can still fail after this returns (recording the command ids): the engines must not keep it.
       ctx.onRollback(() => turn.discard());
+      // The turn's last writes (audit rows, engine saves) are sent, not awaited, when the runtime can await them with
+      // its own insert (ctx.defer): one round trip for all of them. Without it, they are awaited here.
+      const writes: Array<Promise<{ error: unknown } | null>> = [];
+      const send = ctx.defer
+        ? (w: PromiseLike<unknown>) => ctx.defer!(w)
+        : (w: PromiseLike<unknown>) => void writes.push(Promise.resolve(w).then(() => null, (error: unknown) => ({ error })));
       try {
         await turn.prepareBatch(commands);
-        const decisions = await decideBatch(ctx.tx, commands, startingCash, turn);
-        await turn.flush();
+        const decisions = await decideBatch(ctx.tx, commands, startingCash, turn, send);
+        send(turn.flush());
+        const failed = (await Promise.all(writes)).find((r) => r !== null);
+        if (failed) throw failed.error;
         return decisions;
       } catch (err) {
+        await Promise.all(writes); // none left in flight
         turn.discard();
         throw err;
       }
@@ -47,7 +56,9 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
   };
 }
 
-async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, turn: MbtTurn): Promise<CommandDecision[]> {
+type Send = (write: PromiseLike<unknown>) => void;
+
+async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, turn: MbtTurn, send: Send): Promise<CommandDecision[]> {
   // Each user's commands in order, one after another; different users' chains at the same time. Commands of
   // different users touch only their own rows, so this decides exactly what the batch order would, while
   // postgres.js pipelines the users' statements: a batch costs round trips per command of its busiest user,
@@ -62,7 +73,7 @@ async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t
   // allSettled: no chain may still be issuing statements when a failure rolls the transaction back.
   const settled = await Promise.allSettled(
     [...byUser.values()].map(async (chain) => {
-      for (const env of chain) decided.set(env.id, await decide(tx, env, startingCash, turn));
+      for (const env of chain) decided.set(env.id, await decide(tx, env, startingCash, turn, send));
     }),
   );
   const failed = settled.find((r) => r.status === 'rejected');
@@ -72,7 +83,7 @@ async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t
 
 const rejected = (id: string, code: RejectionCode, result: Record<string, unknown>): CommandDecision => ({ id, outcome: 'rejected', code, result });
 
-async function decide(tx: Tx, env: Envelope, startingCash: string, turn: MbtTurn): Promise<CommandDecision> {
+async function decide(tx: Tx, env: Envelope, startingCash: string, turn: MbtTurn, send: Send): Promise<CommandDecision> {
   if (isMbtCommandType(env.type)) return turn.decide(env);
   const parsed = parseAccountCommand(env.type, env.payload);
   if (!parsed.ok) return rejected(env.id, parsed.code, { message: parsed.message });
@@ -81,14 +92,17 @@ async function decide(tx: Tx, env: Envelope, startingCash: string, turn: MbtTurn
   if ('code' in applied) return rejected(env.id, applied.code, applied.detail);
   const { snapshot, at } = applied;
   const extra = cmd.type === 'account.adjust_cash' ? { amount: cmd.payload.amount, reason: cmd.payload.reason } : {};
-  await appendAudit(tx, {
-    actor: env.userId,
-    subject: env.userId,
-    action: cmd.type,
-    outcome: 'success',
-    correlationId: env.id,
-    details: { accountId: snapshot.accountId, ...extra, startingCash: snapshot.startingCash, cash: snapshot.cash, reservedCash: snapshot.reservedCash },
-  });
+  // Sent now (in order with this user's statements), awaited at the end of the turn.
+  send(
+    appendAudit(tx, {
+      actor: env.userId,
+      subject: env.userId,
+      action: cmd.type,
+      outcome: 'success',
+      correlationId: env.id,
+      details: { accountId: snapshot.accountId, ...extra, startingCash: snapshot.startingCash, cash: snapshot.cash, reservedCash: snapshot.reservedCash },
+    }),
+  );
   const result: AccountResult = { ...snapshot, ...extra, at, ...applied.mbt };
   return { id: env.id, outcome: 'accepted', result };
 }

@@ -1,0 +1,81 @@
+// commitFencedBatch's deferred writes (TurnContext.defer): a write the handler sent without awaiting commits with the
+// turn's processed_commands rows, and a failing one fails the whole turn — with its own error, not the "transaction is
+// aborted" that the statements after it get — leaving neither the decision nor any other write behind. Real PostgreSQL.
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAudit } from '../../../src/infra/audit/index.js';
+import { createDb, DbError, type DbHandle } from '../../../src/infra/db/index.js';
+import { claimPartitionEpoch, commitFencedBatch, type Envelope } from '../../../src/runtime/index.js';
+import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+
+const PARTITION = 3;
+const user = `defer-${randomUUID().slice(0, 8)}`;
+
+let tdb: TestDatabase;
+let su: postgres.Sql;
+let app: DbHandle;
+let epoch: number;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('raxx_deferred_writes');
+  su = postgres(tdb.batchUrl, { max: 2, onnotice: () => {} });
+  await su`insert into users (id) values (${user})`;
+  app = createDb(tdb.appUrl, { max: 2, role: 'raxx_app', appName: 'deferred-writes-test' });
+  epoch = await claimPartitionEpoch(app.db, PARTITION, 1, 'deferred-writes-test');
+});
+afterAll(async () => {
+  await app?.close();
+  await su?.end();
+  await tdb?.drop();
+});
+
+const cmd = (): Envelope => ({ id: randomUUID(), userId: user, type: 'test.deferred', payload: {}, issuedAt: new Date().toISOString() });
+const audit = (correlationId: string) => ({ actor: user, subject: user, action: 'test.deferred', outcome: 'success' as const, correlationId });
+const stored = async (id: string) => ({
+  decisions: Number((await su<{ n: string }[]>`select count(*)::text as n from processed_commands where command_id = ${id}`)[0]!.n),
+  audits: Number((await su<{ n: string }[]>`select count(*)::text as n from audit_log where correlation_id = ${id}`)[0]!.n),
+});
+
+describe('commitFencedBatch deferred writes', () => {
+  it('a deferred write commits with the decision', async () => {
+    const env = cmd();
+    const [d] = await commitFencedBatch(app.db, PARTITION, epoch, [env], async (tx, fresh, defer) => {
+      defer(appendAudit(tx, audit(env.id)));
+      return fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }));
+    });
+    expect(d).toMatchObject({ id: env.id, outcome: 'accepted', replayed: false });
+    expect(await stored(env.id)).toEqual({ decisions: 1, audits: 1 });
+  });
+
+  it('a failing deferred write fails the turn with its own error; nothing of the turn is kept', async () => {
+    const env = cmd();
+    const turn = commitFencedBatch(app.db, PARTITION, epoch, [env], async (tx, fresh, defer) => {
+      defer(appendAudit(tx, audit(env.id)));
+      defer(tx.execute(sql`select 1 / 0`));
+      return fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }));
+    });
+    const err = await turn.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DbError);
+    expect((err as DbError).sqlstate).toBe('22012'); // division_by_zero, not 25P02 from the processed_commands insert
+    expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
+  });
+
+  it('when the handler fails because a deferred write aborted the transaction, the deferred failure is reported', async () => {
+    const env = cmd();
+    const turn = commitFencedBatch(app.db, PARTITION, epoch, [env], async (tx, fresh, defer) => {
+      defer(tx.execute(sql`select 1 / 0`));
+      await tx.execute(sql`select 1`); // sent after the failure: "current transaction is aborted"
+      return fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }));
+    });
+    const err = await turn.catch((e: unknown) => e);
+    expect((err as DbError).sqlstate).toBe('22012');
+    expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
+    // The partition still works afterwards (the connection went back clean).
+    const next = cmd();
+    expect((await commitFencedBatch(app.db, PARTITION, epoch, [next], async (_tx, fresh) => fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }))))[0]).toMatchObject({
+      outcome: 'accepted',
+    });
+  });
+});
