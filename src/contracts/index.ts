@@ -4,3 +4,4 @@ export * from './sessions.js';
 export * from './user-events.js';
 export * from './settlement.js';
 export * from './paper-orders.js';
+export * from './name-uuid.js';

@@ -1,6 +1,6 @@
 // The end-of-day settle command that `workers` fan out into every user's partition (the account actor applies it).
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { nameUuid } from './name-uuid.js';
 
 /** Command type of the end-of-day settle (one per user and trading day). */
 export const SETTLE_COMMAND_TYPE = 'mbt.settle';
@@ -28,10 +28,5 @@ const SETTLE_NAMESPACE = Buffer.from('5f0c8d2e6a7b4c1f9e3d2a1b0c9d8e7f', 'hex');
  */
 export function settleCommandId(userId: string, tradingDay: string): string {
   const day = tradingDaySchema.parse(tradingDay);
-  const hash = createHash('sha1').update(SETTLE_NAMESPACE).update(`${SETTLE_COMMAND_TYPE}|${day}|${userId}`, 'utf8').digest();
-  const b = hash.subarray(0, 16);
-  b[6] = (b[6]! & 0x0f) | 0x50;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const hex = b.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return nameUuid(SETTLE_NAMESPACE, `${SETTLE_COMMAND_TYPE}|${day}|${userId}`);
 }

@@ -1,5 +1,5 @@
 // The engine's orders and trade updates in Alpaca's JSON shapes (what `/paper/v2/orders` and `trade_updates` show).
-import { createHash } from 'node:crypto';
+import { nameUuid, paperAssetId } from '../../../contracts/index.js';
 import type { mbt } from '../../../domain/index.js';
 
 /** An order as Alpaca's trading API returns it (`GET /v2/orders/{id}`). */
@@ -50,19 +50,10 @@ export interface AlpacaTradeUpdate {
   execution_id?: string;
 }
 
-/** A name-based UUID (RFC 9562 §5.5 layout, SHA-1) of `name`: stable ids for things the engine names by string. */
-export function nameUuid(namespace: string, name: string): string {
-  const b = createHash('sha1').update(namespace).update('\0').update(name, 'utf8').digest().subarray(0, 16);
-  b[6] = (b[6]! & 0x0f) | 0x50;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-/** MBT's asset id of a symbol (the asset list we read carries no ids): the same for every user and every run. */
-export const assetId = (symbol: string) => nameUuid('raxx-mbt-asset', symbol);
+/** MBT's asset id of a symbol: the same for every user, every run and the paper API. */
+export const assetId = paperAssetId;
 /** The `fills.id` of an execution (`<order id>-<n>`), so a replayed turn can never insert a fill twice. */
-export const fillId = (executionId: string) => nameUuid('raxx-mbt-fill', executionId);
+export const fillId = (executionId: string) => nameUuid('raxx-mbt-fill', '\0', executionId);
 
 /** The one formatting function from the engine's order view to Alpaca's order JSON. */
 export function toAlpacaOrder(o: mbt.OrderView): AlpacaOrder {

@@ -1,8 +1,8 @@
 // Alpaca's JSON shapes for paper orders, positions and the account, built from the query tables (orders, positions,
 // paper_accounts) or from the engine's order view carried by a decision or a trade update. Money and quantities
 // are decimal strings, as Alpaca sends them.
-import { createHash } from 'node:crypto';
 import { Decimal } from 'decimal.js';
+import { paperAssetId } from '../../../contracts/index.js';
 import { mbt } from '../../../domain/index.js';
 
 /** An order in the engine's snake_case view (OrderView) or read from `orders`; every field but the ids optional. */
@@ -49,17 +49,8 @@ function money(v: Decimal): string {
   return s.isZero() ? '0' : s.toString();
 }
 
-/**
- * A symbol's `asset_id`: the name-based UUID (v5 layout, SHA-1) the account actor gives it too, so the REST reads and
- * the actor's order JSON (decisions, trade updates) show the same id. The upstream asset list carries no ids.
- */
-export function assetId(symbol: string): string {
-  const b = createHash('sha1').update('raxx-mbt-asset').update('\0').update(symbol, 'utf8').digest().subarray(0, 16);
-  b[6] = (b[6]! & 0x0f) | 0x50;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const x = b.toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-}
+/** A symbol's `asset_id`: the same name-based id the account actor shows in decisions and trade updates. */
+export const assetId = paperAssetId;
 
 const iso = (v: string | Date | null | undefined): string | null => (v === null || v === undefined ? null : new Date(v).toISOString());
 
