@@ -27,11 +27,16 @@ export interface Config {
     dataFeed: RawEnv['ALPACA_DATA_FEED'];
     dataRestUrl: string;
     tradingUrl: string;
-    oauth: { authorizeUrl: string; tokenUrl: string; clientId: string; redirectUri: string };
+    oauth: { authorizeUrl: string; tokenUrl: string; clientId: string; redirectUri: string; scopes: string; pkce: boolean };
     liveHandoffDisabled: boolean;
+    brokerTimeoutMs: number;
+    reconsentDays: number;
+    /** Live writes (connect, draft, submit, cancel, disconnect) per user per minute. */
+    liveActionsPerMinute: number;
     marketDataDisabled: boolean;
   };
-  kms: { endpoint: string | undefined; region: string; keyId: string };
+  kms: { endpoint: string | undefined; region: string; keyId: string; accessKeyId: string | undefined; timeoutMs: number };
+  webauthn: { rpId: string; rpName: string; origins: string[] };
   session: { issuer: string; audience: string; jwksUrl: string | undefined };
   accounts: { partitions: number; leaseTtlMs: number; startingCash: string; gateCycles: number };
   tiers: { freeDelayMs: number };
@@ -137,11 +142,21 @@ export function loadConfig(env: Env = process.env): Config {
         tokenUrl: e.ALPACA_OAUTH_TOKEN_URL,
         clientId: e.ALPACA_OAUTH_CLIENT_ID,
         redirectUri: e.ALPACA_OAUTH_REDIRECT_URI,
+        scopes: e.ALPACA_OAUTH_SCOPES,
+        pkce: e.ALPACA_OAUTH_PKCE,
       },
       liveHandoffDisabled: e.ALPACA_LIVE_HANDOFF_DISABLED,
+      brokerTimeoutMs: e.ALPACA_BROKER_TIMEOUT_MS,
+      reconsentDays: e.LIVE_RECONSENT_DAYS,
+      liveActionsPerMinute: e.LIVE_ACTIONS_PER_MINUTE,
       marketDataDisabled: e.ALPACA_MARKET_DATA_DISABLED,
     },
-    kms: { endpoint: e.KMS_ENDPOINT || undefined, region: e.KMS_REGION, keyId: e.KMS_KEY_ID },
+    kms: { endpoint: e.KMS_ENDPOINT || undefined, region: e.KMS_REGION, keyId: e.KMS_KEY_ID, accessKeyId: e.KMS_ACCESS_KEY_ID || undefined, timeoutMs: e.KMS_TIMEOUT_MS },
+    webauthn: {
+      rpId: e.WEBAUTHN_RP_ID,
+      rpName: e.WEBAUTHN_RP_NAME,
+      origins: (e.WEBAUTHN_ORIGINS || e.GATEWAY_ALLOWED_ORIGINS).split(',').map((o) => o.trim()).filter(Boolean),
+    },
     session: { issuer: e.SESSION_JWT_ISSUER, audience: e.SESSION_JWT_AUDIENCE, jwksUrl: e.SESSION_JWKS_URL || undefined },
     accounts: { partitions: e.ACCOUNTS_PARTITIONS, leaseTtlMs: e.ACCOUNTS_LEASE_TTL_MS, startingCash: e.PAPER_STARTING_CASH, gateCycles: e.MBT_GATE_CYCLES },
     tiers: { freeDelayMs: e.FREE_TIER_DELAY_MS },

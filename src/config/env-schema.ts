@@ -43,13 +43,26 @@ export const envSchema = z.object({
   ALPACA_OAUTH_AUTHORIZE_URL: url(['http:', 'https:']).default('http://127.0.0.1:8710/oauth/authorize'),
   ALPACA_OAUTH_TOKEN_URL: url(['http:', 'https:']).default('http://127.0.0.1:8710/oauth/token'),
   ALPACA_OAUTH_CLIENT_ID: z.string().default('raxx-dev-client'),
-  ALPACA_OAUTH_REDIRECT_URI: url(['http:', 'https:']).default('http://127.0.0.1:8720/live/oauth/callback'),
+  ALPACA_OAUTH_REDIRECT_URI: url(['http:', 'https:']).default('http://localhost:8720/live/oauth/callback'),
+  ALPACA_OAUTH_SCOPES: z.string().regex(/^[a-z:]+( [a-z:]+)*$/, 'must be space-separated scopes such as "trading"').default('trading'),
+  ALPACA_OAUTH_PKCE: z.enum(['0', '1', 'true', 'false', '']).default('1').transform((v) => v === '1' || v === 'true'),
   ALPACA_LIVE_HANDOFF_DISABLED: bool,
+  ALPACA_BROKER_TIMEOUT_MS: positiveInt.max(60_000).default(5000),
+  LIVE_RECONSENT_DAYS: positiveInt.max(365).default(90),
+  LIVE_ACTIONS_PER_MINUTE: positiveInt.default(30),
   ALPACA_MARKET_DATA_DISABLED: bool,
 
   KMS_ENDPOINT: z.union([z.literal(''), url(['http:', 'https:'])]).default('http://127.0.0.1:8711'),
   KMS_REGION: z.string().min(1).default('us-east-1'),
   KMS_KEY_ID: z.string().min(1).default('alias/raxx-live-tokens'),
+  /** Empty: the AWS SDK's default credential chain (IRSA, instance role…). Dev/test: the simulator's key id. */
+  KMS_ACCESS_KEY_ID: z.string().default('RAXXSIMKMSACCESSKEY0'),
+  KMS_TIMEOUT_MS: positiveInt.max(30_000).default(2000),
+
+  WEBAUTHN_RP_ID: z.string().min(1).default('localhost'),
+  WEBAUTHN_RP_NAME: z.string().min(1).default('Raxx Stream'),
+  /** Exact origins a passkey ceremony may come from (comma-separated); empty = GATEWAY_ALLOWED_ORIGINS. */
+  WEBAUTHN_ORIGINS: z.string().default(''),
 
   SESSION_JWT_ISSUER: z.string().min(1).default('raxx-dev-issuer'),
   SESSION_JWT_AUDIENCE: z.string().min(1).default('raxx-stream'),
@@ -107,6 +120,7 @@ export const secretNames = [
   'ALPACA_SECRET_KEY',
   'ALPACA_OAUTH_CLIENT_SECRET',
   'SESSION_JWT_SECRET',
+  'KMS_SECRET_ACCESS_KEY',
 ] as const;
 export type SecretName = (typeof secretNames)[number];
 

@@ -5,3 +5,4 @@ export * from './user-events.js';
 export * from './settlement.js';
 export * from './paper-orders.js';
 export * from './name-uuid.js';
+export * from './live.js';

@@ -2,3 +2,4 @@
 export { offsetClock, type Clock } from './clock.js';
 export * from './tiers/index.js';
 export * as mbt from './mbt/index.js';
+export * as live from './live/index.js';

@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     say('');
     say(`Raxx Stream is up. Open ${status.url}`);
     if (gateway) say(`Gateway (API): ${gateway}`);
+    if (gateway) say(`Live trading page: ${gateway.replace('127.0.0.1', 'localhost')}/live/ (passkeys need localhost)`);
     say('Ctrl-C stops everything.');
   } catch (err) {
     say(`could not start: ${err instanceof Error ? err.message : String(err)}`);
@@ -110,6 +111,8 @@ const DEV_SECRETS: Record<string, string> = {
   ALPACA_KEY_ID: 'raxx-dev-key',
   ALPACA_SECRET_KEY: 'raxx-dev-secret',
   ALPACA_OAUTH_CLIENT_SECRET: 'raxx-dev-oauth-secret',
+  // The simulator's KMS credentials (SIM_KMS_SECRET_ACCESS_KEY's default).
+  KMS_SECRET_ACCESS_KEY: 'raxx-sim-kms-dev-secret-access-key-000000',
   // Random per checkout: signs the dev issuer's session tokens.
   SESSION_JWT_SECRET: randomBytes(32).toString('base64url'),
 };

@@ -1,6 +1,7 @@
 // `npm run ops -- …`: operator commands, sent to the gateway's /ops endpoints. The gateway checks the operator role
 // and writes the audit row: this CLI holds no Redis or PostgreSQL credentials and writes nothing itself.
 import { parseArgs } from 'node:util';
+import { runLiveCommand } from './ops-live.js';
 import { runRulesCommand, type OpsClient } from './ops-rules.js';
 import { runRetentionCommand, runSettleCommand } from './ops-workers.js';
 
@@ -23,10 +24,18 @@ const USAGE = `Usage: npm run ops -- <command> [--gateway <url>] (--token <jwt> 
                           progress of that day's fan-out
   retention run --workers <url>
                           run the retention purge of paper history now
+  live revoke-all --reason <text> [--wait] --workers <url>
+                          append a revoke command for every active live connection (the account actors disconnect
+                          them); --wait: until the job completes
+  live rotate-keys --key <kms key id|arn|alias> [--wait] --workers <url>
+                          re-wrap every live connection's data keys under that KMS key (token ciphertext unchanged)
+  live status [--job <id>] --workers <url>
+                          one live job's state and progress, or the recent ones
 
 Options:
   --gateway <url>   gateway base URL (default ${DEFAULT_GATEWAY})
-  --workers <url>   a workers replica's ops URL (its ready line and the status page show it); settle and retention only
+  --workers <url>   a workers replica's ops URL (its ready line and the status page show it); settle, retention and
+                    live only
   --token <jwt>     an operator session token
   --operator <id>   dev/test only: fetch a token for this operator from the gateway's POST /dev/token
 `;
@@ -93,6 +102,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
         workers: { type: 'string' },
         date: { type: 'string' },
         force: { type: 'boolean' },
+        reason: { type: 'string' },
+        key: { type: 'string' },
+        job: { type: 'string' },
         wait: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -107,7 +119,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     process.stdout.write(USAGE);
     return values.help ? 0 : 2;
   }
-  if (!['market-data', 'rules', 'users', 'settle', 'retention'].includes(area)) {
+  if (!['market-data', 'rules', 'users', 'settle', 'retention', 'live'].includes(area)) {
     process.stderr.write(`Unknown command "${area}".\n${USAGE}`);
     return 2;
   }
@@ -125,7 +137,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       process.stderr.write('An operator token is required: --token <jwt>, or in dev --operator <id>.\n');
       return 2;
     }
-    if (area === 'settle' || area === 'retention') {
+    if (area === 'settle' || area === 'retention' || area === 'live') {
       // These endpoints live on the workers role's own ops server, which checks the same operator token.
       if (!values.workers || !URL.canParse(values.workers)) {
         process.stderr.write('--workers <url> is required: the ops URL of a workers replica, e.g. http://127.0.0.1:40123\n');
@@ -133,6 +145,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
       }
       const workers = createOpsClient(values.workers, token);
       if (area === 'retention') return await runRetentionCommand(workers, action);
+      if (area === 'live') return await runLiveCommand(workers, action, { reason: values.reason, key: values.key, job: values.job, wait: values.wait ?? false });
       return await runSettleCommand(workers, action, { date: values.date, force: values.force ?? false, wait: values.wait ?? false });
     }
     const client = createOpsClient(gateway, token);

@@ -29,7 +29,7 @@ export const simEnvSchema = z.object({
   SIM_PONG_TIMEOUT_MS: int(1).default(10_000),
   SIM_SLOW_CLIENT_BYTES: int(1024).default(16 * 1024 * 1024),
 
-  SIM_OAUTH_CLIENTS: z.string().default('raxx-dev-client:raxx-dev-oauth-secret:http://127.0.0.1:8720/live/oauth/callback'),
+  SIM_OAUTH_CLIENTS: z.string().default('raxx-dev-client:raxx-dev-oauth-secret:http://localhost:8720/live/oauth/callback'),
   SIM_OAUTH_AUTO_APPROVE: bool,
   SIM_OAUTH_PKCE: bool,
   SIM_OAUTH_REFRESH_TOKENS: bool,

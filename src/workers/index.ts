@@ -1,4 +1,5 @@
-// Public surface of the workers: BullMQ scheduled and batch work (settle fan-out, retention purge) and their ops routes.
+// Public surface of the workers: BullMQ scheduled and batch work (settle fan-out, retention purge, live-handoff jobs)
+// and their ops routes.
 export { WorkersHost, type WorkersHostOptions } from './host.js';
 export { workersMetrics, type WorkersMetrics } from './metrics.js';
 export { createOperatorAuth, requestToken, type OperatorAuth, type OperatorAuthOptions, type OperatorCheck } from './operator-auth.js';
@@ -8,3 +9,4 @@ export { fanOutDay, settleWatermark, SettleError, SETTLE_LOCK_KEY, withSettleLoc
 export { runSettleCheck, runSettleForDay, type SettleCheckResult, type SettleJobDeps } from './settle/jobs.js';
 export { FIRST_RUN_LOOKBACK_DAYS, sessionsToFanOut, type SessionClose } from './settle/schedule.js';
 export { purgeHistory, retentionHorizons, type PurgeOptions, type TierPurge } from './retention/purge.js';
+export * from './live/index.js';

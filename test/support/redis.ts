@@ -35,6 +35,15 @@ export const TEST_REDIS_DBS = {
   'rate-limit': 26,
   signals: 40,
   'mbt-quotes': 41,
+  'live-oauth': 42,
+  'live-broker': 43,
+  'live-actor': 44,
+  'live-browser': 45,
+  'live-workers': 46,
+  'live-webauthn': 47,
+  'live-kms': 48,
+  'live-api': 49,
+  'live-crash': 50,
 } as const;
 export type TestRedisDb = keyof typeof TEST_REDIS_DBS;
 

@@ -6,6 +6,7 @@ import { appendAudit } from '../../infra/audit/index.js';
 import type { Tx } from '../../infra/db/index.js';
 import { DEFAULT_STARTING_CASH } from '../../infra/db/schema/accounts.js';
 import type { ActorHost, CommandDecision, Envelope, StoredDecision } from '../../runtime/index.js';
+import { isLiveCommandType, LIVE_TRADE_UPDATE_SIGNAL, liveFillEvents, LiveHost, type LiveHostOptions } from './live/index.js';
 import { isMbtCommandType, MbtHost, splitTradeUpdates, tradeUpdateEvents, type MbtHostOptions, type MbtTurn } from './mbt/index.js';
 import { ACCOUNT_EVENT_KINDS, isAccountCommandType, parseAccountCommand, positiveDecimal, REJECTION_CODES, type AccountCommand, type RejectionCode } from './messages.js';
 import { SNAPSHOT_COLUMNS, toSnapshot, type AccountSnapshot } from './state.js';
@@ -15,6 +16,8 @@ export interface AccountHostOptions {
   startingCash?: string;
   /** The paper engine's clock, calendar, asset facts and quotes (docs/accounts.md, "Orders (MBT)"). */
   mbt?: MbtHostOptions;
+  /** The live-broker handoff (KMS, broker adapter, OAuth refresh); without it live commands are refused. */
+  live?: LiveHostOptions;
 }
 
 /** What an accepted command reports (stored in processed_commands, replayed identically, and sent as the domain event). */
@@ -23,13 +26,24 @@ export type AccountResult = AccountSnapshot & { at: string; amount?: string; rea
 /** A private-log event before the log script gives it its `T` and per-user `seq`. */
 export type UserEventDraft = Omit<UserEvent, 'T' | 'seq'>;
 
-export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { mbt: MbtHost } {
+export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { mbt: MbtHost; live: LiveHost | undefined } {
   const startingCash = positiveDecimal.parse(opts.startingCash ?? DEFAULT_STARTING_CASH);
   const engines = new MbtHost(opts.mbt);
+  const liveHost = opts.live ? new LiveHost(opts.live) : undefined;
   return {
     mbt: engines,
-    passivate: (userId) => engines.passivate(userId),
-    handleSignals: (ctx, signals) => engines.handleSignals(ctx, signals),
+    live: liveHost,
+    passivate: (userId) => {
+      engines.passivate(userId);
+      liveHost?.passivate(userId);
+    },
+    async handleSignals(ctx, signals) {
+      const liveSignals = signals.filter((s) => s.kind === LIVE_TRADE_UPDATE_SIGNAL);
+      const paper = liveSignals.length ? signals.filter((s) => s.kind !== LIVE_TRADE_UPDATE_SIGNAL) : signals;
+      const effects: unknown[] = paper.length ? await engines.handleSignals(ctx, paper) : [];
+      if (liveSignals.length && liveHost) effects.push(...(await liveHost.handleSignals(ctx.tx, liveSignals)));
+      return effects;
+    },
     async handleBatch(ctx, commands) {
       const turn = engines.beginTurn(ctx.tx);
       // The transaction can still fail after this returns (recording the command ids): the engines must not keep it.
@@ -42,7 +56,8 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
         : (w: PromiseLike<unknown>) => void writes.push(Promise.resolve(w).then(() => null, (error: unknown) => ({ error })));
       try {
         await turn.prepareBatch(commands);
-        const decisions = await decideBatch(ctx.tx, commands, startingCash, turn, send);
+        const live = liveHost ? { host: liveHost, onRollback: (fn: () => void) => ctx.onRollback(fn) } : undefined;
+        const decisions = await decideBatch(ctx.tx, commands, startingCash, turn, send, live);
         send(turn.flush());
         const failed = (await Promise.all(writes)).find((r) => r !== null);
         if (failed) throw failed.error;
@@ -57,8 +72,9 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
 }
 
 type Send = (write: PromiseLike<unknown>) => void;
+type LiveTurn = { host: LiveHost; onRollback: (fn: () => void) => void } | undefined;
 
-async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, turn: MbtTurn, send: Send): Promise<CommandDecision[]> {
+async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, turn: MbtTurn, send: Send, live: LiveTurn): Promise<CommandDecision[]> {
   // Each user's commands in order, one after another; different users' chains at the same time. Commands of
   // different users touch only their own rows, so this decides exactly what the batch order would, while
   // postgres.js pipelines the users' statements: a batch costs round trips per command of its busiest user,
@@ -73,7 +89,7 @@ async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t
   // allSettled: no chain may still be issuing statements when a failure rolls the transaction back.
   const settled = await Promise.allSettled(
     [...byUser.values()].map(async (chain) => {
-      for (const env of chain) decided.set(env.id, await decide(tx, env, startingCash, turn, send));
+      for (const env of chain) decided.set(env.id, await decide(tx, env, startingCash, turn, send, live));
     }),
   );
   const failed = settled.find((r) => r.status === 'rejected');
@@ -83,8 +99,12 @@ async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t
 
 const rejected = (id: string, code: RejectionCode, result: Record<string, unknown>): CommandDecision => ({ id, outcome: 'rejected', code, result });
 
-async function decide(tx: Tx, env: Envelope, startingCash: string, turn: MbtTurn, send: Send): Promise<CommandDecision> {
+async function decide(tx: Tx, env: Envelope, startingCash: string, turn: MbtTurn, send: Send, live: LiveTurn): Promise<CommandDecision> {
   if (isMbtCommandType(env.type)) return turn.decide(env);
+  if (isLiveCommandType(env.type)) {
+    if (!live) return rejected(env.id, REJECTION_CODES.unknownCommand, { code: 'live_disabled', message: 'live trading is not configured on this deployment' });
+    return live.host.decide(tx, env, send, live.onRollback);
+  }
   const parsed = parseAccountCommand(env.type, env.payload);
   if (!parsed.ok) return rejected(env.id, parsed.code, { message: parsed.message });
   const cmd = parsed.command;
@@ -181,10 +201,12 @@ export function accountEvents(envelope: Envelope, decision: CommandDecision | St
     commandId: envelope.id,
     outcome: decision.outcome,
     ...(decision.outcome === 'rejected' ? { code: decision.code ?? 'rejected' } : {}),
-    data: decision.outcome === 'rejected' ? { type: envelope.type, ...result } : { type: envelope.type },
+    // Live decisions carry their result (the live order) on both outcomes: the browser has nothing else to show.
+    data: decision.outcome === 'rejected' || isLiveCommandType(envelope.type) ? { type: envelope.type, ...result } : { type: envelope.type },
     at,
   };
   const trades = tradeUpdateEvents(updates, envelope.id);
+  if (decision.outcome === 'accepted' && isLiveCommandType(envelope.type)) return [decisionEvent, ...liveFillEvents(result, envelope.id, at)];
   if (decision.outcome !== 'accepted' || !isAccountCommandType(envelope.type)) return [decisionEvent, ...trades];
   return [decisionEvent, { kind: ACCOUNT_EVENT_KINDS[envelope.type], commandId: envelope.id, data: result, at }, ...trades];
 }

@@ -1,4 +1,5 @@
-// Operator endpoints under /ops: the market-data kill switch, user tiers, the bar-close rule registry.
+// Operator endpoints under /ops: the market-data kill switch, user tiers, the bar-close rule registry, the live-handoff
+// kill switch and gate overrides.
 // Only operators (token role `operator` AND users.role = 'operator' in PostgreSQL); every action is audited here,
 // with the operator's id, so the gateway is the one writer of these settings. Every caller with a valid token has a
 // per-user budget (shared Redis limiter) checked before any database work, so /ops cannot be used to flood the
@@ -7,9 +8,9 @@ import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Redis } from 'ioredis';
 import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { TIER_CHANGED_CHANNEL, marketDataChannels, marketDataKeys, symbolSchema } from '../../contracts/index.js';
+import { LIVE_HANDOFF_SWITCH, TIER_CHANGED_CHANNEL, marketDataChannels, marketDataKeys, symbolSchema } from '../../contracts/index.js';
 import { appendAudit } from '../../infra/audit/index.js';
-import { TIERS, users, withTenant, type Db } from '../../infra/db/index.js';
+import { liveGateOverrides, runtimeSwitches, TIERS, users, withTenant, type Db } from '../../infra/db/index.js';
 import type { Logger } from '../../infra/logging/index.js';
 import type { RateLimiter } from '../../infra/rate-limit/index.js';
 import { disableRule, isValidRuleId, listEnabledRules, upsertRule } from '../../infra/market-data/index.js';
@@ -30,6 +31,10 @@ export interface OpsRoutesDeps {
   rateLimiter: RateLimiter;
   /** `/ops/*` requests per user per minute (GATEWAY_OPS_REQUESTS_PER_MINUTE; default 60). */
   requestsPerMinute?: number;
+  /** ALPACA_LIVE_HANDOFF_DISABLED: shown next to the runtime toggle (the environment flag wins). */
+  liveDisabledByEnv?: boolean;
+  /** Whether an operator confirmed with a passkey in the last 5 minutes (gate overrides need it); absent = never. */
+  freshStepUp?: (operatorId: string) => Promise<boolean>;
 }
 
 export type OpsErrorCode =
@@ -40,6 +45,7 @@ export type OpsErrorCode =
   | 'payload_too_large'
   | 'user_not_found'
   | 'rule_not_found'
+  | 'step_up_required'
   | 'rate_limited'
   | 'internal';
 
@@ -80,6 +86,8 @@ const ruleBody = z
   })
   .strict();
 const userIdSchema = z.string().min(1).max(200);
+const liveSwitchBody = z.object({ on: z.boolean(), reason: z.string().trim().min(1).max(200) }).strict();
+const overrideBody = z.object({ reason: z.string().trim().min(1).max(200) }).strict();
 
 export function opsRoutes(deps: OpsRoutesDeps): RouteModule {
   const { auth, db, redis, logger } = deps;
@@ -238,8 +246,71 @@ export function opsRoutes(deps: OpsRoutesDeps): RouteModule {
     return { body: { rule: id, enabled: false } };
   };
 
+  // ---- live handoff ----
+
+  const liveStatus: Handler = async () => {
+    const rows = await db.select().from(runtimeSwitches).where(eq(runtimeSwitches.name, LIVE_HANDOFF_SWITCH));
+    const row = rows[0];
+    return {
+      body: {
+        env: deps.liveDisabledByEnv ?? false,
+        runtime: row ? { on: row.enabled, setBy: row.setBy, reason: row.reason, updatedAt: row.updatedAt.toISOString() } : { on: false },
+        disabled: (deps.liveDisabledByEnv ?? false) || (row?.enabled ?? false),
+      },
+    };
+  };
+
+  /** The runtime kill switch: actors read it per command, so it applies to the next live submit anywhere. */
+  const liveKillSwitch: Handler = async ({ operator, body }) => {
+    const { on, reason } = parse(liveSwitchBody, body);
+    await db.transaction(async (tx) => {
+      await tx
+        .insert(runtimeSwitches)
+        .values({ name: LIVE_HANDOFF_SWITCH, enabled: on, setBy: operator.actor, reason })
+        .onConflictDoUpdate({ target: runtimeSwitches.name, set: { enabled: on, setBy: operator.actor, reason, updatedAt: sql`now()` } });
+      await appendAudit(tx, { actor: operator.actor, action: on ? 'live.kill_switch.on' : 'live.kill_switch.off', outcome: 'success', details: { reason, via: 'ops-api' } });
+    });
+    return { body: { on, reason, env: deps.liveDisabledByEnv ?? false } };
+  };
+
+  /** Grants a user live eligibility without the paper gate: audited, and only right after the operator's own step-up. */
+  const grantOverride: Handler = async ({ operator, params, body }) => {
+    const userId = parse(userIdSchema, params[0]);
+    const { reason } = parse(overrideBody, body);
+    if (!(deps.freshStepUp && (await deps.freshStepUp(operator.id)))) {
+      await appendAudit(db, { actor: operator.actor, action: 'live.gate_override', outcome: 'denied', subject: userId, details: { code: 'step_up_required' } }).catch(() => {});
+      throw new OpsError(403, 'step_up_required', 'confirm with your passkey first (POST /api/live/step-up), then retry within 5 minutes');
+    }
+    const found = await withTenant(db, [userId], async (tx) => {
+      const rows = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).limit(1);
+      if (!rows[0]) return false;
+      await tx
+        .insert(liveGateOverrides)
+        .values({ userId, grantedBy: operator.actor, reason })
+        .onConflictDoUpdate({ target: liveGateOverrides.userId, set: { grantedBy: operator.actor, reason, createdAt: sql`now()`, revokedAt: null } });
+      await appendAudit(tx, { actor: operator.actor, action: 'live.gate_override', outcome: 'success', subject: userId, details: { reason, via: 'ops-api' } });
+      return true;
+    });
+    if (!found) throw new OpsError(404, 'user_not_found', `no user ${userId}`);
+    return { body: { user: userId, override: true, reason } };
+  };
+
+  const revokeOverride: Handler = async ({ operator, params }) => {
+    const userId = parse(userIdSchema, params[0]);
+    const changed = await withTenant(db, [userId], async (tx) => {
+      const rows = await tx.update(liveGateOverrides).set({ revokedAt: sql`now()` }).where(eq(liveGateOverrides.userId, userId)).returning({ userId: liveGateOverrides.userId });
+      await appendAudit(tx, { actor: operator.actor, action: 'live.gate_override.revoke', outcome: rows.length ? 'success' : 'failure', subject: userId, details: { via: 'ops-api' } });
+      return rows.length > 0;
+    });
+    return { body: { user: userId, override: false, changed } };
+  };
+
   return {
     register(app) {
+      route(app, 'get', '/ops/live', 0, false, liveStatus);
+      route(app, 'post', '/ops/live/kill-switch', 0, true, liveKillSwitch);
+      route(app, 'post', '/ops/live/users/:id/override', 1, true, grantOverride);
+      route(app, 'del', '/ops/live/users/:id/override', 1, false, revokeOverride);
       route(app, 'get', '/ops/market-data', 0, false, marketDataStatus);
       route(app, 'post', '/ops/market-data/kill-switch', 0, true, killSwitch);
       route(app, 'post', '/ops/users/:id/tier', 1, true, setTier);

@@ -9,9 +9,12 @@ import {
   openOrderSymbolsByUser,
   openSymbolsFromEngines,
   QuoteRouter,
+  reconcileOpenOrders,
   SessionClock,
+  TradeFollowers,
   type SignalEffect,
 } from '../../actors/account/index.js';
+import { createAlpacaBroker, followTradeUpdates } from '../../infra/broker/index.js';
 import { offsetClock } from '../../domain/index.js';
 import { createAssetDirectory, createMarketCalendar } from '../../infra/alpaca/index.js';
 import { createDb } from '../../infra/db/index.js';
@@ -20,6 +23,7 @@ import { closeRedis, createRedis } from '../../infra/redis/index.js';
 import { UserEventLog } from '../../infra/user-events/index.js';
 import { PartitionRuntime } from '../../runtime/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
+import { envelopeFromConfig, oauthFromConfig, standingFromConfig } from './live-deps.js';
 import { storageChecks } from './readiness.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -67,7 +71,32 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
   // Open orders of newly owned partitions are read across users: the batch role (RLS would hide them from raxx_app).
   const batchDb = createDb(config.database.batchUrl, { max: 2, appName: 'raxx-accounts-quotes' });
   ctx.onShutdown(() => batchDb.close());
-  const host = createAccountHost({ startingCash: config.accounts.startingCash, mbt });
+  // The live handoff: tokens opened with KMS once per actor activation, orders through the broker adapter, fills
+  // followed on the user's own trade_updates stream and delivered as signals (docs/live-handoff.md).
+  const oauth = oauthFromConfig(config, db.db);
+  const streamUrl = `${config.alpaca.tradingUrl.replace(/^http/, 'ws').replace(/\/+$/, '')}/stream`;
+  const broker = createAlpacaBroker({ baseUrl: config.alpaca.tradingUrl, timeoutMs: config.alpaca.brokerTimeoutMs });
+  const followers = new TradeFollowers({
+    follow: (token, onUpdate, onState) => followTradeUpdates({ url: streamUrl, token, onUpdate, onState }),
+    deliver: (signal) => runtime.deliver(signal),
+    onState: (userId, state) => logger.info({ user: userId, state }, 'live trade updates'),
+    onAuthorized: (userId, token) =>
+      void reconcileOpenOrders({ db: db.db, broker, deliver: (signal) => runtime.deliver(signal) }, userId, token).catch((err: unknown) =>
+        logger.warn({ err, user: userId }, 'live order reconcile failed; the next trade update or command catches up'),
+      ),
+  });
+  ctx.onShutdown(() => followers.stopAll());
+  const live = {
+    db: db.db,
+    envelope: envelopeFromConfig(config),
+    broker,
+    refresh: (refreshToken: string) => oauth.refresh(refreshToken),
+    standing: standingFromConfig(config),
+    reconsentDays: config.alpaca.reconsentDays,
+    onLiveOrders: (userId: string, token: () => string | undefined) => followers.ensure(userId, token),
+    onDisconnected: (userId: string) => void followers.stop(userId),
+  };
+  const host = createAccountHost({ startingCash: config.accounts.startingCash, mbt, live });
   const runtime = new PartitionRuntime({
     redis,
     db: db.db,

@@ -21,6 +21,10 @@ import { createAssetDirectory, createMarketDataRestClient, createTradingClockCli
 import { createCommandSubmitter } from '../../gateway/http/command-submitter.js';
 import { hubMarks } from '../../gateway/http/paper/marks.js';
 import { createPaperRoutes } from '../../gateway/http/paper/routes.js';
+import { createLiveRoutes } from '../../gateway/http/live/routes.js';
+import { createLivePageRoutes } from '../../gateway/http/live/page.js';
+import { Passkeys } from '../../infra/webauthn/index.js';
+import { envelopeFromConfig, oauthFromConfig, standingFromConfig } from './live-deps.js';
 import { createPaperStream } from '../../gateway/paper-stream.js';
 import type { MarketDataHub } from '../../gateway/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
@@ -102,9 +106,20 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
   const upstreamKeys = () => ({ keyId: config.secrets.ALPACA_KEY_ID?.current() ?? '', secret: config.secrets.ALPACA_SECRET_KEY?.current() ?? '' });
   const assets = createAssetDirectory({ tradingUrl: config.alpaca.tradingUrl, credentials: upstreamKeys, onError: (err) => logger.warn({ err }, 'asset list refresh failed') });
   ctx.onShutdown(() => assets.close());
+  // The live handoff: passkeys, the OAuth connect flow, the KMS envelope that seals what it returns.
+  const passkeys = new Passkeys(db.db, { rpId: config.webauthn.rpId, rpName: config.webauthn.rpName, origins: config.webauthn.origins });
   const paperStream = createPaperStream({ auth, directory, bus: userEvents, maxBackpressureBytes: config.gateway.maxBackpressureBytes, logger });
   const routes = [
-    opsRoutes({ auth, db: db.db, redis, logger, rateLimiter: createRedisRateLimiter(redis), requestsPerMinute: config.gateway.opsRequestsPerMinute }),
+    opsRoutes({
+      auth,
+      db: db.db,
+      redis,
+      logger,
+      rateLimiter: createRedisRateLimiter(redis),
+      requestsPerMinute: config.gateway.opsRequestsPerMinute,
+      liveDisabledByEnv: config.alpaca.liveHandoffDisabled,
+      freshStepUp: (operatorId) => passkeys.hasFreshStepUp(operatorId),
+    }),
     createCommandRoutes({
       auth,
       directory,
@@ -131,6 +146,23 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
       logger,
       options: { gateCycles: config.accounts.gateCycles },
     }),
+    createLiveRoutes({
+      auth,
+      directory,
+      limiter: requestLimiter,
+      db: db.db,
+      submitter,
+      passkeys,
+      oauth: oauthFromConfig(config, db.db),
+      envelope: envelopeFromConfig(config),
+      standing: standingFromConfig(config),
+      reconsentDays: config.alpaca.reconsentDays,
+      callbackPath: new URL(config.alpaca.oauth.redirectUri).pathname,
+      commandsPerMinute: config.alpaca.liveActionsPerMinute,
+      rateLimiter: createRedisRateLimiter(redis),
+      logger,
+    }),
+    createLivePageRoutes(),
     paperStream,
     sse,
     createMarketRestRoutes({ auth, directory, limiter: requestLimiter, hub: hubRef, redis, upstream, clock, logger }),

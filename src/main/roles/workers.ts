@@ -1,5 +1,7 @@
-// Composition of the `workers` role: BullMQ workers for the settle fan-out and the retention purge, on Redis and
-// PostgreSQL as the batch role, with the operator endpoints on the role's ops server.
+// Composition of the `workers` role: BullMQ workers for the settle fan-out, the retention purge and the live handoff's
+// jobs (mass revoke, key re-wrap, token refresh schedule), on Redis and PostgreSQL as the batch role, with the operator
+// endpoints on the role's ops server.
+import { LIVE_COMMAND_TYPES } from '../../contracts/index.js';
 import { offsetClock } from '../../domain/index.js';
 import { createMarketCalendar } from '../../infra/alpaca/index.js';
 import { createDb } from '../../infra/db/index.js';
@@ -7,15 +9,21 @@ import { startOpsServer } from '../../infra/http/index.js';
 import { closeRedis, createRedis } from '../../infra/redis/index.js';
 import {
   createOperatorAuth,
+  LIVE_REFRESH_EVERY_MS,
   purgeHistory,
+  runKeyRotation,
+  runMassRevoke,
+  runRefreshSchedule,
   runSettleCheck,
   runSettleForDay,
   WorkersHost,
   workersMetrics,
   workersOpsRoutes,
   type FanOutDeps,
+  type LiveFanOutDeps,
 } from '../../workers/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
+import { envelopeFromConfig } from './live-deps.js';
 import { storageChecks } from './readiness.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -48,6 +56,10 @@ export async function startWorkers(ctx: RoleContext): Promise<RunningRole> {
     logger,
     onBatch: (n) => metrics.usersFannedOut.inc(n),
   };
+  // KMS for the key re-wrap only: the workers never open a token.
+  const envelope = envelopeFromConfig(config);
+  const live: LiveFanOutDeps = { db: db.db, redis, partitions: config.accounts.partitions, batchSize: w.settle.batchSize, now: () => clock.now(), logger };
+
   const countDays = <T extends { days?: Array<{ alreadyComplete: boolean }>; alreadyComplete?: boolean }>(result: T): T => {
     const finished = result.days ?? [result as { alreadyComplete: boolean }];
     metrics.daysFannedOut.inc(finished.filter((d) => !d.alreadyComplete).length);
@@ -62,6 +74,7 @@ export async function startWorkers(ctx: RoleContext): Promise<RunningRole> {
     maxStalledCount: w.maxStalledCount,
     settleCheckEveryMs: w.settle.checkEveryMs,
     retentionPattern: w.retention.pattern,
+    liveRefreshEveryMs: LIVE_REFRESH_EVERY_MS,
     processors: {
       settleCheck: async () => countDays(await runSettleCheck({ ...fanOut, calendar })),
       settleRun: async (data) => countDays(await runSettleForDay(fanOut, data)),
@@ -77,6 +90,10 @@ export async function startWorkers(ctx: RoleContext): Promise<RunningRole> {
             metrics.rowsPurged.inc({ table: 'fills', tier }, fills);
           },
         }),
+      liveRevokeAll: (job) => runMassRevoke({ ...live, onBatch: (n) => metrics.liveCommands.inc({ type: LIVE_COMMAND_TYPES.revoke }, n) }, job),
+      liveRotateKeys: (job) =>
+        runKeyRotation({ db: db.db, envelope, batchSize: w.settle.batchSize, logger, onBatch: (r) => metrics.liveRewrapped.inc(r.rewrapped) }, job),
+      liveRefreshCheck: () => runRefreshSchedule({ ...live, onAppended: (n) => metrics.liveCommands.inc({ type: LIVE_COMMAND_TYPES.refresh }, n) }),
     },
     metrics,
     logger,
@@ -126,9 +143,13 @@ export async function startWorkers(ctx: RoleContext): Promise<RunningRole> {
       now: () => clock.now(),
       enqueueSettleRun: (data, jobId) => host.enqueueSettleRun(data, jobId),
       enqueueRetentionRun: (jobId, requestedBy) => host.enqueueRetentionRun(jobId, requestedBy),
+      live: host.liveOps((keyId) => envelope.keyArn(keyId)),
       logger,
     }),
   });
   ctx.onShutdown(() => ops.close());
-  return { url: ops.url, note: `BullMQ workers: settle fan-out every ${w.settle.checkEveryMs} ms, retention purge "${w.retention.pattern}" UTC` };
+  return {
+    url: ops.url,
+    note: `BullMQ workers: settle fan-out every ${w.settle.checkEveryMs} ms, retention purge "${w.retention.pattern}" UTC, live token refresh every ${LIVE_REFRESH_EVERY_MS} ms`,
+  };
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accountEvents, createAccountHost, createMarketQuotes, explainOrder, exportReplayLog, openOrderPairs, openOrderSymbolsByUser } from '../../../src/actors/account/index.js';
+import { createAccountHost, createMarketQuotes, explainOrder, exportReplayLog, openOrderPairs, openOrderSymbolsByUser } from '../../../src/actors/account/index.js';
 import { marketDataKeys, userEventKeys, userEventSchema, type UserEvent } from '../../../src/contracts/index.js';
 import { mbt } from '../../../src/domain/index.js';
 import { createDb, users, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
@@ -20,12 +20,12 @@ import {
   commitFencedBatch,
   partitionOf,
   PartitionRuntime,
-  withFencedTransaction,
   type Envelope,
   type Signal,
   type StoredDecision,
 } from '../../../src/runtime/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { fencedTurns, rollingBack } from '../../support/turns.js';
 import { spawnTsx } from '../../support/processes.js';
 import { testRedisUrl } from '../../support/redis.js';
 import { waitFor } from '../../support/wait.js';
@@ -68,35 +68,11 @@ afterAll(async () => {
 
 const cmd = (userId: string, type: string, payload: unknown = {}): Envelope => ({ id: randomUUID(), userId, type, payload, issuedAt: new Date().toISOString() });
 
-/** Runs `fn` as the runtime runs a turn: the callbacks registered through onRollback run if it fails. */
-async function rollingBack<T>(fn: (onRollback: (cb: () => void) => void) => Promise<T>): Promise<T> {
-  const callbacks: Array<() => void> = [];
-  try {
-    return await fn((cb) => callbacks.push(cb));
-  } catch (err) {
-    for (const cb of callbacks) cb();
-    throw err;
-  }
-}
-
+const turns = () => fencedTurns(app.db, HARNESS_PARTITION, () => epoch, host, events);
 /** One command turn exactly as the runtime runs it: fenced, effectively once, then the decisions' events appended. */
-async function turn(...envs: Envelope[]): Promise<StoredDecision[]> {
-  const decisions = await rollingBack((onRollback) =>
-    commitFencedBatch(app.db, HARNESS_PARTITION, epoch, envs, (tx, fresh) => host().handleBatch({ partition: HARNESS_PARTITION, epoch, tx, onRollback }, fresh)),
-  );
-  for (const [i, d] of decisions.entries()) await events.append(envs[i]!.userId, accountEvents(envs[i]!, d), envs[i]!.id);
-  return decisions;
-}
-
+const turn = (...envs: Envelope[]): Promise<StoredDecision[]> => turns().turn(...envs);
 /** One signal turn: the fenced transaction the runtime will open for signals; effects appended after commit. */
-async function signals(...list: Signal[]): Promise<void> {
-  const effects = (await rollingBack((onRollback) =>
-    withFencedTransaction(app.db, HARNESS_PARTITION, epoch, list.map((s) => s.userId), (tx) =>
-      host().handleSignals!({ partition: HARNESS_PARTITION, epoch, tx, onRollback }, list),
-    ),
-  )) as Array<{ userId: string; events: Parameters<UserEventLog['append']>[1]; key: string }>;
-  for (const e of effects) await events.append(e.userId, e.events, e.key);
-}
+const signals = async (...list: Signal[]): Promise<void> => void (await turns().signals(...list));
 
 const T0 = Date.now() - 20 * 60_000;
 const day = new Date(T0).toISOString().slice(0, 10);

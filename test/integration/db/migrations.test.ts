@@ -15,14 +15,18 @@ const EXPECTED_TENANT_TABLES = [
   'audit_log',
   'customer_trading_mode_overrides',
   'fills',
+  'live_gate_overrides',
+  'live_orders',
   'mbt_inputs',
   'mbt_states',
+  'oauth_states',
   'orders',
   'paper_accounts',
   'positions',
   'processed_commands',
   'settled_cycles',
   'users',
+  'webauthn_challenges',
   'webauthn_credentials',
 ];
 

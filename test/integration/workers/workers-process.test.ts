@@ -3,7 +3,6 @@
 // (authentication, validation, audit) and the ops CLI, the retention job through BullMQ, metrics, graceful stop.
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { SignJWT } from 'jose';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settleCommandId } from '../../../src/contracts/index.js';
@@ -15,7 +14,7 @@ import { spawnTsx, startRoleProcess, type RoleProcess } from '../../support/proc
 import { testRedisUrl } from '../../support/redis.js';
 import { startTestSimulator } from '../../support/simulator.js';
 import { waitFor } from '../../support/wait.js';
-import { SIM_KEY, WORKERS_REDIS_DB, seedUsers, settleEnvelopes } from './fixtures.js';
+import { SIM_KEY, WORKERS_REDIS_DB, seedUsers, sessionToken, settleEnvelopes, workersRoleEnv } from './fixtures.js';
 
 const P = 16;
 const USERS = 1000;
@@ -38,16 +37,7 @@ const procs: RoleProcess[] = [];
 
 function startWorkers(): RoleProcess {
   const p = startRoleProcess('workers', {
-    RAXX_ENV: 'test',
-    REDIS_URL: testRedisUrl(WORKERS_REDIS_DB),
-    DATABASE_URL: tdb.appUrl,
-    DATABASE_BATCH_URL: tdb.batchUrl,
-    ALPACA_TRADING_URL: sim.url,
-    ALPACA_KEY_ID: SIM_KEY.keyId,
-    ALPACA_SECRET_KEY: SIM_KEY.secret,
-    SESSION_JWT_SECRET: JWT_SECRET,
-    ACCOUNTS_PARTITIONS: String(P),
-    WORKERS_QUEUE_PREFIX: prefix,
+    ...workersRoleEnv({ redisUrl: testRedisUrl(WORKERS_REDIS_DB), appUrl: tdb.appUrl, batchUrl: tdb.batchUrl, simUrl: sim.url, jwtSecret: JWT_SECRET, partitions: P, prefix }),
     WORKERS_SETTLE_CHECK_MS: '1000',
     WORKERS_SETTLE_BATCH_SIZE: String(BATCH),
     WORKERS_SETTLE_BATCH_PAUSE_MS: '100',
@@ -58,15 +48,7 @@ function startWorkers(): RoleProcess {
   return p;
 }
 
-const token = (sub: string, role: 'user' | 'operator') =>
-  new SignJWT({ role })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(sub)
-    .setIssuer('raxx-dev-issuer')
-    .setAudience('raxx-stream')
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(new TextEncoder().encode(JWT_SECRET));
+const token = (sub: string, role: 'user' | 'operator') => sessionToken(JWT_SECRET, sub, role);
 
 const watermark = async () => (await su<{ day: string | null }[]>`select max(trading_day)::text as day from settle_fanouts where scheduled and completed_at is not null`)[0]?.day ?? null;
 const progressLines = (p: RoleProcess) => p.lines.filter((l) => l.includes('"msg":"settle fan-out progress"'));

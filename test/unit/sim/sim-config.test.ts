@@ -1,4 +1,5 @@
 // Simulator settings: defaults, key and OAuth client lists, and errors naming the variable.
+import { loadConfig } from '../../../src/config/index.js';
 import { describe, expect, it } from 'vitest';
 import { loadSimConfig, SimConfigError } from '../../../src/sim/config.js';
 
@@ -9,7 +10,10 @@ describe('loadSimConfig', () => {
     expect(c.SIM_KMS_PORT).toBe(8711);
     expect(c.SIM_CLOCK).toBe('always-open');
     expect(c.keys).toEqual([{ keyId: 'raxx-dev-key', secret: 'raxx-dev-secret', plan: 'algo_trader_plus' }]);
-    expect(c.oauthClients).toEqual([{ clientId: 'raxx-dev-client', clientSecret: 'raxx-dev-oauth-secret', redirectUris: ['http://127.0.0.1:8720/live/oauth/callback'] }]);
+    // The app's own defaults (client id, redirect URI): `npm start` connects Alpaca with no configuration.
+    const app = loadConfig({}).alpaca.oauth;
+    expect(c.oauthClients).toEqual([{ clientId: app.clientId, clientSecret: 'raxx-dev-oauth-secret', redirectUris: [app.redirectUri] }]);
+    expect(app.redirectUri).toBe('http://localhost:8720/live/oauth/callback');
   });
 
   it('parses several keys and clients with several redirect URIs', () => {

@@ -11,3 +11,4 @@ export * from './audit.js';
 export * from './market-data-rules.js';
 export * from './settle-fanouts.js';
 export * from './mbt.js';
+export * from './live-handoff.js';

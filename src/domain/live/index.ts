@@ -1,0 +1,2 @@
+// The live handoff's pure rules.
+export * from './eligibility.js';

@@ -1,0 +1,130 @@
+// A live submit survives the death of the replica that sent it (security notes T1): a real `accounts` process sends
+// the order to the simulator's broker, which takes it and holds the answer; the process is SIGKILLed mid-call; a
+// second replica takes the partition, the command is redelivered, and the order is reconciled by its client_order_id
+// — exactly one order at the broker, one outcome, nothing sent twice.
+import { randomBytes, randomUUID } from 'node:crypto';
+import postgres from 'postgres';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createDb, type DbHandle } from '../../src/infra/db/index.js';
+import { createKmsClient, Envelope } from '../../src/infra/kms/index.js';
+import { activeConnection, insertSealedConnection, sealTokens } from '../../src/infra/live/connections.js';
+import { getLiveOrder, insertDraft } from '../../src/infra/live/live-orders.js';
+import { withTenant } from '../../src/infra/db/index.js';
+import { closeRedis, createRedis, type Redis } from '../../src/infra/redis/index.js';
+import { appendCommand, partitionOf, runtimeKeys } from '../../src/runtime/index.js';
+import { startAccountsReplica, type AccountsReplica } from '../support/accounts.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { testRedisUrl } from '../support/redis.js';
+import { SIM_KMS_SECRET, simKmsOptions } from '../support/sim-kms.js';
+import { simOAuthToken } from '../support/sim-oauth-token.js';
+import { startTestSimulator } from '../support/simulator.js';
+import { waitFor } from '../support/wait.js';
+
+const P = 4;
+const USER = `live-crash-${randomBytes(3).toString('hex')}`;
+const LOGIN = `login-${USER}`;
+
+let sim: Awaited<ReturnType<typeof startTestSimulator>>;
+let tdb: TestDatabase;
+let su: postgres.Sql;
+let app: DbHandle;
+let redis: Redis;
+const replicas: AccountsReplica[] = [];
+
+beforeAll(async () => {
+  sim = await startTestSimulator({ SIM_OAUTH_AUTO_APPROVE: '1', SIM_HALT_PROBABILITY: '0', SIM_SYMBOLS: '50' });
+  tdb = await createTestDatabase('raxx_live_crash');
+  su = postgres(tdb.ownerUrl, { max: 2, onnotice: () => {} });
+  app = createDb(tdb.appUrl, { max: 2, role: 'raxx_app', appName: 'live-crash-test' });
+  redis = createRedis(testRedisUrl('live-crash'), 'live-crash-test');
+  await redis.flushdb();
+}, 60_000);
+
+afterAll(async () => {
+  for (const r of replicas) await r.stop('SIGKILL');
+  await closeRedis(redis);
+  await app?.close();
+  await su?.end();
+  await tdb?.drop();
+  await sim?.close();
+});
+
+const env = () => ({
+  REDIS_URL: testRedisUrl('live-crash'),
+  DATABASE_URL: tdb.appUrl,
+  DATABASE_BATCH_URL: tdb.batchUrl,
+  ACCOUNTS_PARTITIONS: String(P),
+  ACCOUNTS_LEASE_TTL_MS: '2000',
+  ALPACA_TRADING_URL: sim.url,
+  ALPACA_DATA_REST_URL: sim.url,
+  // Long enough that the kill lands while the call is open (the simulator holds the answer until then).
+  ALPACA_BROKER_TIMEOUT_MS: '30000',
+  KMS_ENDPOINT: sim.kmsUrl,
+  KMS_SECRET_ACCESS_KEY: SIM_KMS_SECRET,
+});
+
+it('SIGKILL while the broker holds the submit: the next owner reconciles, the broker has one order', async () => {
+  const token = await simOAuthToken(sim.url, LOGIN);
+  const envelope = new Envelope(createKmsClient(simKmsOptions(sim.kmsUrl)), { keyId: 'alias/raxx-live-tokens', timeoutMs: 5000 });
+  const connectionId = randomUUID();
+  const sealed = await sealTokens(envelope, USER, connectionId, { accessToken: token, scope: 'trading' });
+  const liveOrderId = randomUUID();
+  await su.begin(async (tx) => {
+    await tx`set local role raxx_batch`;
+    await tx`insert into users (id, tier) values (${USER}, 'pro')`;
+    await tx`insert into live_gate_overrides (user_id, granted_by, reason) values (${USER}, 'operator:test', 'test')`;
+    await tx`insert into customer_trading_mode_overrides (user_id, mode, set_by) values (${USER}, 'live', 'test')`;
+  });
+  await withTenant(app.db, [USER], async (tx) => {
+    await insertSealedConnection(tx, { sealed, now: new Date(), reconsentDays: 90 });
+    const c = await activeConnection(tx, USER);
+    await insertDraft(tx, { id: liveOrderId, userId: USER, draft: { symbol: 'AAPL', side: 'buy', qty: '1', type: 'market', time_in_force: 'day' }, connectionId: c!.id });
+  });
+
+  const first = await startAccountsReplica('first', env());
+  replicas.push(first);
+  await waitFor(async () => (await first.health()).owned.length === P, 15_000, 'the first replica owns every partition');
+  // The broker takes the next order and holds the answer: the replica sits in the call.
+  await fetch(`${sim.url}/_control/trading/faults/hang-next-order`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const commandId = randomUUID();
+  await appendCommand(redis, { id: commandId, userId: USER, type: 'live.submit', payload: { liveOrderId }, issuedAt: new Date().toISOString() }, P);
+
+  const atBroker = async () => {
+    const accounts = (await (await fetch(`${sim.url}/_control/trading/accounts`)).json()) as Array<{ login: string; account: { id: string } }>;
+    const acc = accounts.find((a) => a.login === LOGIN);
+    if (!acc) return [];
+    return (await (await fetch(`${sim.url}/_control/trading/orders?account=${acc.account.id}`)).json()) as Array<{ client_order_id: string; status: string }>;
+  };
+  await waitFor(async () => (await atBroker()).length === 1, 15_000, 'the order at the broker');
+  const attempts = async () => (await withTenant(app.db, [USER], (tx) => getLiveOrder(tx, USER, liveOrderId)))!.submitAttempts;
+  expect(await attempts()).toBe(1); // the marker committed before the send
+  await first.stop('SIGKILL');
+  expect((await withTenant(app.db, [USER], (tx) => getLiveOrder(tx, USER, liveOrderId)))!.status).toBe('draft'); // the turn never committed
+
+  const second = await startAccountsReplica('second', env());
+  replicas.push(second);
+  await waitFor(
+    async () => (await withTenant(app.db, [USER], (tx) => getLiveOrder(tx, USER, liveOrderId)))!.status !== 'draft',
+    30_000,
+    'the redelivered command decided',
+  );
+  const row = (await withTenant(app.db, [USER], (tx) => getLiveOrder(tx, USER, liveOrderId)))!;
+  expect(row.brokerOrderId).toBeTruthy();
+  expect(['submitted', 'filled']).toContain(row.status);
+  // Reconciled, not resent: still one order with this client_order_id, and no second attempt was sent.
+  const orders = await atBroker();
+  expect(orders.filter((o) => o.client_order_id === row.clientOrderId)).toHaveLength(1);
+  expect(orders).toHaveLength(1);
+  expect(row.submitAttempts).toBe(1);
+  const outcome = await su.begin(async (tx) => {
+    await tx`set local role raxx_batch`;
+    return tx<Array<{ result: { outcome: string; result: { reconciled?: boolean } } }>>`select result from processed_commands where command_id = ${commandId}`;
+  });
+  expect(outcome).toHaveLength(1);
+  expect(outcome[0]!.result).toMatchObject({ outcome: 'accepted', result: { reconciled: true } });
+  // The partition's pending entries drained.
+  await waitFor(async () => {
+    const pending = (await redis.call('XPENDING', runtimeKeys.stream(partitionOf(USER, P)), 'actors')) as [number];
+    return Number(pending[0]) === 0;
+  }, 15_000, 'the PEL drained');
+}, 120_000);

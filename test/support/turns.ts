@@ -1,0 +1,39 @@
+// Account-actor turns exactly as the runtime runs them, for integration tests that drive a host directly: fenced,
+// effectively once (commitFencedBatch), the onRollback callbacks run when a turn fails, events appended after commit.
+import { accountEvents } from '../../src/actors/account/index.js';
+import type { Db } from '../../src/infra/db/index.js';
+import type { UserEventLog } from '../../src/infra/user-events/index.js';
+import { commitFencedBatch, withFencedTransaction, type ActorHost, type Envelope, type Signal, type StoredDecision } from '../../src/runtime/index.js';
+
+export type SignalEffects = Array<{ userId: string; events: Parameters<UserEventLog['append']>[1]; key: string }>;
+
+/** Runs `fn` as the runtime runs a turn: the callbacks registered through onRollback run if it fails. */
+export async function rollingBack<T>(fn: (onRollback: (cb: () => void) => void) => Promise<T>): Promise<T> {
+  const callbacks: Array<() => void> = [];
+  try {
+    return await fn((cb) => callbacks.push(cb));
+  } catch (err) {
+    for (const cb of callbacks) cb();
+    throw err;
+  }
+}
+
+/** Command and signal turns of `host()` on one partition at one epoch (host read per turn: tests swap it). */
+export function fencedTurns(db: Db, partition: number, epoch: () => number, host: () => ActorHost, events: UserEventLog) {
+  return {
+    async turn(...envs: Envelope[]): Promise<StoredDecision[]> {
+      const decisions = await rollingBack((onRollback) =>
+        commitFencedBatch(db, partition, epoch(), envs, (tx, fresh) => host().handleBatch({ partition, epoch: epoch(), tx, onRollback }, fresh)),
+      );
+      for (const [i, d] of decisions.entries()) await events.append(envs[i]!.userId, accountEvents(envs[i]!, d), envs[i]!.id);
+      return decisions;
+    },
+    async signals(...list: Signal[]): Promise<SignalEffects> {
+      const effects = (await rollingBack((onRollback) =>
+        withFencedTransaction(db, partition, epoch(), list.map((s) => s.userId), (tx) => host().handleSignals!({ partition, epoch: epoch(), tx, onRollback }, list)),
+      )) as SignalEffects;
+      for (const e of effects) await events.append(e.userId, e.events, e.key);
+      return effects;
+    },
+  };
+}
