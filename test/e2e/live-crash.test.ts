@@ -6,6 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDb, type DbHandle } from '../../src/infra/db/index.js';
+import { createAlpacaBroker } from '../../src/infra/broker/index.js';
 import { createKmsClient, Envelope } from '../../src/infra/kms/index.js';
 import { activeConnection, insertSealedConnection, sealTokens } from '../../src/infra/live/connections.js';
 import { getLiveOrder, insertDraft } from '../../src/infra/live/live-orders.js';
@@ -84,6 +85,15 @@ it('SIGKILL while the broker holds the submit: the next owner reconciles, the br
   const first = await startAccountsReplica('first', env());
   replicas.push(first);
   await waitFor(async () => (await first.health()).owned.length === P, 15_000, 'the first replica owns every partition');
+  // A resting order placed through the first replica: after the kill, the new owner must follow it on its own.
+  const restingId = randomUUID();
+  await withTenant(app.db, [USER], async (tx) => {
+    const c = await activeConnection(tx, USER);
+    await insertDraft(tx, { id: restingId, userId: USER, draft: { symbol: 'AAPL', side: 'buy', qty: '1', type: 'limit', time_in_force: 'gtc', limit_price: '1.00' }, connectionId: c!.id });
+  });
+  await appendCommand(redis, { id: randomUUID(), userId: USER, type: 'live.submit', payload: { liveOrderId: restingId }, issuedAt: new Date().toISOString() }, P);
+  const resting = () => withTenant(app.db, [USER], (tx) => getLiveOrder(tx, USER, restingId));
+  await waitFor(async () => (await resting())!.status === 'submitted', 15_000, 'the resting order at the broker');
   // The broker takes the next order and holds the answer: the replica sits in the call.
   await fetch(`${sim.url}/_control/trading/faults/hang-next-order`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   const commandId = randomUUID();
@@ -95,7 +105,7 @@ it('SIGKILL while the broker holds the submit: the next owner reconciles, the br
     if (!acc) return [];
     return (await (await fetch(`${sim.url}/_control/trading/orders?account=${acc.account.id}`)).json()) as Array<{ client_order_id: string; status: string }>;
   };
-  await waitFor(async () => (await atBroker()).length === 1, 15_000, 'the order at the broker');
+  await waitFor(async () => (await atBroker()).length === 2, 15_000, 'the order at the broker');
   const attempts = async () => (await withTenant(app.db, [USER], (tx) => getLiveOrder(tx, USER, liveOrderId)))!.submitAttempts;
   expect(await attempts()).toBe(1); // the marker committed before the send
   await first.stop('SIGKILL');
@@ -114,7 +124,7 @@ it('SIGKILL while the broker holds the submit: the next owner reconciles, the br
   // Reconciled, not resent: still one order with this client_order_id, and no second attempt was sent.
   const orders = await atBroker();
   expect(orders.filter((o) => o.client_order_id === row.clientOrderId)).toHaveLength(1);
-  expect(orders).toHaveLength(1);
+  expect(orders).toHaveLength(2);
   expect(row.submitAttempts).toBe(1);
   const outcome = await su.begin(async (tx) => {
     await tx`set local role raxx_batch`;
@@ -122,6 +132,12 @@ it('SIGKILL while the broker holds the submit: the next owner reconciles, the br
   });
   expect(outcome).toHaveLength(1);
   expect(outcome[0]!.result).toMatchObject({ outcome: 'accepted', result: { reconciled: true } });
+  // The new owner follows the user's trade updates by itself (partition taken over with a live order open): a cancel
+  // made at the broker (e.g. in Alpaca's dashboard) reaches the order.
+  await waitFor(async () => second.logs('live trade updates').some((l) => l.state === 'authorized'), 15_000, 'the new owner following');
+  const broker = createAlpacaBroker({ baseUrl: sim.url, timeoutMs: 5000 });
+  await broker.cancelOrder(token, (await resting())!.brokerOrderId!);
+  await waitFor(async () => (await resting())!.status === 'canceled', 15_000, 'the cancel seen by the new owner');
   // The partition's pending entries drained.
   await waitFor(async () => {
     const pending = (await redis.call('XPENDING', runtimeKeys.stream(partitionOf(USER, P)), 'actors')) as [number];

@@ -44,6 +44,8 @@ export const TEST_REDIS_DBS = {
   'live-kms': 48,
   'live-api': 49,
   'live-crash': 50,
+  'mbt-scale': 51,
+  'bench-orders': 52,
 } as const;
 export type TestRedisDb = keyof typeof TEST_REDIS_DBS;
 

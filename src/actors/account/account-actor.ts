@@ -5,8 +5,8 @@ import type { UserEvent } from '../../contracts/index.js';
 import { appendAudit } from '../../infra/audit/index.js';
 import type { Tx } from '../../infra/db/index.js';
 import { DEFAULT_STARTING_CASH } from '../../infra/db/schema/accounts.js';
-import type { ActorHost, CommandDecision, Envelope, StoredDecision } from '../../runtime/index.js';
-import { isLiveCommandType, LIVE_TRADE_UPDATE_SIGNAL, liveFillEvents, LiveHost, type LiveHostOptions } from './live/index.js';
+import type { ActorHost, CommandDecision, Envelope, Signal, StoredDecision } from '../../runtime/index.js';
+import { isLiveCommandType, LIVE_FOLLOW_SIGNAL, LIVE_TRADE_UPDATE_SIGNAL, liveFillEvents, LiveHost, type LiveHostOptions } from './live/index.js';
 import { isMbtCommandType, MbtHost, splitTradeUpdates, tradeUpdateEvents, type MbtHostOptions, type MbtTurn } from './mbt/index.js';
 import { ACCOUNT_EVENT_KINDS, isAccountCommandType, parseAccountCommand, positiveDecimal, REJECTION_CODES, type AccountCommand, type RejectionCode } from './messages.js';
 import { SNAPSHOT_COLUMNS, toSnapshot, type AccountSnapshot } from './state.js';
@@ -38,8 +38,9 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
       liveHost?.passivate(userId);
     },
     async handleSignals(ctx, signals) {
-      const liveSignals = signals.filter((s) => s.kind === LIVE_TRADE_UPDATE_SIGNAL);
-      const paper = liveSignals.length ? signals.filter((s) => s.kind !== LIVE_TRADE_UPDATE_SIGNAL) : signals;
+      const isLive = (s: Signal) => s.kind === LIVE_TRADE_UPDATE_SIGNAL || s.kind === LIVE_FOLLOW_SIGNAL;
+      const liveSignals = signals.filter(isLive);
+      const paper = liveSignals.length ? signals.filter((s) => !isLive(s)) : signals;
       const effects: unknown[] = paper.length ? await engines.handleSignals(ctx, paper) : [];
       if (liveSignals.length && liveHost) effects.push(...(await liveHost.handleSignals(ctx.tx, liveSignals)));
       return effects;

@@ -9,8 +9,10 @@ import {
   openOrderSymbolsByUser,
   openSymbolsFromEngines,
   QuoteRouter,
+  LIVE_FOLLOW_SIGNAL,
   reconcileOpenOrders,
   SessionClock,
+  usersWithOpenLiveOrders,
   TradeFollowers,
   type SignalEffect,
 } from '../../actors/account/index.js';
@@ -118,7 +120,13 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
       router.touched(list.map((e) => e.userId));
       return Promise.all(list.map((e) => events.submit(e.userId, e.events, e.key)));
     },
-    onPartitionsChanged: (owned) => router.partitionsChanged(owned),
+    onPartitionsChanged: (owned) => {
+      router.partitionsChanged(owned);
+      // Live orders still open in partitions taken over: follow their users' trade updates now (a signal turn opens the token).
+      void usersWithOpenLiveOrders(batchDb.db, owned, config.accounts.partitions)
+        .then((users) => users.forEach((userId) => runtime.deliver({ userId, kind: LIVE_FOLLOW_SIGNAL, payload: null })))
+        .catch((err: unknown) => logger.warn({ err }, 'open live orders unavailable: their users are followed from their next command'));
+    },
     onDeadLetter: (entryId, reason, partition) => {
       metrics.deadLetters.inc();
       logger.warn({ entryId, reason, partition }, 'command dead-lettered');

@@ -56,6 +56,8 @@ export const isLiveCommandType = (type: string) => TYPES.has(type);
 
 /** The signal kind the trade-updates followers deliver. */
 export const LIVE_TRADE_UPDATE_SIGNAL = 'live_trade_update';
+/** A user with open live orders whose partition this replica just took over: open the token and follow them. */
+export const LIVE_FOLLOW_SIGNAL = 'live_follow';
 
 /** Private-log events of live trade updates, appended after the signal turn commits. */
 export interface LiveSignalEffect {
@@ -335,10 +337,25 @@ export class LiveHost {
     return { id: env.id, outcome: 'accepted', result: { revoked: true, connectionId: revoked.id } };
   }
 
+  /** Opens the user's token in this turn (one KMS Decrypt) and starts following their trade updates; quiet on failure. */
+  private async follow(tx: Tx, userId: string): Promise<void> {
+    try {
+      await this.connectionAndToken(tx, userId);
+      this.o.onLiveOrders?.(userId, () => this.vault.cached(userId));
+    } catch (err) {
+      // Not connected any more, re-auth needed, or KMS down: the user's next live command tells them; nothing to follow.
+      if (!(err instanceof LiveRejection)) throw err;
+    }
+  }
+
   /** Trade updates of live orders (signals): the order row follows the broker; each update is audited and told to the user. */
   async handleSignals(tx: Tx, signals: readonly Signal[]): Promise<LiveSignalEffect[]> {
     const effects: LiveSignalEffect[] = [];
     for (const s of signals) {
+      if (s.kind === LIVE_FOLLOW_SIGNAL) {
+        await this.follow(tx, s.userId);
+        continue;
+      }
       const u = s.payload as TradeUpdate;
       // By client_order_id: an in-doubt order has no broker id yet, and this is how it gets one.
       const row = await findByClientOrderId(tx, s.userId, u.order.client_order_id);
