@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fillId } from '../../src/actors/account/index.js';
 import { marketDataKeys, userEventKeys, userEventSchema, type UserEvent } from '../../src/contracts/index.js';
 import { readDemandUnion } from '../../src/infra/market-data/index.js';
 import { closeRedis, createRedis, type Redis } from '../../src/infra/redis/index.js';
@@ -224,7 +225,7 @@ describe('MBT on live quotes through the hub', () => {
     }
 
     // trade_update fill events in the users' private logs: at most one per execution, and exactly one for every fill
-    // of rounds 1 and 3 (round 2's effects may be lost with the killed replica: signals are not durable — the rows are).
+    // of rounds 1 and 3 right away (round 2's may wait in signal_outbox for the survivor's sweep: checked below).
     const byExecution = new Map<string, number>();
     for (const u of users) {
       for (const e of await logOf(u)) {
@@ -242,5 +243,17 @@ describe('MBT on live quotes through the hub', () => {
     for (const id of steady) expect(fillEventsByOrder.get(id), id).toBe(1);
     // The killed replica's users were among them, and were filled by the survivor after the kill.
     expect(users.filter((u) => u !== limitUser && victimOwned.includes(partitionOf(u, P))).length).toBeGreaterThan(0);
+
+    // Nothing is lost: what the killed replica committed but never appended waits in signal_outbox until the
+    // survivor's sweep appends it; then every fill row has exactly one fill event.
+    await waitFor(async () => Number((await su`select count(*)::int as n from signal_outbox`)[0]!.n) === 0, 40_000, 'the signal outbox drained');
+    const events = new Map<string, number>();
+    for (const u of users) {
+      for (const e of await logOf(u)) {
+        const d = e.data as { event?: string; execution_id?: string };
+        if (e.kind === 'trade_update' && d.event === 'fill' && d.execution_id) events.set(fillId(d.execution_id), (events.get(fillId(d.execution_id)) ?? 0) + 1);
+      }
+    }
+    for (const f of fills) expect(events.get(f.id), `fill ${f.id} of ${f.user_id}`).toBe(1);
   }, 120_000);
 });

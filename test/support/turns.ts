@@ -28,10 +28,14 @@ export function fencedTurns(db: Db, partition: number, epoch: () => number, host
       for (const [i, d] of decisions.entries()) await events.append(envs[i]!.userId, accountEvents(envs[i]!, d), envs[i]!.id);
       return decisions;
     },
-    async signals(...list: Signal[]): Promise<SignalEffects> {
-      const effects = (await rollingBack((onRollback) =>
+    /** A signal turn up to COMMIT, without the append: what a replica that dies right after COMMIT leaves. */
+    async commitSignals(...list: Signal[]): Promise<SignalEffects> {
+      return (await rollingBack((onRollback) =>
         withFencedTransaction(db, partition, epoch(), list.map((s) => s.userId), (tx) => host().handleSignals!({ partition, epoch: epoch(), tx, onRollback }, list)),
       )) as SignalEffects;
+    },
+    async signals(...list: Signal[]): Promise<SignalEffects> {
+      const effects = await this.commitSignals(...list);
       for (const e of effects) await events.append(e.userId, e.events, e.key);
       return effects;
     },

@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import type { UserEvent } from '../../contracts/index.js';
 import { appendAudit } from '../../infra/audit/index.js';
 import type { Tx } from '../../infra/db/index.js';
+import { recordEffects, type OutboxEffect } from '../../infra/signal-outbox/index.js';
 import { DEFAULT_STARTING_CASH } from '../../infra/db/schema/accounts.js';
 import type { ActorHost, CommandDecision, Envelope, Signal, StoredDecision } from '../../runtime/index.js';
 import { isLiveCommandType, LIVE_FOLLOW_SIGNAL, LIVE_TRADE_UPDATE_SIGNAL, liveFillEvents, LiveHost, type LiveHostOptions } from './live/index.js';
@@ -41,9 +42,12 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
       const isLive = (s: Signal) => s.kind === LIVE_TRADE_UPDATE_SIGNAL || s.kind === LIVE_FOLLOW_SIGNAL;
       const liveSignals = signals.filter(isLive);
       const paper = liveSignals.length ? signals.filter((s) => !isLive(s)) : signals;
-      const effects: unknown[] = paper.length ? await engines.handleSignals(ctx, paper) : [];
+      const effects: OutboxEffect[] = paper.length ? await engines.handleSignals(ctx, paper) : [];
       if (liveSignals.length && liveHost) effects.push(...(await liveHost.handleSignals(ctx.tx, liveSignals)));
-      return effects;
+      if (effects.length === 0) return effects;
+      // Stored with the turn: if this replica dies between COMMIT and the append, the partition's next owner appends them.
+      const outboxId = await recordEffects(ctx.tx, ctx.partition, effects);
+      return effects.map((e) => ({ ...e, outboxId }));
     },
     async handleBatch(ctx, commands) {
       const turn = engines.beginTurn(ctx.tx);

@@ -21,6 +21,7 @@ export {
   createSessionCache,
   explainOrder,
   exportReplayLog,
+  fillId,
   openOrderPairs,
   openOrderSymbolsByUser,
   toAlpacaOrder,

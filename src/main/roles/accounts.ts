@@ -15,6 +15,7 @@ import {
   usersWithOpenLiveOrders,
   TradeFollowers,
   type SignalEffect,
+  type UserEventDraft,
 } from '../../actors/account/index.js';
 import { createAlpacaBroker, followTradeUpdates } from '../../infra/broker/index.js';
 import { offsetClock } from '../../domain/index.js';
@@ -22,6 +23,7 @@ import { createAssetDirectory, createMarketCalendar } from '../../infra/alpaca/i
 import { createDb } from '../../infra/db/index.js';
 import { startOpsServer } from '../../infra/http/index.js';
 import { closeRedis, createRedis } from '../../infra/redis/index.js';
+import { clearEffects, recoverEffects } from '../../infra/signal-outbox/index.js';
 import { UserEventLog } from '../../infra/user-events/index.js';
 import { PartitionRuntime } from '../../runtime/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
@@ -115,13 +117,24 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
       return events.submit(envelope.userId, accountEvents(envelope, decision), envelope.id);
     },
     // Fills and expiries from quotes and clock ticks: the same private log, deduplicated by the engine's input range.
-    onSignalEffects: (effects) => {
-      const list = effects as SignalEffect[];
+    // The turn stored them in signal_outbox: the row goes once every append of it landed (else the sweep retries it).
+    onSignalEffects: async (effects) => {
+      const list = effects as Array<SignalEffect & { outboxId?: number }>;
       router.touched(list.map((e) => e.userId));
-      return Promise.all(list.map((e) => events.submit(e.userId, e.events, e.key)));
+      const appended = await Promise.all(list.map((e) => events.submit(e.userId, e.events, e.key)));
+      const rows = new Map<number, { users: Set<string>; ok: boolean }>();
+      list.forEach((e, i) => {
+        if (e.outboxId === undefined) return;
+        const row = rows.get(e.outboxId) ?? { users: new Set<string>(), ok: true };
+        row.users.add(e.userId);
+        row.ok &&= appended[i] !== undefined;
+        rows.set(e.outboxId, row);
+      });
+      for (const [id, row] of rows) if (row.ok) await clearEffects(db.db, id, [...row.users]).catch((err: unknown) => logger.warn({ err }, 'signal outbox row not cleared; the sweep appends it again (deduplicated)'));
     },
     onPartitionsChanged: (owned) => {
       router.partitionsChanged(owned);
+      void outboxSweep(owned);
       // Live orders still open in partitions taken over: follow their users' trade updates now (a signal turn opens the token).
       void usersWithOpenLiveOrders(batchDb.db, owned, config.accounts.partitions)
         .then((users) => users.forEach((userId) => runtime.deliver({ userId, kind: LIVE_FOLLOW_SIGNAL, payload: null })))
@@ -132,6 +145,22 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
       logger.warn({ entryId, reason, partition }, 'command dead-lettered');
     },
   });
+  // Events of signal turns a dead replica committed but never appended (signal_outbox), appended by the new owner;
+  // also swept every 10 s, for appends this replica gave up on while Redis was away.
+  const outboxRecovered = new Counter({ name: 'raxx_accounts_signal_outbox_recovered_total', help: 'signal_outbox rows appended by the sweep (left by a crash or a failed append)', registers });
+  const outboxSweep = (owned: readonly number[]) =>
+    recoverEffects(batchDb.db, owned, async (e) => {
+      if (!(await events.submit(e.userId, e.events as UserEventDraft[], e.key))) throw new Error('private event append failed');
+    })
+      .then((n) => {
+        outboxRecovered.inc(n);
+        if (n > 0) logger.info({ rows: n }, 'signal outbox: recovered events appended');
+      })
+      .catch((err: unknown) => logger.warn({ err }, 'signal outbox sweep failed; retried on the next sweep'));
+  const sweepTimer = setInterval(() => void outboxSweep(runtime.ownedPartitions()), 10_000);
+  sweepTimer.unref();
+  ctx.onShutdown(() => clearInterval(sweepTimer));
+
   // Quotes and session ticks into the actors (docs/accounts.md, "Quotes"); both are signals, not durable.
   const router = new QuoteRouter({
     redis,

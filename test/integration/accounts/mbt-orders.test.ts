@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountHost, createMarketQuotes, explainOrder, exportReplayLog, openOrderPairs, openOrderSymbolsByUser } from '../../../src/actors/account/index.js';
+import { createAccountHost, type UserEventDraft, createMarketQuotes, explainOrder, exportReplayLog, openOrderPairs, openOrderSymbolsByUser } from '../../../src/actors/account/index.js';
 import { marketDataKeys, userEventKeys, userEventSchema, type UserEvent } from '../../../src/contracts/index.js';
 import { mbt } from '../../../src/domain/index.js';
 import { createDb, users, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
@@ -26,6 +26,7 @@ import {
 } from '../../../src/runtime/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { fencedTurns, rollingBack } from '../../support/turns.js';
+import { clearEffects, recoverEffects, type OutboxEffect } from '../../../src/infra/signal-outbox/index.js';
 import { spawnTsx } from '../../support/processes.js';
 import { testRedisUrl } from '../../support/redis.js';
 import { waitFor } from '../../support/wait.js';
@@ -52,7 +53,7 @@ beforeAll(async () => {
   batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
   redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
   events = new UserEventLog(redis);
-  const ids = ['a', 'b', 'c', 'rt'].map(uid);
+  const ids = ['a', 'b', 'c', 'rt', 'outbox'].map(uid);
   await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
   hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
@@ -197,6 +198,36 @@ describe('MBT in the account actor', () => {
     expect(withdraw).toMatchObject({ outcome: 'rejected', code: 'insufficient_cash', result: { cash: '98493.5', reservedCash: '98000' } });
     await turn(cmd(u, 'order.cancel_all'));
     expect(await accountOf(u)).toMatchObject({ reserved_cash: '0' });
+  });
+
+  it('a fill whose events were committed but never appended (the replica died): the next owner appends them, once', async () => {
+    const u = uid('outbox');
+    const S = sym('MO');
+    await turn(cmd(u, 'account.open'));
+    await signals(openSignal(u));
+    await redis.hset(marketDataKeys.lkg, `q:${S}`, JSON.stringify(frame(S, 5, T0 + 60_000, 10.01, 2, 10.03, 1)));
+    await turn(submit(u, { symbol: S, side: 'buy', type: 'market', qty: '10' }));
+    const before = (await logOf(u)).length;
+    const effects = await turns().commitSignals(quote(u, frame(S, 6, T0 + 61_000, 10.0, 1, 10.04, 5)));
+    expect(effects.length).toBe(1);
+    expect(await fillsOf(u)).toHaveLength(1);
+    expect((await logOf(u)).length).toBe(before); // committed, not appended
+    const stored = await asBatch((tx) => tx<Array<{ id: number; user_ids: string[] }>>`select id::int, user_ids from signal_outbox where ${u} = any(user_ids)`);
+    expect(stored).toHaveLength(1);
+    expect(stored[0]!.user_ids).toEqual([u]);
+    // Another user's scope cannot see or delete it (RLS); the row's own users can.
+    await clearEffects(app.db, stored[0]!.id, [uid('b')]);
+    expect(await asBatch((tx) => tx`select 1 from signal_outbox where id = ${stored[0]!.id}`)).toHaveLength(1);
+
+    const append = (e: OutboxEffect) => events.append(e.userId, e.events as UserEventDraft[], e.key);
+    expect(await recoverEffects(batch.db, [HARNESS_PARTITION], append, 0)).toBeGreaterThanOrEqual(1);
+    const after = await logOf(u);
+    expect(after.length).toBeGreaterThan(before);
+    expect(after.filter((e) => e.kind === 'trade_update' && (e.data as { event: string }).event === 'fill')).toHaveLength(1);
+    // Recovery twice, or the live path appending too: each event once.
+    expect(await recoverEffects(batch.db, [HARNESS_PARTITION], append, 0)).toBe(0);
+    for (const e of effects) await events.append(e.userId, e.events, e.key);
+    expect((await logOf(u)).length).toBe(after.length);
   });
 
   it('settle: the close expires DAY orders as an engine event, one cycle marked from the replay window; idempotent', async () => {

@@ -12,3 +12,4 @@ export * from './market-data-rules.js';
 export * from './settle-fanouts.js';
 export * from './mbt.js';
 export * from './live-handoff.js';
+export * from './signal-outbox.js';
