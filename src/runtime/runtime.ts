@@ -91,6 +91,12 @@ export interface Signal {
   userId: string;
   kind: string;
   payload: unknown;
+  /**
+   * Signals of one user with the same key supersede each other while queued: the newest is kept and moves to the end
+   * of the queue (so it still follows every signal delivered before it), the older one is never applied. Quotes use
+   * the symbol: a replica that falls behind applies the latest quote, not a backlog of stale ones.
+   */
+  key?: string;
 }
 
 export interface RuntimeLogger {
@@ -163,10 +169,20 @@ export interface SignalStats {
   droppedFailed: number;
   /** Signal turns retried after a transient database error. */
   retried: number;
+  /** Queued signals superseded by a newer one with the same user and key (never applied). */
+  conflated: number;
+}
+
+/** A queued signal; `dead` once a newer one with the same user and key superseded it. */
+interface Queued {
+  signal: Signal;
+  dead: boolean;
 }
 
 interface SignalBox {
-  queue: Signal[];
+  queue: Queued[];
+  /** The live queued entry of each user+key. */
+  latest: Map<string, Queued>;
   retryAt: number;
   failures: number;
   /** The partition's last turn was a signal turn: commands go next if any wait (fair alternation). */
@@ -214,7 +230,7 @@ export class PartitionRuntime {
   private interruptTick: (() => void) | null = null;
   /** Per PartitionState, so a partition taken again starts with an empty signal mailbox. */
   private readonly signalBoxes = new WeakMap<PartitionState, SignalBox>();
-  private readonly sig: SignalStats = { delivered: 0, applied: 0, turns: 0, droppedNotOwned: 0, droppedOverflow: 0, droppedFailed: 0, retried: 0 };
+  private readonly sig: SignalStats = { delivered: 0, applied: 0, turns: 0, droppedNotOwned: 0, droppedOverflow: 0, droppedFailed: 0, retried: 0, conflated: 0 };
   private signalKick: NodeJS.Immediate | null = null;
   private readonly s = { turns: 0, applied: 0, replayed: 0, rejectedByRuntime: 0, deadLettered: 0, fencedOut: 0, turnErrors: 0, claimed: 0, takeovers: 0 };
 
@@ -659,8 +675,8 @@ export class PartitionRuntime {
       return false;
     }
     let box = this.signalBoxes.get(st);
-    if (!box) this.signalBoxes.set(st, (box = { queue: [], retryAt: 0, failures: 0, lastWasSignal: false }));
-    box.queue.push(signal);
+    if (!box) this.signalBoxes.set(st, (box = { queue: [], latest: new Map(), retryAt: 0, failures: 0, lastWasSignal: false }));
+    this.enqueue(box, { signal, dead: false });
     this.trimSignals(box);
     this.signalKick ??= setImmediate(() => {
       this.signalKick = null;
@@ -669,11 +685,34 @@ export class PartitionRuntime {
     return true;
   }
 
+  /** Appends `entry`, superseding the queued signal of the same user and key. */
+  private enqueue(box: SignalBox, entry: Queued): void {
+    const k = signalKey(entry.signal);
+    if (k !== undefined) {
+      const older = box.latest.get(k);
+      if (older) {
+        older.dead = true;
+        this.sig.conflated++;
+      }
+      box.latest.set(k, entry);
+    }
+    box.queue.push(entry);
+  }
+
+  /** Takes up to `n` entries off the front; returns the live signals among them. */
+  private takeSignals(box: SignalBox, n: number): Queued[] {
+    const taken = box.queue.splice(0, n);
+    for (const e of taken) {
+      const k = signalKey(e.signal);
+      if (k !== undefined && box.latest.get(k) === e) box.latest.delete(k);
+    }
+    return taken.filter((e) => !e.dead);
+  }
+
   private trimSignals(box: SignalBox): void {
     const over = box.queue.length - this.o.maxSignals;
     if (over <= 0) return;
-    box.queue.splice(0, over);
-    this.sig.droppedOverflow += over;
+    this.sig.droppedOverflow += this.takeSignals(box, over).length;
   }
 
   /** The partition's signal mailbox when a signal turn should run now (commands and signals alternate when both wait). */
@@ -690,7 +729,9 @@ export class PartitionRuntime {
 
   /** One signal turn: the fenced transaction, `handleSignals`, COMMIT, then `onSignalEffects` (awaited). */
   private async signalTurn(st: PartitionState, box: SignalBox): Promise<void> {
-    const batch = box.queue.splice(0, this.o.maxSignalBatch);
+    const entries = this.takeSignals(box, this.o.maxSignalBatch);
+    if (entries.length === 0) return;
+    const batch = entries.map((e) => e.signal);
     const handleSignals = this.o.host.handleSignals!.bind(this.o.host);
     this.sig.turns++;
     const rollbacks: Array<() => void> = [];
@@ -707,8 +748,15 @@ export class PartitionRuntime {
         this.sig.droppedFailed += batch.length;
         this.fencedOut(st, err);
       } else if (isTransient(err) && st.active) {
-        // Back in front of what arrived meanwhile (order kept); the cap still holds.
-        box.queue.unshift(...batch);
+        // Back in front of what arrived meanwhile (order kept), unless superseded meanwhile; the cap still holds.
+        const back = entries.filter((e) => {
+          const k = signalKey(e.signal);
+          if (k === undefined) return true;
+          if (box.latest.has(k)) return false;
+          box.latest.set(k, e);
+          return true;
+        });
+        box.queue.unshift(...back);
         this.trimSignals(box);
         box.failures++;
         box.retryAt = Date.now() + Math.min(50 * 2 ** box.failures, 2000);
@@ -770,6 +818,10 @@ export class PartitionRuntime {
     this.s.deadLettered += items.length;
     for (const { entry, reason } of items) this.o.onDeadLetter?.(entry[0], reason, st.partition);
   }
+}
+
+function signalKey(s: Signal): string | undefined {
+  return s.key === undefined ? undefined : `${s.userId}\u0000${s.key}`;
 }
 
 /** Runs a failed turn's rollback callbacks (each isolated: one throwing must not skip the others). */

@@ -3,10 +3,7 @@
 // next live quote (fill rows with quote seq and rule, trade_update events in the users' logs); a far limit keeps its
 // symbol subscribed and in the feed's demand until canceled; SIGKILL of a replica while quotes flow → the survivor
 // reloads the open orders of its new partitions and keeps filling; no duplicate fill, positions = Σ fills, cash to the cent.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fillId } from '../../src/actors/account/index.js';
@@ -14,32 +11,22 @@ import { marketDataKeys, userEventKeys, userEventSchema, type UserEvent } from '
 import { readDemandUnion } from '../../src/infra/market-data/index.js';
 import { closeRedis, createRedis, type Redis } from '../../src/infra/redis/index.js';
 import { appendCommand, partitionOf, type Envelope } from '../../src/runtime/index.js';
-import { createMarketClock } from '../../src/sim/clock/index.js';
 import { startAccountsReplica, toCents, type AccountsReplica } from '../support/accounts.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startRoleProcess, type RoleProcess } from '../support/processes.js';
-import { startTestSimulator } from '../support/simulator.js';
+import { runTag, startLiveQuotes, type LiveQuotes } from '../support/live-quotes.js';
 import { testRedisUrl } from '../support/redis.js';
 import { waitFor } from '../support/wait.js';
 
 const P = 8;
 const USERS = 50;
-const run = randomBytes(3).toString('hex').toUpperCase().replace(/[0-9]/g, (c) => 'GHIJKLMNOP'[Number(c)]!);
+const run = runTag();
 const SYMBOLS = ['QA', 'QB', 'QC'].map((s) => `${s}${run}`);
 const LIMIT_SYMBOL = `QL${run}`;
 const users = Array.from({ length: USERS }, (_, i) => `mq-${run.toLowerCase()}-${String(i).padStart(3, '0')}`);
-/** "Now" for every process: 11:00 ET of the next NYSE session, so market orders meet a regular session. */
-const OFFSET_MS = (() => {
-  const clock = createMarketClock({ mode: 'nyse', offsetMs: 0 });
-  return clock.nextOpen().getTime() + 90 * 60_000 - Date.now();
-})();
-
-let dir: string;
 let tdb: TestDatabase;
 let su: postgres.Sql;
 let redis: Redis;
-let sim: Awaited<ReturnType<typeof startTestSimulator>>;
-let feed: RoleProcess;
+let market: LiveQuotes;
 const replicas: AccountsReplica[] = [];
 
 const cents = (c: number) => Number((c / 100).toFixed(2));
@@ -58,49 +45,20 @@ function recording(): string {
   return lines.join('\n') + '\n';
 }
 
-const accountsEnv = () => ({
-  RAXX_ENV: 'test',
-  REDIS_URL: testRedisUrl('mbt-quotes'),
-  DATABASE_URL: tdb.appUrl,
-  DATABASE_BATCH_URL: tdb.batchUrl,
-  ALPACA_TRADING_URL: sim.url,
-  ALPACA_KEY_ID_FILE: join(dir, 'key-id'),
-  ALPACA_SECRET_KEY_FILE: join(dir, 'key-secret'),
-  CLOCK_OFFSET_MS: String(OFFSET_MS),
-  ACCOUNTS_PARTITIONS: String(P),
-  ACCOUNTS_LEASE_TTL_MS: '3000',
-  PAPER_STARTING_CASH: '100000',
-});
+const accountsEnv = () => market.accountsEnv({ ACCOUNTS_PARTITIONS: String(P), ACCOUNTS_LEASE_TTL_MS: '3000', PAPER_STARTING_CASH: '100000' });
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'raxx-mbt-quotes-'));
-  writeFileSync(join(dir, 'market.jsonl'), recording());
-  writeFileSync(join(dir, 'key-id'), 'mq-e2e-key');
-  writeFileSync(join(dir, 'key-secret'), 'mq-e2e-secret');
   tdb = await createTestDatabase('raxx_mbt_quotes');
   su = postgres(tdb.ownerUrl, { max: 4, onnotice: () => {} });
   await su`insert into users (id) select unnest(${users}::text[])`;
   redis = createRedis(testRedisUrl('mbt-quotes'), 'mbt-quotes-e2e');
   await redis.flushdb();
-  sim = await startTestSimulator({
-    SIM_REPLAY_FILE: join(dir, 'market.jsonl'),
-    SIM_REPLAY_LOOP: '1',
-    SIM_CLOCK: 'nyse',
-    CLOCK_OFFSET_MS: String(OFFSET_MS),
-    SIM_KEYS: 'mq-e2e-key:mq-e2e-secret:algo_trader_plus',
-  });
-  feed = startRoleProcess(
-    'feed',
-    {
-      RAXX_ENV: 'test',
-      REDIS_URL: testRedisUrl('mbt-quotes'),
-      DATABASE_URL: tdb.appUrl,
-      ALPACA_DATA_STREAM_URL: sim.ws,
-      ALPACA_TRADING_URL: sim.url,
-      ALPACA_DATA_REST_URL: sim.url,
-      ALPACA_KEY_ID_FILE: join(dir, 'key-id'),
-      ALPACA_SECRET_KEY_FILE: join(dir, 'key-secret'),
-      CLOCK_OFFSET_MS: String(OFFSET_MS),
+  market = await startLiveQuotes({
+    name: 'mbt-quotes',
+    recording: recording(),
+    redisUrl: testRedisUrl('mbt-quotes'),
+    tdb,
+    feedEnv: {
       // The market-order symbols are always wanted (their last-known-good quote prices a market buy at submit); the
       // limit's symbol is wanted only through the accounts replicas' demand.
       FEED_SYMBOLS: SYMBOLS.join(','),
@@ -108,20 +66,17 @@ beforeAll(async () => {
       FEED_LEASE_TTL_MS: '1500',
       FEED_LEASE_RENEW_MS: '300',
     },
-    60_000,
-  );
-  const [a, b] = await Promise.all([startAccountsReplica('A', accountsEnv()), startAccountsReplica('B', accountsEnv()), feed.ready]);
+  });
+  const [a, b] = await Promise.all([startAccountsReplica('A', accountsEnv()), startAccountsReplica('B', accountsEnv()), market.feed.ready]);
   replicas.push(a!, b!);
 }, 90_000);
 
 afterAll(async () => {
   for (const r of replicas) await r.stop('SIGKILL');
-  await feed?.stop('SIGKILL');
-  await sim?.close();
+  await market?.close();
   await closeRedis(redis);
   await su?.end();
   await tdb?.drop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const cmd = (userId: string, type: string, payload: unknown = {}): Envelope => ({ id: randomUUID(), userId, type, payload, issuedAt: new Date().toISOString() });
@@ -132,7 +87,7 @@ const submit = (userId: string, order: Record<string, unknown>) => {
 const appendAll = (envs: Envelope[]) => Promise.all(envs.map((e) => appendCommand(redis, e, P)));
 const count = async (q: postgres.PendingQuery<postgres.Row[]>) => Number((await q)[0]!.n);
 const subscribedUpstream = async (): Promise<string[]> => {
-  const state = (await (await fetch(`${sim.url}/_control/stream/state`)).json()) as { connections: Array<{ subscription: { quotes: string[] } }> };
+  const state = (await (await fetch(`${market.sim.url}/_control/stream/state`)).json()) as { connections: Array<{ subscription: { quotes: string[] } }> };
   return state.connections.flatMap((c) => c.subscription.quotes);
 };
 async function logOf(userId: string): Promise<UserEvent[]> {

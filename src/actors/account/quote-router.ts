@@ -235,7 +235,8 @@ export class QuoteRouter {
 
   private onQuote(channel: string, message: string): void {
     if (!channel.startsWith(QUOTE_CHANNEL_PREFIX)) return;
-    const users = this.bySymbol.get(channel.slice(QUOTE_CHANNEL_PREFIX.length));
+    const symbol = channel.slice(QUOTE_CHANNEL_PREFIX.length);
+    const users = this.bySymbol.get(symbol);
     if (!users) return;
     let frame: unknown;
     try {
@@ -244,7 +245,8 @@ export class QuoteRouter {
       return;
     }
     this.s.quotes++;
-    // One parsed frame shared by every signal (the host only reads it).
-    for (const userId of users) if (this.o.deliver({ userId, kind: 'quote', payload: frame })) this.s.delivered++;
+    // One parsed frame shared by every signal (the host only reads it). Keyed by symbol: a replica that falls behind
+    // applies each user's latest quote of a symbol instead of a growing backlog of stale ones.
+    for (const userId of users) if (this.o.deliver({ userId, kind: 'quote', payload: frame, key: symbol })) this.s.delivered++;
   }
 }

@@ -84,6 +84,8 @@ function isSecretField(key: string, v: unknown): boolean {
 
 /** Keeps type, message, code, stack and cause; drops everything else an error may carry (query params, configs). */
 export function serializeError(err: Error): Record<string, unknown> {
+  // Callers also log `err: String(err)`: keep that text (an error's fields would all be undefined, printing `{}`).
+  if (typeof err !== 'object' || err === null) return { message: String(err) };
   const out: Record<string, unknown> = { type: err.name, message: err.message };
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' || typeof code === 'number') out.code = code;

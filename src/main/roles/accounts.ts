@@ -188,7 +188,7 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
   });
   new Gauge({
     name: 'raxx_accounts_signals',
-    help: 'Signals (quotes, clock ticks) since start, by state: delivered, applied, dropped_not_owned, dropped_overflow, dropped_failed',
+    help: 'Signals (quotes, clock ticks) since start, by state: delivered, applied, dropped_not_owned, dropped_overflow, dropped_failed, conflated (a quote superseded by a newer one of its symbol while queued)',
     labelNames: ['state'],
     registers,
     collect() {
@@ -198,6 +198,7 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
       this.set({ state: 'dropped_not_owned' }, s.droppedNotOwned);
       this.set({ state: 'dropped_overflow' }, s.droppedOverflow);
       this.set({ state: 'dropped_failed' }, s.droppedFailed);
+      this.set({ state: 'conflated' }, s.conflated);
     },
   });
   new Gauge({

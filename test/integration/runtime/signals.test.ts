@@ -181,6 +181,40 @@ describe('runtime signals', () => {
     }
   });
 
+  it('keyed signals conflate while queued: the newest of a user+key is applied, after everything delivered before it', async () => {
+    await reset();
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let held = false;
+    const { host } = signalHost({ gate: () => ((held = true), gate) });
+    const rt = runtime(host);
+    await rt.start();
+    try {
+      const u = userId(21);
+      await appendCommand(redis, inc(u, 1), 4);
+      await waitFor(() => held, 10_000, 'the command turn to be held at the gate');
+      // Quotes of one symbol (key Q) with an unkeyed signal (a clock tick) between them, and another key (R).
+      rt.deliver({ ...sig(u, 1), key: 'Q' });
+      rt.deliver({ ...sig(u, 2), key: 'R' });
+      rt.deliver(sig(u, 3));
+      rt.deliver({ ...sig(u, 4), key: 'Q' });
+      rt.deliver({ ...sig(u, 5), key: 'Q' });
+      // The same key of another user is its own.
+      const v = userId(22);
+      rt.deliver({ ...sig(v, 6), key: 'Q' });
+      open();
+      await waitFor(async () => (await applied()).length === 4, 10_000, 'the live signals applied');
+      await sleep(200);
+      const rows = await applied();
+      expect(rows.filter((r) => r.user_id === u).map((r) => r.seq)).toEqual([2, 3, 5]);
+      expect(rows.filter((r) => r.user_id === v).map((r) => r.seq)).toEqual([6]);
+      expect(rt.stats().signals).toMatchObject({ delivered: 6, conflated: 2, applied: 4, droppedOverflow: 0 });
+    } finally {
+      open();
+      await rt.stop();
+    }
+  });
+
   it('dropped when this replica does not own the partition (or is not running)', async () => {
     await reset();
     const a = runtime(signalHost().host, { owner: 'sig-a' });
