@@ -1,4 +1,5 @@
 // Messages between bench:actors (parent) and its load-generator processes (client.ts).
+import type { OpenLoopStep } from '../shared/open-loop.js';
 
 export interface BenchUser {
   id: string;
@@ -7,16 +8,7 @@ export interface BenchUser {
 
 export type ParentMessage =
   | { type: 'config'; url: string; users: BenchUser[]; sockets: number; timeoutMs: number }
-  | {
-      type: 'run';
-      /** This process's share of the offered rate (commands/s). */
-      rate: number;
-      /** Epoch ms of the first intended send of the whole run; this process starts `offsetMs` after it. */
-      startAt: number;
-      offsetMs: number;
-      warmupMs: number;
-      measureMs: number;
-    }
+  | ({ type: 'run' } & OpenLoopStep)
   | { type: 'stop' };
 
 export interface ClientReport {

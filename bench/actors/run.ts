@@ -7,29 +7,24 @@
 // everything it started.
 // Usage: npx tsx bench/actors/run.ts [scenario…] [--users N] [--replicas N] [--partitions N] [--clients N]
 //        [--cpu-prof DIR]   (default scenarios: steady-1000 steady-2000 steady-3000 ramp)
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import * as hdr from 'hdr-histogram-js';
-import { Redis } from 'ioredis';
-import postgres from 'postgres';
-import { freePort, startPostgres, startRedis } from '../../src/devstack/index.js';
-import { createSessionAuth } from '../../src/gateway/auth.js';
-import { bootstrapDatabase, DB_ROLES, runMigrations } from '../../src/infra/db/index.js';
-import { CONSUMER_GROUP, runtimeKeys } from '../../src/runtime/index.js';
-import { startRoleProcess, type RoleProcess } from '../../test/support/processes.js';
+import { mkdirSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import type { RoleProcess } from '../../test/support/processes.js';
+import { commonArgs, COMMON_OPTIONS, parseOptions } from '../shared/args.js';
+import { drainStreams, startAccountsAndGateway, type StepServers } from '../shared/runtime.js';
+import { runScenarios, type Outcome as ScenarioOutcome } from '../shared/scenarios.js';
+import { signSessionTokens } from '../shared/sessions.js';
+import { validity } from '../shared/validity.js';
+import { forkChild, runBench, Started, stopChildren, type ForkedChild } from '../shared/children.js';
+import { pgWorkPer, tableStats } from '../shared/pg-work.js';
+import { cpuSeconds, machineCores, machineLine, machineTicks, treeCpu, treeDelta } from '../shared/proc.js';
+import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
+import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySummary } from '../shared/util.js';
 import type { BenchUser, ChildMessage, ClientReport, ParentMessage } from './ipc.js';
 import { DEFAULT_SCENARIOS, RAMP_PASS, SCENARIOS, type Scenario, type Step } from './scenarios.js';
 
-const USER_HZ = 100;
-/** The generator is late when its dispatch lag p99 exceeds this: latency would then be the client's, not the server's. */
-const SEND_LAG_P99_LIMIT_MS = 10;
-/** A load-generator process above this share of a core cannot keep its schedule reliably. */
-const CLIENT_CPU_LIMIT = 0.9;
-/** Cores used by processes outside the bench above which the run is flagged SHARED (figures are then conservative). */
-const FOREIGN_CPU_NOTE = 0.25;
 const CLIENT_TIMEOUT_MS = 10_000; // the gateway answers 504 after its own 5 s wait
 const SOCKETS_PER_CLIENT = 1024;
 const ISSUER = 'raxx-bench-actors';
@@ -40,123 +35,24 @@ const LIMITS = { commandsPerUserPerSecond: 20, httpPerUserPerMinute: 3_000 };
 
 // ---------- arguments ----------
 function parseArgs(argv: string[]) {
-  const o = { names: [] as string[], users: 1_000, replicas: 1, partitions: 64, clients: 2, cpuProf: undefined as string | undefined, pgStats: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const num = () => {
-      const n = Number(argv[++i]);
-      if (!Number.isInteger(n) || n <= 0) throw new Error(`${a} needs a positive integer`);
-      return n;
-    };
-    if (a === '--users') o.users = num();
-    else if (a === '--replicas') o.replicas = num();
-    else if (a === '--partitions') o.partitions = num();
-    else if (a === '--clients') o.clients = num();
-    else if (a === '--cpu-prof') o.cpuProf = resolve(argv[++i] ?? 'bench-actors-profiles');
-    else if (a === '--pg-stats') o.pgStats = true;
-    else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
-    else o.names.push(a);
-  }
-  if (o.names.length === 0) o.names = [...DEFAULT_SCENARIOS];
-  if (o.users < 1_000) console.log(`NOTE: --users ${o.users} is below the 1,000 users the benchmark is specified for`);
-  return o;
+  const { names, opts } = parseOptions(argv, COMMON_OPTIONS);
+  return commonArgs(names, opts, DEFAULT_SCENARIOS);
 }
 
-// ---------- /proc ----------
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / USER_HZ;
-  } catch {
-    return 0; // exited
-  }
-}
-/** CPU seconds of `root` and every live process whose parent is `root` (PostgreSQL: postmaster + backends + workers). */
-function treeCpu(root: number): Map<number, number> {
-  const out = new Map<number, number>([[root, cpuSeconds(root)]]);
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[1]) === root) out.set(Number(d), (Number(f[11]) + Number(f[12])) / USER_HZ);
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3]! - f[4]!, total };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : 'n/a');
-const newHist = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
-
-// ---------- everything we start is stopped in `cleanup` ----------
-const started: Array<{ name: string; stop(): Promise<unknown> }> = [];
-async function cleanup(): Promise<void> {
-  for (const s of started.splice(0).reverse()) await s.stop().catch(() => undefined);
-}
-
-interface ClientProc {
-  child: ChildProcess;
-  next(timeoutMs: number): Promise<ChildMessage>;
-  send(m: ParentMessage): void;
-  exited: Promise<unknown>;
-}
-function forkClient(): ClientProc {
-  const child = fork(resolve(import.meta.dirname, 'client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const exited = new Promise((r) => child.once('exit', r));
-  const queue: ChildMessage[] = [];
-  const waiting: Array<(m: ChildMessage) => void> = [];
-  child.on('message', (m: ChildMessage) => {
-    const w = waiting.shift();
-    if (w) w(m);
-    else queue.push(m);
-  });
-  return {
-    child,
-    exited,
-    send: (m) => child.connected && child.send(m),
-    next: (timeoutMs) =>
-      new Promise((res, rej) => {
-        const q = queue.shift();
-        if (q) return res(q);
-        const timer = setTimeout(() => rej(new Error(`client ${child.pid}: no message in ${timeoutMs} ms`)), timeoutMs);
-        waiting.push((m) => (clearTimeout(timer), res(m)));
-        void exited.then(() => rej(new Error(`client ${child.pid} exited`)));
-      }),
-  };
-}
+const started = new Started();
+type ClientProc = ForkedChild<ParentMessage, ChildMessage>;
+const forkClient = (): ClientProc => forkChild<ParentMessage, ChildMessage>(resolve(import.meta.dirname, 'client.ts'));
 
 // ---------- one step ----------
-interface Servers {
-  gateway: RoleProcess;
+interface Servers extends StepServers {
   gatewayUrl: string;
-  replicas: Array<{ proc: RoleProcess; url: string }>;
-  redisPid: number;
-  pgPid: number;
-  admin: Redis;
-  batchSql: postgres.Sql;
-  ownerSql: postgres.Sql;
-  partitions: number;
 }
 
 /** The generators' counters summed, plus what the parent measured. */
-interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'rejected' | 'pending' | 'timeouts' | 'errors'> {
+interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'rejected' | 'pending' | 'timeouts' | 'errors'>, LatencySummary {
   rate: number;
   seconds: number;
   achieved: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
   lagP99: number;
   lagMax: number;
   loopP99: number[];
@@ -184,26 +80,6 @@ async function replicaStats(s: Servers): Promise<Array<{ applied: number; turns:
   );
 }
 
-async function streamBacklog(s: Servers): Promise<number> {
-  const pipe = s.admin.pipeline();
-  for (let p = 0; p < s.partitions; p++) pipe.xpending(runtimeKeys.stream(p), CONSUMER_GROUP);
-  const replies = (await pipe.exec()) ?? [];
-  let n = 0;
-  for (const [err, r] of replies) if (!err && Array.isArray(r)) n += Number(r[0] ?? 0);
-  return n;
-}
-
-type TableStats = Map<string, { ins: number; upd: number; del: number; seq: number; idx: number }>;
-/** What PostgreSQL did per table (cumulative statistics, owner role): rows written and scans, to divide by commands. */
-async function tableStats(s: Servers): Promise<{ tables: TableStats; commits: number }> {
-  const rows = await s.ownerSql<{ relname: string; ins: string; upd: string; del: string; seq: string; idx: string }[]>`
-    select relname, n_tup_ins::text as ins, n_tup_upd::text as upd, n_tup_del::text as del,
-           coalesce(seq_scan, 0)::text as seq, coalesce(idx_scan, 0)::text as idx
-    from pg_stat_user_tables`;
-  const [db] = await s.ownerSql<{ c: string }[]>`select xact_commit::text as c from pg_stat_database where datname = current_database()`;
-  return { tables: new Map(rows.map((r) => [r.relname, { ins: Number(r.ins), upd: Number(r.upd), del: Number(r.del), seq: Number(r.seq), idx: Number(r.idx) }])), commits: Number(db!.c) };
-}
-
 async function processedRows(s: Servers): Promise<number> {
   const [row] = await s.batchSql<{ n: string }[]>`select count(*)::text as n from processed_commands`;
   return Number(row!.n);
@@ -212,7 +88,7 @@ async function processedRows(s: Servers): Promise<number> {
 async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<StepResult> {
   const loadAvg = loadavg();
   const rows0 = await processedRows(s);
-  const pg0 = await tableStats(s);
+  const pg0 = await tableStats(s.ownerSql);
   const C = clients.length;
   const startAt = Date.now() + 500;
   const windowStart = startAt + step.warmupSeconds * 1000;
@@ -241,7 +117,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
   const reps = reports as ClientReport[];
 
   const el = step.seconds;
-  const pgCpu = [...b.pg].reduce((sum, [pid, v]) => sum + v - (a.pg.get(pid) ?? 0), 0) / el;
+  const pgCpu = treeDelta(a.pg, b.pg) / el;
   const parentUse = process.cpuUsage(a.parent);
   const cpu = {
     gateway: (b.gateway - a.gateway) / el,
@@ -250,42 +126,25 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     postgres: pgCpu,
     clients: b.clients.map((v, i) => (v - a.clients[i]!) / el),
     parent: (parentUse.user + parentUse.system) / 1e6 / el,
-    machine: ((b.machine.busy - a.machine.busy) / Math.max(1, b.machine.total - a.machine.total)) * cpus().length,
+    machine: machineCores(a.machine, b.machine),
     foreign: 0,
   };
   const ours = cpu.gateway + cpu.replicas.reduce((x, y) => x + y, 0) + cpu.redis + cpu.postgres + cpu.clients.reduce((x, y) => x + y, 0) + cpu.parent;
   cpu.foreign = Math.max(0, cpu.machine - ours);
 
-  const lat = newHist();
-  const lag = newHist();
-  for (const r of reps) {
-    lat.add(hdr.decodeFromCompressedBase64(r.latency, 32, false));
-    lag.add(hdr.decodeFromCompressedBase64(r.sendLag, 32, false));
-  }
-  const pct = (h: hdr.Histogram, p: number) => (h.totalCount ? h.getValueAtPercentile(p) / 1000 : NaN);
+  const lat = mergeHists(reps.map((r) => r.latency));
+  const lag = mergeHists(reps.map((r) => r.sendLag));
+  const pct = pctMs;
   const errors: Record<string, number> = {};
   for (const r of reps) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
   const sum = (f: (r: ClientReport) => number) => reps.reduce((x, r) => x + f(r), 0);
 
   // Let the actors finish what is still queued (504s, timeouts) before counting rows and starting the next step.
-  const drainBy = Date.now() + 60_000;
-  let backlog = await streamBacklog(s);
-  while (backlog > 0 && Date.now() < drainBy) {
-    await sleep(250);
-    backlog = await streamBacklog(s);
-  }
+  const backlog = await drainStreams(s.admin, s.partitions, 60_000);
   const rows1 = await processedRows(s);
   await sleep(1_100); // cumulative statistics are flushed about once a second
-  const pg1 = await tableStats(s);
-  const perRow = (n: number) => (rows1 - rows0 > 0 ? n / (rows1 - rows0) : NaN);
-  const pgWork = [...pg1.tables]
-    .map(([t, v]) => {
-      const b = pg0.tables.get(t) ?? { ins: 0, upd: 0, del: 0, seq: 0, idx: 0 };
-      return { t, ins: perRow(v.ins - b.ins), upd: perRow(v.upd - b.upd), del: perRow(v.del - b.del), scans: perRow(v.seq - b.seq + v.idx - b.idx) };
-    })
-    .filter((x) => x.ins + x.upd + x.del + x.scans > 0.01)
-    .map((x) => `${x.t} ${[x.ins > 0.01 && `+${fmt(x.ins, 2)}`, x.upd > 0.01 && `~${fmt(x.upd, 2)}`, x.del > 0.01 && `-${fmt(x.del, 2)}`, x.scans > 0.01 && `${fmt(x.scans, 2)} scans`].filter(Boolean).join(' ')}`)
-    .join(' · ');
+  const pg1 = await tableStats(s.ownerSql);
+  const work = pgWorkPer(pg0, pg1, rows1 - rows0);
   const applied = st1.reduce((x, r) => x + r.applied, 0) - st0.reduce((x, r) => x + r.applied, 0);
   const turns = st1.reduce((x, r) => x + r.turns, 0) - st0.reduce((x, r) => x + r.turns, 0);
 
@@ -299,11 +158,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     timeouts: sum((r) => r.timeouts),
     errors,
     achieved: sum((r) => r.completedInWindow) / el,
-    p50: pct(lat, 50),
-    p90: pct(lat, 90),
-    p99: pct(lat, 99),
-    p999: pct(lat, 99.9),
-    max: lat.totalCount ? lat.maxValue / 1000 : NaN,
+    ...summarize(lat),
     lagP99: pct(lag, 99),
     lagMax: lag.totalCount ? lag.maxValue / 1000 : NaN,
     loopP99: reps.map((r) => r.loopP99Ms),
@@ -313,14 +168,11 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     pgRows: rows1 - rows0,
     answered: sum((r) => r.answered),
     backlog,
-    pgWork,
-    commitsPerCommand: perRow(pg1.commits - pg0.commits),
+    pgWork: work.line,
+    commitsPerCommand: work.commits,
     loadAvg,
-    invalid: [],
-    shared: cpu.foreign > FOREIGN_CPU_NOTE,
+    ...validity({ lagP99Ms: pctMs(lag, 99), clientCores: cpu.clients, foreignCores: cpu.foreign }),
   };
-  if (res.lagP99 > SEND_LAG_P99_LIMIT_MS) res.invalid.push(`load generator behind its schedule: dispatch lag p99 ${fmt(res.lagP99, 1)} ms > ${SEND_LAG_P99_LIMIT_MS} ms`);
-  cpu.clients.forEach((c, i) => c >= CLIENT_CPU_LIMIT && res.invalid.push(`load-generator process ${i} at ${fmt(c * 100)} % of a core`));
   return res;
 }
 
@@ -334,7 +186,7 @@ function printStep(r: StepResult, users: number): void {
   const errs = Object.entries(r.errors).map(([k, v]) => `${k} ×${fmt(v)}`).join(', ');
   console.log(`     requests      : ${fmt(r.scheduled)} scheduled in ${r.seconds} s → ${fmt(r.accepted)} accepted, ${fmt(r.rejected)} rejected, ${fmt(r.pending)} 504 decision_pending, ${fmt(r.timeouts)} client timeouts (${CLIENT_TIMEOUT_MS / 1000} s), errors: ${errs || 'none'}`);
   console.log(`     achieved      : ${fmt(r.achieved)} decisions/s answered in the window (${fmt((r.achieved / r.rate) * 100, 1)} % of offered); max ${fmt(r.maxInFlight)} in flight`);
-  const l = `p50 ${fmt(r.p50, 2)} · p90 ${fmt(r.p90, 2)} · p99 ${fmt(r.p99, 2)} · p99.9 ${fmt(r.p999, 2)} · max ${fmt(r.max, 1)} ms`;
+  const l = latencyLine(r);
   console.log(`     submit→decision: ${r.invalid.length ? `(not the server's: ${l})` : l}`);
   console.log(`     generator     : dispatch lag p99 ${fmt(r.lagP99, 2)} ms, max ${fmt(r.lagMax, 1)} ms; event-loop p99 ${r.loopP99.map((x) => `${fmt(x, 1)} ms`).join(', ')}`);
   const c = r.cpu;
@@ -350,11 +202,7 @@ function printStep(r: StepResult, users: number): void {
 }
 
 // ---------- main ----------
-interface Outcome {
-  scenario: Scenario;
-  results: StepResult[];
-  maxSustained?: number;
-}
+type Outcome = ScenarioOutcome<StepResult, Scenario>;
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -366,34 +214,12 @@ async function main(): Promise<void> {
     throw new Error(`${fmt(topRate)} commands/s over ${args.users} users exceeds the per-user limits (${LIMITS.commandsPerUserPerSecond}/s commands, ${LIMITS.httpPerUserPerMinute}/min HTTP): use more --users`);
   }
 
-  console.log(`bench:actors on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}; load average ${loadavg().map((x) => fmt(x, 2)).join(' ')}`);
+  console.log(`bench:actors on ${machineLine()}`);
   console.log(`  ${fmt(args.users)} users (pro_plus, one paper account each), ${args.replicas} accounts replica(s), ${args.partitions} partitions, ${args.clients} load-generator process(es)`);
-  const dir = mkdtempSync(join(tmpdir(), 'raxx-bench-actors-'));
-  chmodSync(dir, 0o755);
-  started.push({ name: 'temp dir', stop: async () => rmSync(dir, { recursive: true, force: true }) });
-  const redisServer = await startRedis({ port: await freePort(), dir: join(dir, 'redis'), persistent: false });
-  started.push({ name: 'redis', stop: () => redisServer.stop() });
-  // --pg-stats: pg_stat_statements (nested statements too: the audit trigger's), printed after the scenarios.
-  const pgSettings = args.pgStats ? ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all', 'pg_stat_statements.track_planning=on'] : [];
-  const pg = await startPostgres({ port: await freePort(), dir: join(dir, 'pg'), durable: true, settings: pgSettings });
-  started.push({ name: 'postgres', stop: () => pg.stop() });
-  const urls = await bootstrapDatabase({ adminUrl: pg.adminUrl, database: 'raxx_bench' });
-  await runMigrations({ url: urls.ownerUrl, role: DB_ROLES.owner });
-
-  // Users and their accounts straight into PostgreSQL as raxx_batch (the workers' role; RLS lets it see every tenant).
-  const batchSql = postgres(urls.batchUrl, { max: 2, onnotice: () => {} });
-  started.push({ name: 'batch pool', stop: () => batchSql.end({ timeout: 2 }) });
-  const ownerSql = postgres(urls.ownerUrl, { max: 1, onnotice: () => {} });
-  started.push({ name: 'owner pool', stop: () => ownerSql.end({ timeout: 2 }) });
-  const ids = Array.from({ length: args.users }, (_, i) => `bench-${String(i).padStart(6, '0')}`);
-  await batchSql`insert into users ${batchSql(ids.map((id) => ({ id, email: `${id}@bench.invalid`, tier: 'pro_plus', role: 'user' })))}`;
-  await batchSql`insert into paper_accounts ${batchSql(ids.map((id) => ({ user_id: id, starting_cash: '100000', cash: '100000' })))}`;
-  const [seeded] = await batchSql<{ n: string }[]>`select count(*)::text as n from paper_accounts a join users u on u.id = a.user_id where u.tier = 'pro_plus' and a.status = 'active'`;
-  console.log(`  seeded ${seeded!.n} active paper accounts of pro_plus users`);
-
-  const admin = new Redis(redisServer.url);
-  admin.on('error', () => {});
-  started.push({ name: 'redis admin', stop: async () => admin.disconnect() });
+  const stack = await startBenchStack(started, { name: 'bench-actors', database: 'raxx_bench', pgStats: args.pgStats });
+  const { urls, batchSql, ownerSql, admin, redis: redisServer, pg } = stack;
+  const ids = benchUserIds(args.users);
+  console.log(`  seeded ${await seedProPlusUsers(batchSql, ids, '100000')} active paper accounts of pro_plus users`);
 
   const secret = randomBytes(32).toString('hex');
   const common = {
@@ -406,37 +232,13 @@ async function main(): Promise<void> {
   };
   if (args.cpuProf) mkdirSync(args.cpuProf, { recursive: true });
   const roles: RoleProcess[] = [];
-  started.push({ name: 'roles', stop: async () => Promise.all(roles.map((r) => r.stop('SIGTERM'))) });
-  const replicas: Servers['replicas'] = [];
-  for (let i = 0; i < args.replicas; i++) {
-    const proc = startRoleProcess('accounts', common);
-    roles.push(proc);
-    replicas.push({ proc, url: (await proc.ready).url });
-  }
-  const gateway = startRoleProcess('gateway', { ...common, SESSION_JWT_SECRET: secret, SESSION_JWT_ISSUER: ISSUER, SESSION_JWT_AUDIENCE: AUDIENCE });
-  roles.push(gateway);
-  const gatewayUrl = (await gateway.ready).url;
-  // Every partition owned before traffic starts.
-  const ownedBy = Date.now() + 30_000;
-  for (;;) {
-    const owned = (await Promise.all(replicas.map(async (r) => ((await (await fetch(`${r.url}/healthz`)).json()) as { owned?: number[] }).owned?.length ?? 0))).reduce((x, y) => x + y, 0);
-    if (owned === args.partitions) break;
-    if (Date.now() > ownedBy) throw new Error(`only ${owned} of ${args.partitions} partitions owned after 30 s`);
-    await sleep(200);
-  }
-
-  const auth = createSessionAuth({ issuer: ISSUER, audience: AUDIENCE, secret: { current: () => secret } });
-  const users: BenchUser[] = await Promise.all(ids.map(async (id) => ({ id, token: await auth.sign({ sub: id, role: 'user' }, 6 * 3600) })));
+  started.add('roles', async () => Promise.all(roles.map((r) => r.stop('SIGTERM'))));
+  const session = { secret, issuer: ISSUER, audience: AUDIENCE };
+  const { replicas, gateway, gatewayUrl } = await startAccountsAndGateway(roles, common, { replicas: args.replicas, partitions: args.partitions, session });
+  const users: BenchUser[] = await signSessionTokens(ids, session);
 
   const clients: ClientProc[] = [];
-  started.push({
-    name: 'clients',
-    stop: async () => {
-      for (const c of clients) c.send({ type: 'stop' });
-      await Promise.race([Promise.all(clients.map((c) => c.exited)), sleep(3_000)]);
-      for (const c of clients) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
-    },
-  });
+  started.add('clients', () => stopChildren(clients, { type: 'stop' }));
   for (let k = 0; k < args.clients; k++) clients.push(forkClient());
   const readyP = clients.map((c) => c.next(30_000));
   // Users are split between the client processes, so each user's commands come from one process, in order.
@@ -447,50 +249,10 @@ async function main(): Promise<void> {
   // Warm the gateway's tier cache, JIT and connection pools; not measured.
   await runStep({ rate: 500, seconds: 3, warmupSeconds: 2 }, servers, clients);
 
-  let statsSql: postgres.Sql | undefined;
-  if (args.pgStats) {
-    // As the superuser, in the bench database: the extension and every role's statements.
-    statsSql = postgres(pg.adminUrl.replace(/\/postgres$/, '/raxx_bench'), { max: 1, onnotice: () => {} });
-    started.push({ name: 'stats pool', stop: () => statsSql!.end({ timeout: 2 }) });
-    await statsSql`create extension if not exists pg_stat_statements`;
-    await statsSql`select pg_stat_statements_reset()`;
-  }
-  const outcomes: Outcome[] = [];
-  for (const sc of scenarios) {
-    console.log(`\n■ ${sc.name}: ${sc.description}`);
-    const out: Outcome = { scenario: sc, results: [] };
-    outcomes.push(out);
-    for (const step of sc.steps) {
-      const r = await runStep(step, servers, clients);
-      out.results.push(r);
-      printStep(r, args.users);
-      if (sc.kind === 'ramp') {
-        if (!stepPasses(r)) {
-          console.log(`     ramp stops: ${r.invalid.length ? 'run INVALID' : 'not sustained'} at ${fmt(r.rate)} commands/s`);
-          break;
-        }
-        out.maxSustained = r.rate;
-      }
-      await sleep(2_000);
-    }
-  }
+  const statsSql = await stack.enableStatementStats();
+  const outcomes = await runScenarios(scenarios, { unit: 'commands/s', run: (step) => runStep(step, servers, clients), print: (r) => printStep(r, args.users), sustained: stepPasses });
   printSummary(outcomes, args);
   if (statsSql) await printStatementStats(statsSql);
-}
-
-/** The statements that took most of PostgreSQL's time during the scenarios (pg_stat_statements, warm-up excluded). */
-async function printStatementStats(statsSql: postgres.Sql): Promise<void> {
-  const rows = await statsSql<{ calls: string; total_ms: number; plan_ms: number; mean_ms: number; blks: string; query: string }[]>`
-    select calls::text, total_exec_time as total_ms, total_plan_time as plan_ms, mean_exec_time as mean_ms, (shared_blks_hit + shared_blks_read)::text as blks,
-           regexp_replace(query, '[[:space:]]+', ' ', 'g') as query
-      from pg_stat_statements order by total_exec_time desc limit 25`;
-  const [{ total } = { total: 0 }] = await statsSql<{ total: number }[]>`select coalesce(sum(total_exec_time), 0)::float8 as total from pg_stat_statements where toplevel`;
-  const [{ plan } = { plan: 0 }] = await statsSql<{ plan: number }[]>`select coalesce(sum(total_plan_time), 0)::float8 as plan from pg_stat_statements where toplevel`;
-  console.log(`\n■ PostgreSQL statements by execution time (pg_stat_statements, top-level: executing ${fmt(total, 0)} ms, planning ${fmt(plan, 0)} ms)`);
-  console.log('      exec       plan       calls   µs/call  blocks/call  statement');
-  for (const r of rows) {
-    console.log(`  ${fmt(r.total_ms, 0).padStart(8)} ms ${fmt(r.plan_ms, 0).padStart(6)} ms ${fmt(Number(r.calls)).padStart(9)} calls  ${fmt(r.mean_ms * 1000, 0).padStart(6)} µs  ${fmt(Number(r.blks) / Math.max(1, Number(r.calls)), 1).padStart(6)} blk  ${r.query.slice(0, 200)}`);
-  }
 }
 
 function printSummary(outcomes: Outcome[], args: ReturnType<typeof parseArgs>): void {
@@ -525,22 +287,4 @@ function printSummary(outcomes: Outcome[], args: ReturnType<typeof parseArgs>): 
   if (args.cpuProf) console.log(`  CPU profiles of the role processes: ${args.cpuProf} (written when they stop)`);
 }
 
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    interrupted = true;
-    console.error(`\n${sig}: stopping everything bench:actors started`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-try {
-  await main();
-} catch (err) {
-  if (!interrupted) {
-    console.error(err);
-    process.exitCode = 1;
-  }
-} finally {
-  await cleanup();
-  process.exit();
-}
+await runBench('bench:actors', started, main);

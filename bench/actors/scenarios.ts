@@ -1,24 +1,10 @@
 // bench:actors scenarios, as data. Every scenario drives `POST /api/commands` (account.adjust_cash, ±1.00 alternating
 // per user, so every command is accepted and cash never runs out) at a constant offered rate, spread round-robin
 // over the seeded users; latency is submit (intended send time) → the gateway's 200 with the actor's decision.
+import type { Scenario as BaseScenario, Step } from '../shared/scenarios.js';
 
-export interface Step {
-  /** Offered commands/s over all client processes. */
-  rate: number;
-  /** Measured window (s), after `warmupSeconds` at the same rate. */
-  seconds: number;
-  warmupSeconds: number;
-}
-
-export interface Scenario {
-  name: string;
-  description: string;
-  /** `steady`: every step is reported; `ramp`: steps in rising order, stop at the first that fails `pass`. */
-  kind: 'steady' | 'ramp';
-  steps: readonly Step[];
-  /** Which target(s) this scenario is the figure for. */
-  targets: ReadonlyArray<'p99-at-1000' | 'sustained-2000' | 'stretch-3000' | 'max-sustained'>;
-}
+export type { Step };
+export type Scenario = BaseScenario<'p99-at-1000' | 'sustained-2000' | 'stretch-3000' | 'max-sustained'>;
 
 /** What `ramp` calls sustained: every request answered in time, p99 under this, the offered rate achieved. */
 export const RAMP_PASS = { p99Ms: 100, minAchievedRatio: 0.97 } as const;

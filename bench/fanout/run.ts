@@ -15,6 +15,7 @@ import { bootstrapDatabase, createDb, DB_ROLES, runMigrations, seedDemoUsers } f
 import { spawnTsx, startRoleProcess, type RoleProcess } from '../../test/support/processes.js';
 import { DEFAULT_SCENARIOS, KINDS, SCENARIOS, isSlow, symbolsFor, type Scenario } from './scenarios.js';
 import type { ChildMessage, ClientConfig, ClientConnected, ClientReport, ParentMessage } from './ipc.js';
+import { runBench } from '../shared/children.js';
 import { buildGateway, startCompiledRole } from './build.js';
 import { buildNativeClient, messageWaiter, nativeHistogram, spawnNativeClient, type NativeResumed } from './native.js';
 
@@ -729,22 +730,4 @@ async function main(): Promise<void> {
   }
 }
 
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    interrupted = true;
-    console.error(`\n${sig}: stopping everything bench:fanout started`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-try {
-  await main();
-} catch (err) {
-  if (!interrupted) {
-    console.error(err);
-    process.exitCode = 1;
-  }
-} finally {
-  await cleanup();
-  process.exit(); // stray sockets (a client of a stopped server retrying) must not keep the bench alive
-}
+await runBench('bench:fanout', { cleanup }, main); // exits at the end: stray sockets must not keep the bench alive

@@ -38,7 +38,7 @@ export interface Config {
   kms: { endpoint: string | undefined; region: string; keyId: string; accessKeyId: string | undefined; timeoutMs: number };
   webauthn: { rpId: string; rpName: string; origins: string[] };
   session: { issuer: string; audience: string; jwksUrl: string | undefined };
-  accounts: { partitions: number; leaseTtlMs: number; startingCash: string; gateCycles: number };
+  accounts: { partitions: number; leaseTtlMs: number; startingCash: string; gateCycles: number; quoteLingerMs: number };
   tiers: { freeDelayMs: number };
   feed: {
     leaseTtlMs: number;
@@ -158,7 +158,13 @@ export function loadConfig(env: Env = process.env): Config {
       origins: (e.WEBAUTHN_ORIGINS || e.GATEWAY_ALLOWED_ORIGINS).split(',').map((o) => o.trim()).filter(Boolean),
     },
     session: { issuer: e.SESSION_JWT_ISSUER, audience: e.SESSION_JWT_AUDIENCE, jwksUrl: e.SESSION_JWKS_URL || undefined },
-    accounts: { partitions: e.ACCOUNTS_PARTITIONS, leaseTtlMs: e.ACCOUNTS_LEASE_TTL_MS, startingCash: e.PAPER_STARTING_CASH, gateCycles: e.MBT_GATE_CYCLES },
+    accounts: {
+      partitions: e.ACCOUNTS_PARTITIONS,
+      leaseTtlMs: e.ACCOUNTS_LEASE_TTL_MS,
+      startingCash: e.PAPER_STARTING_CASH,
+      gateCycles: e.MBT_GATE_CYCLES,
+      quoteLingerMs: e.ACCOUNTS_QUOTE_LINGER_MS,
+    },
     tiers: { freeDelayMs: e.FREE_TIER_DELAY_MS },
     feed: {
       leaseTtlMs: e.FEED_LEASE_TTL_MS,

@@ -45,7 +45,8 @@ function recording(): string {
   return lines.join('\n') + '\n';
 }
 
-const accountsEnv = () => market.accountsEnv({ ACCOUNTS_PARTITIONS: String(P), ACCOUNTS_LEASE_TTL_MS: '3000', PAPER_STARTING_CASH: '100000' });
+// A short linger: the test checks that a canceled order's symbol leaves the demand.
+const accountsEnv = () => market.accountsEnv({ ACCOUNTS_PARTITIONS: String(P), ACCOUNTS_LEASE_TTL_MS: '3000', PAPER_STARTING_CASH: '100000', ACCOUNTS_QUOTE_LINGER_MS: '500' });
 
 beforeAll(async () => {
   tdb = await createTestDatabase('raxx_mbt_quotes');

@@ -46,6 +46,7 @@ export const TEST_REDIS_DBS = {
   'live-crash': 50,
   'mbt-scale': 51,
   'bench-orders': 52,
+  'quote-router': 53,
 } as const;
 export type TestRedisDb = keyof typeof TEST_REDIS_DBS;
 

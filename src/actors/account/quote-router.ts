@@ -28,6 +28,11 @@ export interface QuoteRouterOptions {
   demandLeaseMs?: number;
   /** Users whose pairs were just loaded for newly owned partitions (e.g. to send them the clock events they missed). */
   onLoaded?: (userIds: string[]) => void;
+  /**
+   * A symbol no open order needs any more stays subscribed and in the demand this long (default 60 s): marketable
+   * orders open and close within a second, and each demand change makes the feed recompute its whole demand.
+   */
+  lingerMs?: number;
   logger?: QuoteRouterLogger;
 }
 
@@ -73,6 +78,9 @@ export class QuoteRouter {
   private syncing: Promise<void> | null = null;
   private syncAgain = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** Symbols no open order needs any more, and since when (they linger, see lingerMs). */
+  private readonly releasedAt = new Map<string, number>();
   private stopped = false;
   private readonly s = { quotes: 0, delivered: 0, loadFailures: 0 };
 
@@ -132,6 +140,7 @@ export class QuoteRouter {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.lingerTimer);
     await this.syncing?.catch(() => undefined);
     await this.demand.stop().catch(() => undefined);
     this.sub.disconnect();
@@ -221,6 +230,20 @@ export class QuoteRouter {
   /** Channels first, then the demand lease: by the time the feed subscribes upstream we hear its quotes. */
   private async sync(): Promise<void> {
     const want = new Set(this.bySymbol.keys());
+    // Symbols just released linger (see lingerMs); a timer syncs again when the first of them expires.
+    const now = Date.now();
+    const linger = this.o.lingerMs ?? 60_000;
+    for (const s of this.subscribed) if (!want.has(s) && !this.releasedAt.has(s)) this.releasedAt.set(s, now);
+    let next = Infinity;
+    for (const [s, at] of this.releasedAt) {
+      if (want.has(s) || now - at >= linger) this.releasedAt.delete(s);
+      else {
+        want.add(s);
+        next = Math.min(next, at + linger);
+      }
+    }
+    clearTimeout(this.lingerTimer);
+    if (next !== Infinity && !this.stopped) this.lingerTimer = setTimeout(() => this.scheduleSync(), next - now + 5).unref();
     const add = [...want].filter((s) => !this.subscribed.has(s));
     const drop = [...this.subscribed].filter((s) => !want.has(s));
     if (add.length) await this.sub.subscribe(...add.map((s) => QUOTE_CHANNEL_PREFIX + s));

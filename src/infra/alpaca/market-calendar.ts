@@ -92,15 +92,29 @@ function newYorkOffsetMs(t: number): number {
   return local - Math.floor(t / 1000) * 1000;
 }
 
+// Memoised: the engines ask for the same few sessions' boundaries on every catch-up, and Intl formatting is slow.
+const wallTimes = new Map<string, number>();
+
 /** The instant at which New York's wall clock shows `date` `hhmm` (exchange hours never fall in a DST gap). */
 export function newYorkWallTime(date: string, hhmm: string): Date {
+  const key = `${date} ${hhmm}`;
+  let t = wallTimes.get(key);
+  if (t === undefined) {
+    if (wallTimes.size >= 10_000) wallTimes.clear();
+    t = computeWallTime(date, hhmm);
+    wallTimes.set(key, t);
+  }
+  return new Date(t);
+}
+
+function computeWallTime(date: string, hhmm: string): number {
   const [y, m, d] = date.split('-').map(Number) as [number, number, number];
   const [h, mi] = hhmm.split(':').map(Number) as [number, number];
   const asUtc = Date.UTC(y, m - 1, d, h, mi);
   let t = asUtc - newYorkOffsetMs(asUtc);
   const second = newYorkOffsetMs(t);
   if (asUtc - second !== t) t = asUtc - second;
-  return new Date(t);
+  return t;
 }
 
 /** The America/New_York calendar date of instant `t` (YYYY-MM-DD). */

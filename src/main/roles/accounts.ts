@@ -23,7 +23,7 @@ import { createAssetDirectory, createMarketCalendar } from '../../infra/alpaca/i
 import { createDb } from '../../infra/db/index.js';
 import { startOpsServer } from '../../infra/http/index.js';
 import { closeRedis, createRedis } from '../../infra/redis/index.js';
-import { clearEffects, recoverEffects } from '../../infra/signal-outbox/index.js';
+import { deleteEffects, recoverEffects } from '../../infra/signal-outbox/index.js';
 import { UserEventLog } from '../../infra/user-events/index.js';
 import { PartitionRuntime } from '../../runtime/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
@@ -130,7 +130,7 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
         row.ok &&= appended[i] !== undefined;
         rows.set(e.outboxId, row);
       });
-      for (const [id, row] of rows) if (row.ok) await clearEffects(db.db, id, [...row.users]).catch((err: unknown) => logger.warn({ err }, 'signal outbox row not cleared; the sweep appends it again (deduplicated)'));
+      for (const [id, row] of rows) if (row.ok) outboxDone.push(id);
     },
     onPartitionsChanged: (owned) => {
       router.partitionsChanged(owned);
@@ -148,6 +148,18 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
   // Events of signal turns a dead replica committed but never appended (signal_outbox), appended by the new owner;
   // also swept every 10 s, for appends this replica gave up on while Redis was away.
   const outboxRecovered = new Counter({ name: 'raxx_accounts_signal_outbox_recovered_total', help: 'signal_outbox rows appended by the sweep (left by a crash or a failed append)', registers });
+  // Appended rows are deleted in one statement every 200 ms, not one transaction per signal turn.
+  const outboxDone: number[] = [];
+  const flushOutbox = () =>
+    outboxDone.length === 0
+      ? Promise.resolve()
+      : deleteEffects(batchDb.db, outboxDone.splice(0)).catch((err: unknown) => logger.warn({ err }, 'signal outbox rows not deleted; the sweep appends them again (deduplicated)'));
+  const flushTimer = setInterval(() => void flushOutbox(), 200);
+  flushTimer.unref();
+  ctx.onShutdown(async () => {
+    clearInterval(flushTimer);
+    await flushOutbox();
+  });
   const outboxSweep = (owned: readonly number[]) =>
     recoverEffects(batchDb.db, owned, async (e) => {
       if (!(await events.submit(e.userId, e.events as UserEventDraft[], e.key))) throw new Error('private event append failed');
@@ -169,6 +181,7 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     loadOpenOrders: (partitions) => openOrderSymbolsByUser(batchDb.db, partitions, config.accounts.partitions),
     openSymbolsOf: openSymbolsFromEngines(host.mbt),
     demandOwner: `accounts-${runtime.owner}`,
+    lingerMs: config.accounts.quoteLingerMs,
     // A dead replica's demand goes about when its partitions move (not after the gateways' 30 s).
     demandLeaseMs: 2 * config.accounts.leaseTtlMs,
     onLoaded: (users) => void sessionClock.catchUp(users).catch((err: unknown) => logger.warn({ err }, 'session catch-up failed')),

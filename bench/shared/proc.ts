@@ -1,0 +1,61 @@
+// CPU accounting from /proc for the benchmarks: a process's own CPU seconds, a process tree's (PostgreSQL: the
+// postmaster and every backend and worker it forked), and the whole machine's busy ticks.
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ is 100 on every Linux we run on). */
+const USER_HZ = 100;
+
+/** utime + stime of one `/proc/<pid>/stat` text, in seconds. */
+function statSeconds(stat: string): { ppid: number; seconds: number } {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(f[1]), seconds: (Number(f[11]) + Number(f[12])) / USER_HZ };
+}
+
+/** CPU seconds (user + system) used so far by `pid`; 0 once it has exited. */
+export function cpuSeconds(pid: number): number {
+  try {
+    return statSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8')).seconds;
+  } catch {
+    return 0; // exited
+  }
+}
+
+/** CPU seconds of `root` and of every live process whose parent is `root`, by pid. */
+export function treeCpu(root: number): Map<number, number> {
+  const out = new Map<number, number>([[root, cpuSeconds(root)]]);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = statSeconds(readFileSync(`/proc/${d}/stat`, 'utf8'));
+      if (s.ppid === root) out.set(Number(d), s.seconds);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** CPU seconds a tree used between two `treeCpu` readings (children that appeared count from zero). */
+export function treeDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, v] of after) sum += v - (before.get(pid) ?? 0);
+  return sum;
+}
+
+/** Busy and total ticks of the whole machine (`/proc/stat`, all CPUs; idle and iowait are not busy). */
+export function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
+}
+
+/** Cores the machine used between two `machineTicks` readings (0 … number of CPUs). */
+export function machineCores(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
+  return ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * cpus().length;
+}
+
+/** One line naming the machine, for the top of a report. */
+export function machineLine(): string {
+  return `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`;
+}
