@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fillId } from '../../src/actors/account/mbt/alpaca.js';
 import { mbt } from '../../src/domain/index.js';
 import type { Envelope } from '../../src/runtime/index.js';
-import { spawnTsx } from './processes.js';
+import { runCli } from './processes.js';
 
 /** A traded symbol of the run and its price level (bid = level + 0.00…0.09, ask = bid + 0.02). */
 export interface ScaleSymbol {
@@ -91,16 +91,6 @@ export function planUser(userId: string, symbols: readonly [string, string, stri
   submit('sell market S3 (half)', { symbol: s3, side: 'sell', type: 'market', qty: String(Math.floor(q3n / 2)) });
   submit('buy market S1 again', { symbol: s1, side: 'buy', type: 'market', qty: qty(1, 30) });
   return out;
-}
-
-/** Runs a CLI (`src/main/…`) as a child process to completion. */
-export function runCli(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawnTsx(script, args, env);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out, err })));
 }
 
 /** A fill as PostgreSQL stores it (text decimals), comparable with a re-derived one. */

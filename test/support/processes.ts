@@ -21,6 +21,16 @@ export function spawnTsx(script: string, args: string[], env: Record<string, str
   });
 }
 
+/** Runs a CLI (`src/main/…`) as a child process to completion, with its whole output. */
+export function runCli(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawnTsx(script, args, env);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out, err })));
+}
+
 export function startRoleProcess(role: string, env: Record<string, string | undefined>, readyTimeoutMs = 20_000): RoleProcess {
   return watchRoleProcess(role, spawnTsx('src/main/role.ts', [role], { PORT: '0', LOG_LEVEL: 'info', ...env }), readyTimeoutMs);
 }

@@ -27,7 +27,7 @@ import {
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { fencedTurns, rollingBack } from '../../support/turns.js';
 import { clearEffects, recoverEffects, type OutboxEffect } from '../../../src/infra/signal-outbox/index.js';
-import { spawnTsx } from '../../support/processes.js';
+import { runCli } from '../../support/processes.js';
 import { testRedisUrl } from '../../support/redis.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -352,11 +352,3 @@ describe('MBT in the account actor', () => {
   });
 });
 
-function runCli(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawnTsx(script, args, env);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out, err })));
-}

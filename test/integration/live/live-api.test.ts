@@ -14,7 +14,7 @@ import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/in
 import { appendCommand } from '../../../src/runtime/index.js';
 import { loadSimConfig } from '../../../src/sim/config.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
-import { spawnTsx } from '../../support/processes.js';
+import { runCli } from '../../support/processes.js';
 import { signSession, startTestGatewayRole, type TestGatewayRole } from '../../support/gateway.js';
 import { testRedisUrl } from '../../support/redis.js';
 import { SIM_KMS_SECRET } from '../../support/sim-kms.js';
@@ -342,12 +342,8 @@ describe('audit trail', () => {
     expect(dump).not.toMatch(/access_token|refresh_token|Bearer/i);
 
     const verify = async () => {
-      const child = spawnTsx('src/main/audit-verify.ts', [], { DATABASE_MIGRATION_URL: tdb.ownerUrl, LOG_LEVEL: 'silent' });
-      let out = '';
-      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-      child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-      const code = await new Promise<number | null>((r) => child.once('exit', r));
-      return { code, out };
+      const r = await runCli('src/main/audit-verify.ts', [], { DATABASE_MIGRATION_URL: tdb.ownerUrl, LOG_LEVEL: 'silent' });
+      return { code: r.code, out: r.out + r.err };
     };
     const clean = await verify();
     expect(clean.code, clean.out).toBe(0);
