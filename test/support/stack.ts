@@ -210,6 +210,8 @@ export type Frame = { T: string; S: string; src: 'rt' | 'delayed' | 'lkg'; seq: 
 export type Control = { T: string } & Record<string, unknown>;
 export interface Received {
   at: number;
+  /** Arrival order (see MdClient.arrivals). */
+  n: number;
   frame: Frame;
 }
 
@@ -220,7 +222,9 @@ export class MdClient {
   readonly frames: Received[] = [];
   /** Every message in arrival order (arrays and control messages). */
   readonly log: Array<Control | Frame[]> = [];
-  readonly controls: Array<{ at: number; msg: Control }> = [];
+  readonly controls: Array<{ at: number; n: number; msg: Control }> = [];
+  /** Arrival order of every message (frames of one array share it): milliseconds cannot order two messages of one tick. */
+  private arrivals = 0;
   /** Real-time frames seen twice (or behind the newest) with no resume of that key under way: must stay empty. */
   readonly duplicates: string[] = [];
   /** Seq gaps on the real-time line, as `key:from-to`, and what became of each. */
@@ -259,14 +263,15 @@ export class MdClient {
 
   private onMessage(msg: Control | Frame[]): void {
     const at = Date.now();
+    const n = ++this.arrivals;
     this.log.push(msg);
     if (!Array.isArray(msg)) {
-      this.controls.push({ at, msg });
+      this.controls.push({ at, n, msg });
       if (msg.T === 'resume') this.resuming.delete(msg.key as string);
       return;
     }
     for (const frame of msg) {
-      this.frames.push({ at, frame });
+      this.frames.push({ at, n, frame });
       if (frame.src === 'rt') this.track(frame);
     }
   }
@@ -321,8 +326,8 @@ export class MdClient {
   }
 
   /** Waits for a control message (`T`) that arrived after `since` and matches `pred`. */
-  async control(T: string, pred: (m: Control) => boolean = () => true, timeoutMs = 5_000, since = 0): Promise<{ at: number; msg: Control }> {
-    let hit: { at: number; msg: Control } | undefined;
+  async control(T: string, pred: (m: Control) => boolean = () => true, timeoutMs = 5_000, since = 0): Promise<{ at: number; n: number; msg: Control }> {
+    let hit: { at: number; n: number; msg: Control } | undefined;
     await waitFor(() => (hit = this.controls.find((c) => c.at >= since && c.msg.T === T && pred(c.msg))) !== undefined, timeoutMs, `"T":"${T}"`);
     return hit!;
   }
