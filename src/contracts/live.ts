@@ -8,8 +8,6 @@ export const LIVE_COMMAND_TYPES = {
   /** Submit one stored draft whose step-up challenge the gateway has just consumed. */
   submit: 'live.submit',
   cancel: 'live.cancel',
-  /** Store a freshly sealed connection (after the OAuth callback) and drop any cached token. */
-  connect: 'live.connect',
   /** Refresh the access token before it expires (brokers that issue refresh tokens). */
   refresh: 'live.refresh',
   /** Disconnect: crypto-shred the sealed token, drop the cached one. */
@@ -66,7 +64,6 @@ export const liveClientOrderId = (liveOrderId: string): string => `raxx-${liveOr
 
 export const liveSubmitPayloadSchema = z.strictObject({ liveOrderId: z.uuid() });
 export const liveCancelPayloadSchema = z.strictObject({ liveOrderId: z.uuid() });
-export const liveConnectPayloadSchema = z.strictObject({ connectionId: z.uuid() });
 export const liveRefreshPayloadSchema = z.strictObject({ connectionId: z.uuid() });
 export const liveRevokePayloadSchema = z.strictObject({
   /** Absent: whatever connection is active. */

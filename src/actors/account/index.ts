@@ -31,4 +31,4 @@ export {
 } from './mbt/index.js';
 export { openSymbolsFromEngines, QuoteRouter, type QuoteRouterOptions, type QuoteRouterStats } from './quote-router.js';
 export { SessionClock, type SessionClockOptions } from './session-clock.js';
-export { isLiveCommandType, LIVE_FOLLOW_SIGNAL, LIVE_TRADE_UPDATE_SIGNAL, usersWithOpenLiveOrders, liveFillEvents, reconcileOpenOrders, LiveHost, TokenVault, TradeFollowers, type LiveHostOptions, type LiveSignalEffect, type TradeFollowersOptions } from './live/index.js';
+export { isLiveCommandType, LIVE_FOLLOW_SIGNAL, LIVE_TRADE_UPDATE_SIGNAL, liveFillEvents, reconcileOpenOrders, LiveHost, TokenVault, TradeFollowers, type LiveHostOptions, type LiveSignalEffect, type TradeFollowersOptions } from './live/index.js';

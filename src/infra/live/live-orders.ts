@@ -1,6 +1,6 @@
 // Live orders from draft to broker outcome (table `live_orders`). Every function runs in the caller's tenant
 // transaction; the submit-attempt marker is the exception, committed on its own before anything is sent.
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { liveClientOrderId, liveDraftHash, type LiveOrderDraft } from '../../contracts/live.js';
 import type { Db, Executor } from '../db/client.js';
 import { liveOrders, type LiveOrderStatus } from '../db/schema/index.js';
@@ -8,8 +8,8 @@ import { withTenant } from '../db/tenant.js';
 
 export type LiveOrderRow = typeof liveOrders.$inferSelect;
 
-/** Statuses after which nothing more happens to the order at the broker. */
-export const FINAL_LIVE_STATUSES: ReadonlySet<LiveOrderStatus> = new Set(['rejected', 'failed', 'filled', 'canceled', 'expired']);
+/** Statuses of an order the broker may still change (sent, or possibly sent, and not final). */
+export const OPEN_LIVE_STATUSES: readonly LiveOrderStatus[] = ['submitting', 'submitted', 'in_doubt', 'partially_filled'];
 
 export async function insertDraft(tx: Executor, a: { id: string; userId: string; draft: LiveOrderDraft; connectionId: string }): Promise<LiveOrderRow> {
   const clientOrderId = liveClientOrderId(a.id);
@@ -35,7 +35,7 @@ export async function openLiveOrders(tx: Executor, userId: string): Promise<Live
   return tx
     .select()
     .from(liveOrders)
-    .where(and(eq(liveOrders.userId, userId), sql`${liveOrders.status} in ('submitting', 'submitted', 'in_doubt', 'partially_filled')`));
+    .where(and(eq(liveOrders.userId, userId), inArray(liveOrders.status, [...OPEN_LIVE_STATUSES])));
 }
 
 /**
@@ -104,4 +104,10 @@ export type LiveOrderJson = ReturnType<typeof liveOrderJson>;
 export async function findByClientOrderId(tx: Executor, userId: string, clientOrderId: string): Promise<LiveOrderRow | undefined> {
   const [row] = await tx.select().from(liveOrders).where(and(eq(liveOrders.userId, userId), eq(liveOrders.clientOrderId, clientOrderId)));
   return row;
+}
+
+/** Users with live orders still open at the broker (batch role: crosses tenants). */
+export async function usersWithOpenLiveOrders(batchDb: Db): Promise<string[]> {
+  const rows = await batchDb.selectDistinct({ userId: liveOrders.userId }).from(liveOrders).where(inArray(liveOrders.status, [...OPEN_LIVE_STATUSES]));
+  return rows.map((r) => r.userId);
 }

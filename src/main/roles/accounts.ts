@@ -12,12 +12,12 @@ import {
   LIVE_FOLLOW_SIGNAL,
   reconcileOpenOrders,
   SessionClock,
-  usersWithOpenLiveOrders,
   TradeFollowers,
   type SignalEffect,
   type UserEventDraft,
 } from '../../actors/account/index.js';
 import { createAlpacaBroker, followTradeUpdates } from '../../infra/broker/index.js';
+import { usersWithOpenLiveOrders } from '../../infra/live/live-orders.js';
 import { offsetClock } from '../../domain/index.js';
 import { createAssetDirectory, createMarketCalendar } from '../../infra/alpaca/index.js';
 import { createDb } from '../../infra/db/index.js';
@@ -25,7 +25,7 @@ import { startOpsServer } from '../../infra/http/index.js';
 import { closeRedis, createRedis } from '../../infra/redis/index.js';
 import { deleteEffects, recoverEffects } from '../../infra/signal-outbox/index.js';
 import { UserEventLog } from '../../infra/user-events/index.js';
-import { PartitionRuntime } from '../../runtime/index.js';
+import { PartitionRuntime, partitionOf } from '../../runtime/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
 import { envelopeFromConfig, oauthFromConfig, standingFromConfig } from './live-deps.js';
 import { storageChecks } from './readiness.js';
@@ -136,8 +136,9 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
       router.partitionsChanged(owned);
       void outboxSweep(owned);
       // Live orders still open in partitions taken over: follow their users' trade updates now (a signal turn opens the token).
-      void usersWithOpenLiveOrders(batchDb.db, owned, config.accounts.partitions)
-        .then((users) => users.forEach((userId) => runtime.deliver({ userId, kind: LIVE_FOLLOW_SIGNAL, payload: null })))
+      const mine = new Set(owned);
+      void usersWithOpenLiveOrders(batchDb.db)
+        .then((users) => users.forEach((userId) => mine.has(partitionOf(userId, config.accounts.partitions)) && runtime.deliver({ userId, kind: LIVE_FOLLOW_SIGNAL, payload: null })))
         .catch((err: unknown) => logger.warn({ err }, 'open live orders unavailable: their users are followed from their next command'));
     },
     onDeadLetter: (entryId, reason, partition) => {

@@ -3,4 +3,3 @@ export { isLiveCommandType, LIVE_FOLLOW_SIGNAL, LIVE_TRADE_UPDATE_SIGNAL, liveFi
 export { TokenVault } from './token-vault.js';
 export { TradeFollowers, type TradeFollowersOptions } from './trade-followers.js';
 export { reconcileOpenOrders, type ReconcileDeps } from './reconcile.js';
-export { usersWithOpenLiveOrders } from './reconcile.js';

@@ -40,8 +40,4 @@ export class TokenVault {
   drop(userId: string): void {
     this.entries.delete(userId);
   }
-
-  get size(): number {
-    return this.entries.size;
-  }
 }

@@ -47,8 +47,4 @@ export class TradeFollowers {
     this.followers.clear();
     await Promise.all(all.map((f) => f.close()));
   }
-
-  get size(): number {
-    return this.followers.size;
-  }
 }
