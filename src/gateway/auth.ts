@@ -20,6 +20,12 @@ export interface SessionAuthOptions {
    * what forged kids can cost the auth service). A rotated key is picked up at most this long after its first use.
    */
   jwksCooldownMs?: number;
+  /** Verified tokens remembered at most (default 20,000; 0 turns the cache off). */
+  cacheSize?: number;
+  /** How long a verified token is remembered at most, within its own expiry (default 60 s). */
+  cacheTtlMs?: number;
+  /** Clock for the cache (tests). */
+  now?: () => number;
 }
 
 export interface SessionAuth {
@@ -37,6 +43,7 @@ export function createSessionAuth(opts: SessionAuthOptions): SessionAuth {
   const jwks: JWTVerifyGetKey | undefined = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl), { cooldownDuration: opts.jwksCooldownMs ?? 30_000, timeoutDuration: 5000 }) : undefined;
   const secret = opts.secret;
   const verifyOpts = { issuer: opts.issuer, audience: opts.audience };
+  const cache = new VerifiedTokens(opts.cacheSize ?? 20_000, opts.cacheTtlMs ?? 60_000, opts.now ?? Date.now);
 
   async function verifyRaw(token: string) {
     if (jwks) return jwtVerify(token, jwks, { ...verifyOpts, algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'] });
@@ -48,11 +55,16 @@ export function createSessionAuth(opts: SessionAuthOptions): SessionAuth {
     canSign: secret !== undefined,
     async verify(token) {
       if (token.length === 0 || token.length > 8192) return null;
+      // A rotated HS256 secret must stop accepting what only the old one signed: the cache is keyed by the secret too.
+      const keyEpoch = secret && !jwks ? secret.current() : '';
+      const known = cache.get(token, keyEpoch);
+      if (known) return known;
       try {
         const { payload } = await verifyRaw(token);
         if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 200) return null;
-        const role = payload.role === 'operator' ? 'operator' : 'user';
-        return { sub: payload.sub, role };
+        const claims: SessionClaims = { sub: payload.sub, role: payload.role === 'operator' ? 'operator' : 'user' };
+        cache.set(token, keyEpoch, claims, typeof payload.exp === 'number' ? payload.exp * 1000 : undefined);
+        return claims;
       } catch {
         return null;
       }
@@ -69,6 +81,38 @@ export function createSessionAuth(opts: SessionAuthOptions): SessionAuth {
         .sign(encoder.encode(secret.current()));
     },
   };
+}
+
+/**
+ * Tokens already verified, so a client sending one token with every request (or thousands of sockets reconnecting
+ * at once) costs one signature check per token, not one per request. Only verified tokens enter; an entry ends at
+ * the token's own `exp` or after `ttlMs`, whichever is first; the oldest entries go when it is full.
+ */
+class VerifiedTokens {
+  private readonly entries = new Map<string, { claims: SessionClaims; keyEpoch: string; until: number }>();
+
+  constructor(
+    private readonly max: number,
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  get(token: string, keyEpoch: string): SessionClaims | null {
+    const e = this.entries.get(token);
+    if (!e) return null;
+    if (e.keyEpoch !== keyEpoch || this.now() >= e.until) {
+      this.entries.delete(token);
+      return null;
+    }
+    return e.claims;
+  }
+
+  set(token: string, keyEpoch: string, claims: SessionClaims, expiresAt: number | undefined): void {
+    if (this.max <= 0) return;
+    const until = Math.min(this.now() + this.ttlMs, expiresAt ?? Infinity);
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { claims, keyEpoch, until });
+  }
 }
 
 /**

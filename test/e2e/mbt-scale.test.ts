@@ -315,17 +315,22 @@ describe('MBT at scale through real processes, with a replica SIGKILLed mid-flow
     await flow(rounds, async (i, n) => {
       if (replacing || i < Math.floor(n / 3)) return;
       // Mid-flow: the victim has read entries it has not acknowledged (its mailbox and the turns it is running). Checked
-      // at each chunk without pausing the flow (a paused flow lets a fast replica drain): the kill waits for a chunk
+      // at each chunk without pausing the flow (a paused flow lets a fast replica drain), with the victim frozen
+      // (SIGSTOP) so what it holds cannot be acknowledged between the count and the kill; the kill waits for a chunk
       // boundary where it holds some.
-      if (((await pendingByConsumer(redis, P)).get(victim.owner) ?? 0) === 0) {
+      const owned = (await victim.health()).owned;
+      victim.child.kill('SIGSTOP');
+      const held = (await pendingByConsumer(redis, P)).get(victim.owner) ?? 0;
+      if (held === 0) {
+        victim.child.kill('SIGCONT');
         if (i >= Math.floor((2 * n) / 3)) throw new Error('the victim never held pending entries at a chunk boundary');
         return;
       }
-      victimOwned = (await victim.health()).owned;
+      victimOwned = owned;
       victim.child.kill('SIGKILL');
       await victim.exited;
       killedAfter = i * CHUNK;
-      heldByVictim = (await pendingByConsumer(redis, P)).get(victim.owner) ?? 0;
+      heldByVictim = held;
       replacing = start('r3'); // in the background: the flow keeps its pace
     });
     const appendMs = Date.now() - tFlow;

@@ -30,6 +30,37 @@ export interface DbHandle {
   close(): Promise<void>;
 }
 
+/**
+ * The pool as drizzle should see it: every statement a named prepared statement (postgres.js caches them per
+ * connection). drizzle sends unnamed statements (`unsafe(…, { prepare: false })`) unless a query is given a name,
+ * and postgres.js sends an unnamed statement with parameters in two round trips (Parse + Describe, wait for the
+ * parameter types, then Bind + Execute) and stops pipelining behind it: every statement of a turn would cost two
+ * round trips, and PostgreSQL would parse and plan it every time. Prepared, a statement after its first use per
+ * connection is one Bind + Execute, pipelined with its neighbours. Transactions and savepoints hand drizzle a new
+ * postgres.js handle, so those are wrapped too.
+ */
+function preparedByDefault(sql: postgres.Sql): postgres.Sql {
+  const wrap = <T extends object>(handle: T): T =>
+    new Proxy(handle, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        if (prop === 'unsafe') {
+          return (query: string, args?: unknown[], options?: Record<string, unknown>) =>
+            (value as (...a: unknown[]) => unknown).call(target, query, args, { ...options, prepare: true });
+        }
+        if (prop === 'begin' || prop === 'savepoint') {
+          return (...a: unknown[]) => {
+            const fn = a.pop() as (inner: object) => unknown;
+            return (value as (...b: unknown[]) => unknown).call(target, ...a, (inner: object) => fn(wrap(inner)));
+          };
+        }
+        return value;
+      },
+    });
+  return wrap(sql);
+}
+
 export function createDb(url: string, opts: CreateDbOptions = {}): DbHandle {
   const connection: Record<string, string> = { application_name: opts.appName ?? 'raxx' };
   if (opts.role !== undefined) connection.role = opts.role;
@@ -39,7 +70,7 @@ export function createDb(url: string, opts: CreateDbOptions = {}): DbHandle {
     // postgres.js prints NOTICEs to the console by default; "already exists, skipping" is not news.
     onnotice: () => {},
   });
-  const db = drizzle({ client: sql, schema });
+  const db = drizzle({ client: preparedByDefault(sql), schema });
   let closing: Promise<void> | undefined;
   return {
     sql,

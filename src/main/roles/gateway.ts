@@ -45,7 +45,8 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
   const clock = offsetClock(config.clock.offsetMs);
   const owner = `gateway:${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 
-  const redis = createRedis(config.redis.url, 'raxx-gateway');
+  // Auto-pipelined: under load the requests of one tick share a write (limiter scripts, appends, id reservations).
+  const redis = createRedis(config.redis.url, 'raxx-gateway', { autoPipelining: true });
   const subscriber = createRedis(config.redis.url, 'raxx-gateway-md');
   const tierEvents = createRedis(config.redis.url, 'raxx-gateway-tiers');
   for (const r of [redis, subscriber, tierEvents]) r.on('error', () => {}); // readiness reports outages
