@@ -140,7 +140,7 @@ async function apply(tx: Tx, env: Envelope, cmd: AccountCommand, startingCash: s
   const userId = env.userId;
   let rows: Record<string, unknown>[];
   // The paper engine follows the row (mbt/host.ts): its pending writes land first, so the statement sees current balances.
-  if (cmd.type !== 'account.open') await turn.beforeAccountWrite();
+  if (cmd.type !== 'account.open') await turn.beforeAccountWrite(userId);
   switch (cmd.type) {
     case 'account.open': {
       rows = await tx.execute(sql`

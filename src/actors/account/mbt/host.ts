@@ -314,9 +314,14 @@ export class MbtTurn {
     this.writer.touch(acc);
   }
 
-  /** Writes the engine's pending changes first, so an account.* statement sees (and reports) current balances. */
-  async beforeAccountWrite(): Promise<void> {
-    if (this.writer.pending) await this.flush();
+  /**
+   * Writes the user's pending engine changes first, so an account.* statement sees (and reports) current balances.
+   * Only this user's: the statement touches only its own row, and waiting for a flush whenever any other user of the
+   * batch had stepped would make the batch's users take turns, one round trip each.
+   */
+  async beforeAccountWrite(userId: string): Promise<void> {
+    const acc = this.account(userId);
+    if (acc && this.writer.pendingFor(acc.accountId)) await this.flush();
   }
 
   /**

@@ -93,8 +93,9 @@ export class TurnWriter {
 
   constructor(private readonly tx: Tx) {}
 
-  get pending(): boolean {
-    return this.states.size > 0;
+  /** Whether `accountId`'s engine has changes not yet sent (its rows would be stale to a statement sent now). */
+  pendingFor(accountId: string): boolean {
+    return this.states.has(accountId);
   }
 
   /** The account's engine changed (or is new): its state row is saved at the next flush. */
