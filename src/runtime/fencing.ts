@@ -49,11 +49,15 @@ export async function claimPartitionEpoch(db: Db, partition: number, epoch: numb
     if (opts.lockWaitMs === undefined || !(e instanceof DbError) || e.sqlstate !== '55P03') throw e;
   }
   try {
+    // The session holding the row lock is found through the row itself: its xmax is the locking transaction, whose
+    // own lock pg_locks lists with its pid. Only a turn session (tagged) of an epoch older than ours is ended.
     await db.execute(sql`
-      select pg_terminate_backend(pid, 1000) from pg_stat_activity
-      where datname = current_database() and pid <> pg_backend_pid()
-        and application_name ~ ${`^raxx-turn:p${partition}:e[0-9]+$`}
-        and split_part(application_name, ':e', 2)::bigint < ${epoch}`);
+      select pg_terminate_backend(l.pid, 1000)
+        from partition_epochs e
+        join pg_locks l on l.locktype = 'transactionid' and l.transactionid = e.xmax and l.mode = 'ExclusiveLock' and l.granted
+        join pg_stat_activity a on a.pid = l.pid
+       where e.partition = ${partition} and e.epoch < ${epoch} and a.datname = current_database()
+         and l.pid <> pg_backend_pid() and a.application_name like 'raxx-turn:%'`);
     return await claim();
   } catch (err) {
     throw toDbError(err);
@@ -67,10 +71,17 @@ export async function currentPartitionEpoch(db: Db, partition: number): Promise<
 }
 
 /**
- * `application_name` of a session while it runs a turn of `partition` under `epoch` (transaction-local), so a new
- * owner can find, and end, a turn of an older epoch that holds the partition's epoch row lock (see claimPartitionEpoch).
+ * `application_name` of a session while it runs a turn of `partition` under `epoch` (transaction-local; a turn over
+ * several partitions is tagged with its first and `+N`): what a new owner may end when such a session holds the
+ * partition's epoch row lock past half a lease (see claimPartitionEpoch), and what an operator sees.
  */
-export const turnTag = (partition: number, epoch: number) => `raxx-turn:p${partition}:e${epoch}`;
+export const turnTag = (partition: number, epoch: number, more = 0) => `raxx-turn:p${partition}:e${epoch}${more > 0 ? `+${more}` : ''}`;
+
+/** One partition a turn commits for, under the epoch its owner holds. */
+export interface Fence {
+  partition: number;
+  epoch: number;
+}
 
 /**
  * One transaction, RLS-scoped to `userIds` (transaction-local `raxx.user_ids`, as withTenant), that first locks the
@@ -84,7 +95,7 @@ export async function withFencedTransaction<T>(
   userIds: readonly string[],
   fn: (tx: Tx) => Promise<T>,
 ): Promise<T> {
-  return fencedTransaction(db, partition, epoch, userIds, () => Promise.resolve(undefined), (tx) => fn(tx));
+  return fencedTransaction(db, [{ partition, epoch }], userIds, () => Promise.resolve(undefined), (tx) => fn(tx));
 }
 
 /**
@@ -96,21 +107,30 @@ export async function withFencedTransaction<T>(
  */
 async function fencedTransaction<A, T>(
   db: Db,
-  partition: number,
-  epoch: number,
+  fences: readonly Fence[],
   userIds: readonly string[],
   alongside: (tx: Tx) => PromiseLike<A>,
   fn: (tx: Tx, pre: A) => Promise<T>,
 ): Promise<T> {
   const literal = toTextArrayLiteral([...new Set(userIds)]);
+  const sorted = [...fences].sort((a, b) => a.partition - b.partition);
+  const first = sorted[0]!;
+  const tag = turnTag(first.partition, first.epoch, sorted.length - 1);
+  const partitions = `{${sorted.map((f) => f.partition).join(',')}}`;
   try {
     return await db.transaction(async (tx) => {
-      const scope = tx.execute(sql`select set_config('raxx.user_ids', ${literal}, true), set_config('application_name', ${turnTag(partition, epoch)}, true)`).then(() => undefined);
-      const fence = tx.execute<{ epoch: string }>(sql`select epoch from partition_epochs where partition = ${partition} for update`).then((r) => r);
+      const scope = tx.execute(sql`select set_config('raxx.user_ids', ${literal}, true), set_config('application_name', ${tag}, true)`).then(() => undefined);
+      // Locked in partition order (one owner runs turns over several partitions at once).
+      const fence = tx
+        .execute<{ partition: number; epoch: string }>(sql`select partition, epoch from partition_epochs where partition = any(${partitions}::int[]) order by partition for update`)
+        .then((r) => r);
       const pre = alongside(tx).then((r) => r);
       const [, rows] = await Promise.all([scope, fence, pre]);
-      const current = rows.length > 0 ? Number(rows[0]!.epoch) : null;
-      if (current !== epoch) throw new FencedOutError(partition, epoch, current);
+      const stored = new Map(rows.map((r) => [Number(r.partition), Number(r.epoch)]));
+      for (const f of sorted) {
+        const current = stored.get(f.partition) ?? null;
+        if (current !== f.epoch) throw new FencedOutError(f.partition, f.epoch, current);
+      }
       return fn(tx, await pre);
     });
   } catch (err) {
@@ -152,12 +172,33 @@ export async function commitFencedBatch(
   envelopes: readonly Envelope[],
   handle: (tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void) => Promise<CommandDecision[]>,
 ): Promise<StoredDecision[]> {
-  const ids = envelopes.map((e) => e.id);
+  const [out] = await commitFencedGroup(db, [{ partition, epoch, envelopes }], (_i, tx, fresh, defer) => handle(tx, fresh, defer));
+  return out!;
+}
+
+/** One partition's part of a turn over several partitions. */
+export interface FencedBatch extends Fence {
+  envelopes: readonly Envelope[];
+}
+
+/**
+ * commitFencedBatch for several partitions of one owner in ONE transaction: every epoch is checked (a moved one
+ * aborts the whole turn with that partition's FencedOutError), the id lookup and the processed_commands insert are
+ * one statement each, and `handle` runs for each partition's new commands at the same time (partitions share no
+ * user, so their statements may interleave). Returns the decisions per batch, in input order. Under load this is
+ * what makes a turn carry many commands however many partitions they are spread over: the transaction, its fence
+ * and its round trips are paid once.
+ */
+export async function commitFencedGroup(
+  db: Db,
+  batches: readonly FencedBatch[],
+  handle: (index: number, tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void) => Promise<CommandDecision[]>,
+): Promise<StoredDecision[][]> {
+  const ids = batches.flatMap((b) => b.envelopes.map((e) => e.id));
   return fencedTransaction(
     db,
-    partition,
-    epoch,
-    envelopes.map((e) => e.userId),
+    batches,
+    batches.flatMap((b) => b.envelopes.map((e) => e.userId)),
     // Which ids were already applied: asked in the fence's round trip (a turn is a few round trips, not one per step).
     (tx) =>
       ids.length
@@ -169,55 +210,64 @@ export async function commitFencedBatch(
     async (tx, done) => {
       const doneById = new Map(done.map((r) => [r.id, r]));
       const seen = new Set<string>();
-      const fresh: Envelope[] = [];
-      for (const e of envelopes) {
-        if (!doneById.has(e.id) && !seen.has(e.id)) fresh.push(e);
-        seen.add(e.id);
-      }
+      const fresh = batches.map((b) => {
+        const list: Envelope[] = [];
+        for (const e of b.envelopes) {
+          if (!doneById.has(e.id) && !seen.has(e.id)) list.push(e);
+          seen.add(e.id);
+        }
+        return list;
+      });
       // Writes `handle` sent without awaiting: settled here (a rejection is kept, never left unhandled) and awaited
       // with the processed_commands insert, so they share its round trip.
       const deferred: Array<Promise<{ error: unknown } | null>> = [];
       const defer = (write: PromiseLike<unknown>) => void deferred.push(Promise.resolve(write).then(() => null, (error: unknown) => ({ error })));
-      let decided: CommandDecision[];
-      try {
-        decided = fresh.length ? await handle(tx, fresh, defer) : [];
-      } catch (err) {
+      // allSettled: no batch may still be issuing statements when a failure rolls the transaction back.
+      const settled = await Promise.allSettled(fresh.map((list, i) => (list.length ? handle(i, tx, list, defer) : Promise.resolve([]))));
+      const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) {
         // No statement of this turn may still be in flight when it rolls back. A deferred write that failed first
         // aborted the transaction: it is the cause, the handler's "transaction is aborted" (25P02) only the symptom.
+        const err: unknown = failure.reason;
         const cause = (await Promise.all(deferred)).find((r) => r !== null && !isAbortedTx(r.error));
         throw isAbortedTx(err) && cause ? cause.error : err;
       }
-      const byId = new Map(decided.map((d) => [d.id, d]));
-      const rows = fresh.map((e) => {
-        const d = byId.get(e.id);
-        if (!d) throw new Error(`handler returned no decision for command ${e.id}`);
-        return {
-          commandId: e.id,
-          userId: e.userId,
-          partition,
-          type: e.type,
-          resultCode: d.code ?? d.outcome,
-          result: { outcome: d.outcome, ...(d.code !== undefined ? { code: d.code } : {}), ...(d.result !== undefined ? { result: d.result } : {}) },
-        };
-      });
+      const decided = settled.map((r) => (r as PromiseFulfilledResult<CommandDecision[]>).value);
+      const byId = new Map(decided.flat().map((d) => [d.id, d]));
+      const rows = fresh.flatMap((list, i) =>
+        list.map((e) => {
+          const d = byId.get(e.id);
+          if (!d) throw new Error(`handler returned no decision for command ${e.id}`);
+          return {
+            commandId: e.id,
+            userId: e.userId,
+            partition: batches[i]!.partition,
+            type: e.type,
+            resultCode: d.code ?? d.outcome,
+            result: { outcome: d.outcome, ...(d.code !== undefined ? { code: d.code } : {}), ...(d.result !== undefined ? { result: d.result } : {}) },
+          };
+        }),
+      );
       const insert = rows.length ? tx.insert(processedCommands).values(rows).then(() => null, (error: unknown) => ({ error })) : Promise.resolve(null);
       // Sent after the deferred writes, so it runs after them; the first failure in send order is the cause.
       const failed = (await Promise.all([...deferred, insert])).find((r) => r !== null);
       if (failed) throw failed.error;
-      const out: StoredDecision[] = [];
       const emitted = new Set<string>();
-      for (const e of envelopes) {
-        if (emitted.has(e.id)) continue;
-        emitted.add(e.id);
-        const prev = doneById.get(e.id);
-        if (prev) {
-          const r = (prev.result ?? {}) as { outcome?: 'accepted' | 'rejected'; code?: string; result?: unknown };
-          out.push({ id: e.id, outcome: r.outcome ?? 'accepted', code: prev.code, result: r.result, replayed: true });
-        } else {
-          out.push({ ...byId.get(e.id)!, replayed: false });
+      return batches.map((b) => {
+        const out: StoredDecision[] = [];
+        for (const e of b.envelopes) {
+          if (emitted.has(e.id)) continue;
+          emitted.add(e.id);
+          const prev = doneById.get(e.id);
+          if (prev) {
+            const r = (prev.result ?? {}) as { outcome?: 'accepted' | 'rejected'; code?: string; result?: unknown };
+            out.push({ id: e.id, outcome: r.outcome ?? 'accepted', code: prev.code, result: r.result, replayed: true });
+          } else {
+            out.push({ ...byId.get(e.id)!, replayed: false });
+          }
         }
-      }
-      return out;
+        return out;
+      });
     },
   );
 }

@@ -15,10 +15,13 @@ export { assignPartitions } from './assignment.js';
 export {
   claimPartitionEpoch,
   commitFencedBatch,
+  commitFencedGroup,
   currentPartitionEpoch,
   FencedOutError,
   turnTag,
   withFencedTransaction,
   type CommandDecision,
+  type Fence,
+  type FencedBatch,
   type StoredDecision,
 } from './fencing.js';

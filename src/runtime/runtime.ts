@@ -1,7 +1,9 @@
 /**
  * The partitioned actor runtime: commands of one user are serialised through one Redis stream partition
  * (`cmd:{pN}`, group `actors`); each partition is owned by one replica at a time under a lease with a fencing
- * epoch; the owner runs one turn at a time per partition, each turn one PostgreSQL transaction over a batch.
+ * epoch; the owner runs one turn at a time per partition, each turn one PostgreSQL transaction over a batch (the
+ * commands waiting in up to `maxTurnPartitions` partitions share one transaction: fenced per partition, handled per
+ * partition, committed together).
  *
  * DELIVERY GUARANTEE. Every command appended with `appendCommand` (and not trimmed by MAXLEN before it was read)
  * has its effects committed exactly once: delivery is at-least-once (XREADGROUP, XACK only after COMMIT, a new
@@ -12,8 +14,8 @@
  * `onDecision` is called after COMMIT and awaited before XACK, at least once per command (again on redelivery,
  * with `replayed: true`).
  *
- * FENCING. A replica may commit a turn only while `partition_epochs.epoch` equals its lease epoch; the turn's
- * transaction checks it under `SELECT … FOR UPDATE` and holds the lock until COMMIT, and a new owner raises the
+ * FENCING. A replica may commit a turn only while `partition_epochs.epoch` equals its lease epoch for every partition
+ * of the turn; the turn's transaction checks them under `SELECT … FOR UPDATE` and holds the locks until COMMIT, and a new owner raises the
  * epoch (row lock) before it claims entries. A paused former owner that wakes up aborts (FencedOutError) and
  * nothing of its turn lands. Reads are fenced too (a Lua XREADGROUP that checks the lease atomically), so an
  * expired owner cannot pull new entries into its pending list.
@@ -44,7 +46,7 @@ import { DbError } from '../infra/db/errors.js';
 import { LuaScript } from '../infra/market-data/lua.js';
 import { assignPartitions } from './assignment.js';
 import { CONSUMER_GROUP, ENVELOPE_FIELD, envelopeSchema, partitionOf, runtimeKeys, type Envelope } from './envelope.js';
-import { claimPartitionEpoch, commitFencedBatch, FencedOutError, withFencedTransaction, type CommandDecision, type StoredDecision } from './fencing.js';
+import { claimPartitionEpoch, commitFencedBatch, commitFencedGroup, FencedOutError, withFencedTransaction, type CommandDecision, type StoredDecision } from './fencing.js';
 import { fencedReadLua, partitionLeaseAcquireLua, partitionLeaseReleaseLua } from './scripts/partition-lease.lua.js';
 
 const acquireScript = new LuaScript('partition-lease-acquire', partitionLeaseAcquireLua);
@@ -113,7 +115,12 @@ export interface RuntimeOptions {
   owner?: string;
   leaseTtlMs?: number; // default 5000
   tickMs?: number; // default leaseTtlMs / 5
-  maxBatch?: number; // default 64
+  maxBatch?: number; // default 64 (commands of one partition per turn)
+  /**
+   * Partitions whose commands one turn may carry (default 16): the ready partitions at a scheduling point share one
+   * transaction, fence and set of round trips (commitFencedGroup). 1 = one partition per turn.
+   */
+  maxTurnPartitions?: number;
   readCount?: number; // default 256
   maxMailbox?: number; // default 1024 (per partition; reading pauses above it)
   maxConcurrentTurns?: number; // default 16
@@ -242,6 +249,7 @@ export class PartitionRuntime {
       leaseTtlMs,
       tickMs: Math.max(50, Math.floor(leaseTtlMs / 5)),
       maxBatch: 64,
+      maxTurnPartitions: 16,
       readCount: 256,
       maxMailbox: 1024,
       maxConcurrentTurns: 16,
@@ -519,22 +527,45 @@ export class PartitionRuntime {
 
   private schedule(): void {
     const now = Date.now();
+    // Partitions with commands waiting, gathered into turns of up to maxTurnPartitions; signal turns stay per partition.
+    let group: PartitionState[] = [];
     for (const st of this.owned.values()) {
-      if (this.inflight >= this.o.maxConcurrentTurns) return;
+      if (this.inflight >= this.o.maxConcurrentTurns) break;
       if (!st.active || st.running) continue;
       const signals = this.signalTurnDue(st, now);
-      if (!signals && (st.mailbox.length === 0 || st.retryAt > now)) continue;
-      this.inflight++;
-      st.running = (signals ? this.signalTurn(st, signals) : this.turn(st)).finally(() => {
-        this.inflight--;
-        st.running = null;
-        if (st.more) this.wake(); // reading paused at the mailbox cap
-        this.schedule();
-      });
+      if (signals) {
+        this.launch([st], this.signalTurn(st, signals));
+        continue;
+      }
+      if (st.mailbox.length === 0 || st.retryAt > now) continue;
+      group.push(st);
+      if (group.length >= this.o.maxTurnPartitions) {
+        this.launch(group, this.turn(group));
+        group = [];
+      }
+    }
+    if (group.length > 0) {
+      if (this.inflight < this.o.maxConcurrentTurns) this.launch(group, this.turn(group));
+      // else: no turn slot left; they wait for the next scheduling point (a turn ending)
     }
   }
 
-  private async turn(st: PartitionState): Promise<void> {
+  /** Marks `sts` running for `work` (one turn slot), and schedules again when it ends. */
+  private launch(sts: PartitionState[], work: Promise<void>): void {
+    this.inflight++;
+    const running = work.finally(() => {
+      this.inflight--;
+      for (const st of sts) {
+        if (st.running === running) st.running = null;
+        if (st.more) this.wake(); // reading paused at the mailbox cap
+      }
+      this.schedule();
+    });
+    for (const st of sts) st.running = running;
+  }
+
+  /** Splits a partition's mailbox head into valid envelopes and poison entries (not JSON, or not an envelope). */
+  private parseBatch(st: PartitionState): { batch: RawEntry[]; valid: { entry: RawEntry; env: Envelope }[]; poison: { entry: RawEntry; reason: string }[] } {
     const batch = st.mailbox.slice(0, this.o.maxBatch);
     const valid: { entry: RawEntry; env: Envelope }[] = [];
     const poison: { entry: RawEntry; reason: string }[] = [];
@@ -551,9 +582,43 @@ export class PartitionRuntime {
       if (r.success) valid.push({ entry, env: r.data });
       else poison.push({ entry, reason: parsed === undefined ? 'not a JSON envelope' : `invalid envelope: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` });
     }
+    return { batch, valid, poison };
+  }
+
+  /** One command turn over one or more partitions: one transaction, then each partition's decisions and XACK. */
+  private async turn(sts: PartitionState[]): Promise<void> {
+    const parts = sts.map((st) => ({ st, ...this.parseBatch(st) }));
     this.s.turns++;
+    let results: Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }>;
     try {
-      const { decisions, dead } = await this.commitIsolated(st, valid.map((v) => v.env));
+      results = await this.commitGroup(parts.map((p) => ({ st: p.st, envs: p.valid.map((v) => v.env) })));
+    } catch (err) {
+      if (err instanceof FencedOutError) {
+        // Nothing of the turn landed: the fenced-out partition is dropped, the others run again at the next scheduling point.
+        const st = sts.find((x) => x.partition === err.partition);
+        if (st) this.fencedOut(st, err);
+        return;
+      }
+      this.s.turnErrors++;
+      for (const st of sts) {
+        st.failures++;
+        st.retryAt = Date.now() + Math.min(50 * 2 ** st.failures, 2000);
+      }
+      this.o.logger?.warn({ partitions: sts.map((st) => st.partition), err: String(err) }, 'turn failed, retrying');
+      return;
+    }
+    await Promise.all(parts.map((p, i) => this.afterCommit(p.st, p.batch, p.valid, p.poison, results[i]!)));
+  }
+
+  /** A committed partition batch: dead letters, decisions handed on (awaited), then XACK and the mailbox advanced. */
+  private async afterCommit(
+    st: PartitionState,
+    batch: RawEntry[],
+    valid: { entry: RawEntry; env: Envelope }[],
+    poison: { entry: RawEntry; reason: string }[],
+    { decisions, dead }: { decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] },
+  ): Promise<void> {
+    try {
       const deadIds = new Set(dead.map((d) => d.env.id));
       for (const v of valid) {
         const d = dead.find((x) => x.env.id === v.env.id);
@@ -582,14 +647,42 @@ export class PartitionRuntime {
       st.failures = 0;
       st.retryAt = 0;
     } catch (err) {
-      if (err instanceof FencedOutError) {
-        this.fencedOut(st, err);
-        return;
-      }
+      // Committed, not yet acknowledged: the entries stay at the head and are delivered again (replayed decisions).
       this.s.turnErrors++;
       st.failures++;
       st.retryAt = Date.now() + Math.min(50 * 2 ** st.failures, 2000);
-      this.o.logger?.warn({ partition: st.partition, err: String(err) }, 'turn failed, retrying');
+      this.o.logger?.warn({ partition: st.partition, err: String(err) }, 'turn failed after commit, retrying');
+    }
+  }
+
+  /**
+   * Commits several partitions' batches in one transaction; when that fails for a reason other than fencing or a
+   * transient error, each partition is committed on its own (commitIsolated), so one partition's poison never holds
+   * back another's commands.
+   */
+  private async commitGroup(
+    parts: { st: PartitionState; envs: Envelope[] }[],
+  ): Promise<Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }>> {
+    if (parts.length === 1) return [await this.commitIsolated(parts[0]!.st, parts[0]!.envs)];
+    const live = parts.filter((p) => p.envs.length > 0);
+    if (live.length <= 1) return Promise.all(parts.map((p) => this.commitIsolated(p.st, p.envs)));
+    const rollbacks: Array<() => void> = [];
+    try {
+      const decided = await commitFencedGroup(
+        this.o.db,
+        live.map((p) => ({ partition: p.st.partition, epoch: p.st.epoch, envelopes: p.envs })),
+        (i, tx, fresh, defer) => this.handle(live[i]!.st, tx, fresh, rollbacks, defer),
+      );
+      return parts.map((p) => {
+        const i = live.indexOf(p);
+        return { decisions: i >= 0 ? decided[i]! : [], dead: [] };
+      });
+    } catch (err) {
+      runRollbacks(rollbacks, this.o.logger);
+      if (err instanceof FencedOutError || isTransient(err)) throw err;
+      const out: Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }> = [];
+      for (const p of parts) out.push(await this.commitIsolated(p.st, p.envs));
+      return out;
     }
   }
 

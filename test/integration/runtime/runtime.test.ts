@@ -167,6 +167,30 @@ describe('in-process runtime', () => {
     }
   });
 
+  it('turns over several partitions: a throwing handler in one partition holds back none of the others', async () => {
+    await reset();
+    const P = 4;
+    // Everything is appended before the replica starts, so its first reads fill every partition's mailbox at once and
+    // the turns carry several partitions each; one partition's batch holds a command whose handler throws.
+    const cmds = workload(400, 40);
+    const boomUser = cmds[0]!.userId;
+    const boom = env(boomUser, 0, 'boom');
+    await appendAll([...cmds.slice(0, 200), boom, ...cmds.slice(200)], P);
+    const decided: { id: string; code: string }[] = [];
+    const rt = new PartitionRuntime({ redis, db: app.db, partitions: P, host: toyHost, leaseTtlMs: 3000, onDecision: (e, d) => void decided.push({ id: e.id, code: d.code ?? d.outcome }) });
+    await rt.start();
+    try {
+      await waitFor(async () => (await appliedTotal()) === 400, 15_000, 'all good commands applied');
+      await waitFor(async () => (await pendingTotal(P)) === 0, 5_000, 'PEL empty');
+      await verify(cmds);
+      expect(decided.find((d) => d.id === boom.id)?.code).toBe('HANDLER_ERROR');
+      expect(decided).toHaveLength(401);
+      expect(rt.stats().deadLettered).toBe(0);
+    } finally {
+      await rt.stop();
+    }
+  });
+
   it('fencing: after the PostgreSQL epoch moves behind its back, the replica cannot commit under its old epoch', async () => {
     await reset();
     const P = 4;
