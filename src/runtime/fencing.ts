@@ -98,6 +98,11 @@ export async function withFencedTransaction<T>(
   return fencedTransaction(db, [{ partition, epoch }], userIds, () => Promise.resolve(undefined), (tx) => fn(tx));
 }
 
+/** withFencedTransaction over several partitions of one owner: every epoch checked (in partition order) before `fn`. */
+export async function withFencedGroup<T>(db: Db, fences: readonly Fence[], userIds: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return fencedTransaction(db, fences, userIds, () => Promise.resolve(undefined), (tx) => fn(tx));
+}
+
 /**
  * withFencedTransaction plus `alongside(tx)`, a read sent in the same round trip as the scope and fence statements
  * (one round trip instead of three): postgres.js pipelines queries issued together on the transaction's connection

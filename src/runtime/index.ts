@@ -19,6 +19,7 @@ export {
   currentPartitionEpoch,
   FencedOutError,
   turnTag,
+  withFencedGroup,
   withFencedTransaction,
   type CommandDecision,
   type Fence,

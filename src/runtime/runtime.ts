@@ -37,8 +37,9 @@
  * (a newer quote supersedes an older one); signals in memory are lost when the partition moves or the process dies
  * (the source keeps producing: the next quote or tick takes their place). Signal turns run one at a time per
  * partition, never concurrently with a command turn of that partition (they alternate when both are waiting),
- * under the same fenced transaction; `onSignalEffects` is awaited after COMMIT. Transient DB errors retry the batch;
- * a host error drops it (logged, counted). The host records what it acted on, so what landed stays replayable.
+ * under the same fenced transaction (shared, like command turns, by the partitions whose signal turns are due);
+ * `onSignalEffects` is awaited after COMMIT. Transient DB errors retry the batch; a host error drops it (logged,
+ * counted). The host records what it acted on, so what landed stays replayable.
  */
 import type { Redis } from 'ioredis';
 import type { Db, Tx } from '../infra/db/client.js';
@@ -46,7 +47,7 @@ import { DbError } from '../infra/db/errors.js';
 import { LuaScript } from '../infra/market-data/lua.js';
 import { assignPartitions } from './assignment.js';
 import { CONSUMER_GROUP, ENVELOPE_FIELD, envelopeSchema, partitionOf, runtimeKeys, type Envelope } from './envelope.js';
-import { claimPartitionEpoch, commitFencedBatch, commitFencedGroup, FencedOutError, withFencedTransaction, type CommandDecision, type StoredDecision } from './fencing.js';
+import { claimPartitionEpoch, commitFencedBatch, commitFencedGroup, FencedOutError, withFencedGroup, type CommandDecision, type StoredDecision } from './fencing.js';
 import { fencedReadLua, partitionLeaseAcquireLua, partitionLeaseReleaseLua } from './scripts/partition-lease.lua.js';
 
 const acquireScript = new LuaScript('partition-lease-acquire', partitionLeaseAcquireLua);
@@ -527,27 +528,32 @@ export class PartitionRuntime {
 
   private schedule(): void {
     const now = Date.now();
-    // Partitions with commands waiting, gathered into turns of up to maxTurnPartitions; signal turns stay per partition.
-    let group: PartitionState[] = [];
+    // Partitions with commands waiting, and partitions with a signal turn due, each gathered into turns of up to
+    // maxTurnPartitions partitions (one transaction each).
+    let commands: PartitionState[] = [];
+    let signals: Array<{ st: PartitionState; box: SignalBox }> = [];
     for (const st of this.owned.values()) {
       if (this.inflight >= this.o.maxConcurrentTurns) break;
       if (!st.active || st.running) continue;
-      const signals = this.signalTurnDue(st, now);
-      if (signals) {
-        this.launch([st], this.signalTurn(st, signals));
+      const box = this.signalTurnDue(st, now);
+      if (box) {
+        signals.push({ st, box });
+        if (signals.length >= this.o.maxTurnPartitions) {
+          this.launch(signals.map((x) => x.st), this.signalTurn(signals));
+          signals = [];
+        }
         continue;
       }
       if (st.mailbox.length === 0 || st.retryAt > now) continue;
-      group.push(st);
-      if (group.length >= this.o.maxTurnPartitions) {
-        this.launch(group, this.turn(group));
-        group = [];
+      commands.push(st);
+      if (commands.length >= this.o.maxTurnPartitions) {
+        this.launch(commands, this.turn(commands));
+        commands = [];
       }
     }
-    if (group.length > 0) {
-      if (this.inflight < this.o.maxConcurrentTurns) this.launch(group, this.turn(group));
-      // else: no turn slot left; they wait for the next scheduling point (a turn ending)
-    }
+    // Without a free turn slot they wait for the next scheduling point (a turn ending); a due signal turn stays due.
+    if (signals.length > 0 && this.inflight < this.o.maxConcurrentTurns) this.launch(signals.map((x) => x.st), this.signalTurn(signals));
+    if (commands.length > 0 && this.inflight < this.o.maxConcurrentTurns) this.launch(commands, this.turn(commands));
   }
 
   /** Marks `sts` running for `work` (one turn slot), and schedules again when it ends. */
@@ -820,55 +826,101 @@ export class PartitionRuntime {
     return box;
   }
 
-  /** One signal turn: the fenced transaction, `handleSignals`, COMMIT, then `onSignalEffects` (awaited). */
-  private async signalTurn(st: PartitionState, box: SignalBox): Promise<void> {
-    const entries = this.takeSignals(box, this.o.maxSignalBatch);
-    if (entries.length === 0) return;
-    const batch = entries.map((e) => e.signal);
+  /**
+   * One signal turn over one or more partitions: one fenced transaction, `handleSignals` per partition (at the same
+   * time: partitions share no user), COMMIT, then `onSignalEffects` per partition (awaited). A quote for a symbol
+   * reaches users in many partitions at once; they share the transaction.
+   */
+  private async signalTurn(items: Array<{ st: PartitionState; box: SignalBox }>): Promise<void> {
+    const taken = items.map((x) => ({ ...x, entries: this.takeSignals(x.box, this.o.maxSignalBatch) })).filter((x) => x.entries.length > 0);
+    if (taken.length === 0) return;
+    await this.runSignalTurn(taken);
+  }
+
+  private async runSignalTurn(items: Array<{ st: PartitionState; box: SignalBox; entries: Queued[] }>): Promise<void> {
     const handleSignals = this.o.host.handleSignals!.bind(this.o.host);
+    const batches = items.map((x) => x.entries.map((e) => e.signal));
     this.sig.turns++;
     const rollbacks: Array<() => void> = [];
-    let effects: unknown[];
+    let effects: unknown[][];
     try {
-      effects = await withFencedTransaction(this.o.db, st.partition, st.epoch, batch.map((s) => s.userId), async (tx) => {
-        const ctx: TurnContext = { partition: st.partition, epoch: st.epoch, tx, onRollback: (fn) => rollbacks.push(fn) };
-        await this.activateUsers(ctx, batch.map((s) => s.userId));
-        return handleSignals(ctx, batch);
-      });
+      effects = await withFencedGroup(
+        this.o.db,
+        items.map((x) => ({ partition: x.st.partition, epoch: x.st.epoch })),
+        batches.flat().map((s) => s.userId),
+        async (tx) => {
+          // allSettled: no partition may still be issuing statements when a failure rolls the transaction back.
+          const settled = await Promise.allSettled(
+            items.map(async (x, i) => {
+              const ctx: TurnContext = { partition: x.st.partition, epoch: x.st.epoch, tx, onRollback: (fn) => rollbacks.push(fn) };
+              await this.activateUsers(ctx, batches[i]!.map((s) => s.userId));
+              return handleSignals(ctx, batches[i]!);
+            }),
+          );
+          const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) throw failed.reason;
+          return settled.map((r) => (r as PromiseFulfilledResult<unknown[]>).value);
+        },
+      );
     } catch (err) {
       runRollbacks(rollbacks, this.o.logger);
       if (err instanceof FencedOutError) {
-        this.sig.droppedFailed += batch.length;
-        this.fencedOut(st, err);
-      } else if (isTransient(err) && st.active) {
-        // Back in front of what arrived meanwhile (order kept), unless superseded meanwhile; the cap still holds.
-        const back = entries.filter((e) => {
-          const k = signalKey(e.signal);
-          if (k === undefined) return true;
-          if (box.latest.has(k)) return false;
-          box.latest.set(k, e);
-          return true;
-        });
-        box.queue.unshift(...back);
-        this.trimSignals(box);
-        box.failures++;
-        box.retryAt = Date.now() + Math.min(50 * 2 ** box.failures, 2000);
+        // Nothing landed: the fenced-out partition's signals go with it; the others' go back in front of their queues.
+        for (const x of items) {
+          if (x.st.partition === err.partition) {
+            this.sig.droppedFailed += x.entries.length;
+            this.fencedOut(x.st, err);
+          } else this.requeue(x.st, x.box, x.entries, false);
+        }
+      } else if (isTransient(err)) {
+        for (const x of items) this.requeue(x.st, x.box, x.entries, true);
         this.sig.retried++;
-        this.o.logger?.warn({ partition: st.partition, err: String(err) }, 'signal turn failed, retrying');
+        this.o.logger?.warn({ partitions: items.map((x) => x.st.partition), err: String(err) }, 'signal turn failed, retrying');
+      } else if (items.length > 1) {
+        // A host error in one partition: each partition on its own, so only the failing one's batch is dropped.
+        for (const x of items) await this.runSignalTurn([x]);
       } else {
-        this.sig.droppedFailed += batch.length;
-        this.o.logger?.warn({ partition: st.partition, signals: batch.length, err: String(err) }, 'signal turn failed: its signals are dropped');
+        this.sig.droppedFailed += items[0]!.entries.length;
+        this.o.logger?.warn({ partition: items[0]!.st.partition, signals: items[0]!.entries.length, err: String(err) }, 'signal turn failed: its signals are dropped');
       }
       return;
     }
-    this.sig.applied += batch.length;
-    box.failures = 0;
-    box.retryAt = 0;
-    if (effects.length === 0 || !this.o.onSignalEffects) return;
-    try {
-      await this.o.onSignalEffects(effects, st.partition);
-    } catch (err) {
-      this.o.logger?.warn({ partition: st.partition, err: String(err) }, 'onSignalEffects failed');
+    for (const x of items) {
+      this.sig.applied += x.entries.length;
+      x.box.failures = 0;
+      x.box.retryAt = 0;
+    }
+    if (!this.o.onSignalEffects) return;
+    await Promise.all(
+      items.map(async (x, i) => {
+        if (effects[i]!.length === 0) return;
+        try {
+          await this.o.onSignalEffects!(effects[i]!, x.st.partition);
+        } catch (err) {
+          this.o.logger?.warn({ partition: x.st.partition, err: String(err) }, 'onSignalEffects failed');
+        }
+      }),
+    );
+  }
+
+  /** Signals of a turn that did not commit, back in front of what arrived meanwhile (unless superseded meanwhile). */
+  private requeue(st: PartitionState, box: SignalBox, entries: Queued[], backoff: boolean): void {
+    if (!st.active) {
+      this.sig.droppedFailed += entries.length;
+      return;
+    }
+    const back = entries.filter((e) => {
+      const k = signalKey(e.signal);
+      if (k === undefined) return true;
+      if (box.latest.has(k)) return false;
+      box.latest.set(k, e);
+      return true;
+    });
+    box.queue.unshift(...back);
+    this.trimSignals(box);
+    if (backoff) {
+      box.failures++;
+      box.retryAt = Date.now() + Math.min(50 * 2 ** box.failures, 2000);
     }
   }
 

@@ -148,7 +148,9 @@ describe('runtime signals', () => {
       // Batched: fewer signal turns than signals; and both kinds of turn really ran interleaved.
       expect(s.turns).toBeLessThan(seq);
       expect(turns().commandTurns).toBeGreaterThan(0);
-      expect(turns().signalTurns).toBe(s.turns);
+      // A signal turn carries every partition with signals due: one handleSignals call per partition in it.
+      expect(turns().signalTurns).toBeGreaterThanOrEqual(s.turns);
+      expect(turns().signalTurns).toBeLessThanOrEqual(s.turns * 4);
     } finally {
       await rt.stop();
     }
