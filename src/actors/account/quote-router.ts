@@ -41,6 +41,8 @@ export interface QuoteRouterStats {
   symbols: number;
   pairs: number;
   quotes: number;
+  /** Quotes superseded by a newer quote of their symbol before they were fanned out (never delivered). */
+  conflated: number;
   delivered: number;
   loadFailures: number;
 }
@@ -82,7 +84,10 @@ export class QuoteRouter {
   /** Symbols no open order needs any more, and since when (they linger, see lingerMs). */
   private readonly releasedAt = new Map<string, number>();
   private stopped = false;
-  private readonly s = { quotes: 0, delivered: 0, loadFailures: 0 };
+  private readonly s = { quotes: 0, conflated: 0, delivered: 0, loadFailures: 0 };
+  /** The newest quote message of each symbol received since the last fan-out. */
+  private readonly latest = new Map<string, string>();
+  private fanOutQueued = false;
 
   constructor(private readonly o: QuoteRouterOptions) {
     this.sub = o.redis.duplicate();
@@ -256,20 +261,44 @@ export class QuoteRouter {
     }
   }
 
+  /**
+   * Quotes are fanned out once per socket read, newest per symbol (a microtask after the read's messages): the quotes of
+   * a symbol that arrived together (a busy replica reads many at once) reach its users as one signal each, not one per
+   * quote, still in the same event-loop phase, so the runtime batches them into one turn as before. Without this, a replica behind on its turns paid one
+   * delivery per quote per user with open orders on the symbol — the more orders waited, the more quotes it routed,
+   * and the fewer turns it ran. Dropping superseded quotes is what the runtime's per-(user, symbol) conflation did
+   * later anyway; the engine records the quotes it acted on.
+   */
   private onQuote(channel: string, message: string): void {
     if (!channel.startsWith(QUOTE_CHANNEL_PREFIX)) return;
     const symbol = channel.slice(QUOTE_CHANNEL_PREFIX.length);
-    const users = this.bySymbol.get(symbol);
-    if (!users) return;
-    let frame: unknown;
-    try {
-      frame = JSON.parse(message);
-    } catch {
-      return;
-    }
+    if (!this.bySymbol.has(symbol)) return;
     this.s.quotes++;
-    // One parsed frame shared by every signal (the host only reads it). Keyed by symbol: a replica that falls behind
-    // applies each user's latest quote of a symbol instead of a growing backlog of stale ones.
-    for (const userId of users) if (this.o.deliver({ userId, kind: 'quote', payload: frame, key: symbol })) this.s.delivered++;
+    if (this.latest.has(symbol)) this.s.conflated++;
+    this.latest.set(symbol, message);
+    if (!this.fanOutQueued) {
+      this.fanOutQueued = true;
+      queueMicrotask(() => this.fanOutLatest());
+    }
+  }
+
+  private fanOutLatest(): void {
+    this.fanOutQueued = false;
+    if (this.stopped) return;
+    const batch = [...this.latest];
+    this.latest.clear();
+    for (const [symbol, message] of batch) {
+      const users = this.bySymbol.get(symbol);
+      if (!users) continue;
+      let frame: unknown;
+      try {
+        frame = JSON.parse(message);
+      } catch {
+        continue;
+      }
+      // One parsed frame shared by every signal (the host only reads it). Keyed by symbol: a replica that falls behind
+      // applies each user's latest quote of a symbol instead of a growing backlog of stale ones.
+      for (const userId of users) if (this.o.deliver({ userId, kind: 'quote', payload: frame, key: symbol })) this.s.delivered++;
+    }
   }
 }
