@@ -426,7 +426,9 @@ async function main(): Promise<void> {
   const profiling = args.cpuProf ? { NODE_OPTIONS: `--import ${resolve(import.meta.dirname, '../actors/cpu-profile.mjs')}`, RAXX_BENCH_CPU_PROF_DIR: args.cpuProf } : {};
   if (args.cpuProf) mkdirSync(args.cpuProf, { recursive: true });
   const roles: RoleProcess[] = [];
-  started.add('roles', async () => Promise.all(roles.map((r) => r.stop('SIGTERM'))));
+  // A role that has not exited 15 s after SIGTERM (e.g. draining a deep overload backlog) is killed, so the bench
+  // still stops its Redis and PostgreSQL.
+  started.add('roles', async () => Promise.all(roles.map((r) => r.stop('SIGTERM', 15_000))));
   const sim = startRoleProcess('sim', {
     SIM_KMS_PORT: '0',
     SIM_CLOCK: 'nyse',

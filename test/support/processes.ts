@@ -10,7 +10,8 @@ export interface RoleProcess {
   lines: string[];
   ready: Promise<{ url: string; note?: string }>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` (default SIGTERM) and waits for the exit; with `graceMs`, SIGKILLs a process still running then. */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export function spawnTsx(script: string, args: string[], env: Record<string, string | undefined>): ChildProcess {
@@ -71,9 +72,11 @@ export function watchRoleProcess(role: string, child: ChildProcess, readyTimeout
     lines,
     ready,
     exited,
-    stop: async (signal = 'SIGTERM') => {
+    stop: async (signal = 'SIGTERM', graceMs?: number) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+      if (graceMs === undefined) return exited;
+      const timer = setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'), graceMs);
+      return exited.finally(() => clearTimeout(timer));
     },
   };
 }
