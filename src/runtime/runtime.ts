@@ -606,10 +606,7 @@ export class PartitionRuntime {
         return;
       }
       this.s.turnErrors++;
-      for (const st of sts) {
-        st.failures++;
-        st.retryAt = Date.now() + Math.min(50 * 2 ** st.failures, 2000);
-      }
+      for (const st of sts) backOff(st);
       this.o.logger?.warn({ partitions: sts.map((st) => st.partition), err: String(err) }, 'turn failed, retrying');
       return;
     }
@@ -655,8 +652,7 @@ export class PartitionRuntime {
     } catch (err) {
       // Committed, not yet acknowledged: the entries stay at the head and are delivered again (replayed decisions).
       this.s.turnErrors++;
-      st.failures++;
-      st.retryAt = Date.now() + Math.min(50 * 2 ** st.failures, 2000);
+      backOff(st);
       this.o.logger?.warn({ partition: st.partition, err: String(err) }, 'turn failed after commit, retrying');
     }
   }
@@ -918,10 +914,7 @@ export class PartitionRuntime {
     });
     box.queue.unshift(...back);
     this.trimSignals(box);
-    if (backoff) {
-      box.failures++;
-      box.retryAt = Date.now() + Math.min(50 * 2 ** box.failures, 2000);
-    }
+    if (backoff) backOff(box);
   }
 
   private partitionsChanged(): void {
@@ -963,6 +956,12 @@ export class PartitionRuntime {
     this.s.deadLettered += items.length;
     for (const { entry, reason } of items) this.o.onDeadLetter?.(entry[0], reason, st.partition);
   }
+}
+
+/** One more failure: the next attempt waits 100 ms, doubling up to 2 s. */
+function backOff(x: { failures: number; retryAt: number }): void {
+  x.failures++;
+  x.retryAt = Date.now() + Math.min(50 * 2 ** x.failures, 2000);
 }
 
 function signalKey(s: Signal): string | undefined {

@@ -40,24 +40,20 @@ export interface DbHandle {
  * postgres.js handle, so those are wrapped too.
  */
 function preparedByDefault(sql: postgres.Sql): postgres.Sql {
-  const wrap = <T extends object>(handle: T): T =>
-    new Proxy(handle, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof value !== 'function') return value;
-        if (prop === 'unsafe') {
-          return (query: string, args?: unknown[], options?: Record<string, unknown>) =>
-            (value as (...a: unknown[]) => unknown).call(target, query, args, { ...options, prepare: true });
-        }
-        if (prop === 'begin' || prop === 'savepoint') {
-          return (...a: unknown[]) => {
-            const fn = a.pop() as (inner: object) => unknown;
-            return (value as (...b: unknown[]) => unknown).call(target, ...a, (inner: object) => fn(wrap(inner)));
-          };
-        }
-        return value;
-      },
+  type Fn = (...a: unknown[]) => unknown;
+  const wrap = <T extends object>(handle: T): T => {
+    const h = handle as unknown as Record<string, Fn>;
+    // Made once per handle (the pool, or one transaction), not on every statement.
+    const unsafe = (query: string, args?: unknown[], options?: Record<string, unknown>) => h.unsafe!.call(handle, query, args, { ...options, prepare: true });
+    const scoped = (name: 'begin' | 'savepoint') => (...a: unknown[]) => {
+      const fn = a.pop() as (inner: object) => unknown;
+      return h[name]!.call(handle, ...a, (inner: object) => fn(wrap(inner)));
+    };
+    const own: Record<string, unknown> = { unsafe, begin: scoped('begin'), savepoint: scoped('savepoint') };
+    return new Proxy(handle, {
+      get: (target, prop, receiver) => (typeof prop === 'string' && prop in own && typeof h[prop] === 'function' ? own[prop] : Reflect.get(target, prop, receiver)),
     });
+  };
   return wrap(sql);
 }
 
