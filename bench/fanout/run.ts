@@ -664,6 +664,8 @@ async function main(): Promise<void> {
         DATABASE_URL: urls.appUrl,
         SESSION_JWT_SECRET: randomBytes(32).toString('hex'),
         GATEWAY_ALLOWED_ORIGINS: ORIGIN,
+        // Passkeys need an https origin (or http on loopback); the WebSocket Origin above is neither and is unused here.
+        WEBAUTHN_ORIGINS: 'http://localhost',
         LOG_LEVEL: 'warn',
         // Diagnostics only (off by default): FANOUT_HEAP_SNAPSHOT_DIR=/tmp/x takes a V8 heap snapshot after warm-up.
         ...(heapDir ? { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapDir}` } : {}),

@@ -24,7 +24,11 @@ export interface MarketDataHubOptions {
   publish(topic: string, payload: string): void;
   /** Each `md:status` message (HubStatus JSON, as published). */
   onStatus(statusJson: string): void;
-  /** Frames of one topic are packed into one array published at most this long after the first. Default 2; 0 = no packing. */
+  /**
+   * A quiet topic's frames are published at the end of the read that brought them; a topic that published within
+   * the current window waits for the window's end, so a busy topic publishes at most once per window, packed.
+   * Default 2; 0 = every frame alone, synchronously.
+   */
   packWindowMs?: number;
   now?: () => number;
   /** Debounce of demand updates. Default 50 ms. */
@@ -90,6 +94,8 @@ class TopicState {
   sync: Promise<void> | null = null;
   /** Pending pack: `[f1,f2,…` without the closing bracket; '' when nothing is pending. */
   buf = '';
+  /** The pack window in which this topic last published (-1: never); equal to the current one means busy. */
+  window = -1;
   constructor(
     readonly topic: string,
     readonly symbol: string,
@@ -127,20 +133,25 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
   let closing: Promise<void> | null = null;
 
   // ---- packing (hot path) ----
-  let pending: TopicState[] = [];
+  // Leading edge, then one publish per window: a tick of a quiet topic goes out at the end of the socket read that
+  // brought it (setImmediate; the ticks of one read still share a frame), so packing costs a quiet topic no latency;
+  // a topic that already published in the current window collects its ticks until the window ends.
+  let window = 0;
+  let publishedInWindow = false;
+  let soon: TopicState[] = [];
+  let later: TopicState[] = [];
   let spare: TopicState[] = [];
-  let packTimer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
+  let windowTimer: NodeJS.Timeout | undefined;
 
-  const flush = (): void => {
-    packTimer = undefined;
-    const batch = pending;
-    pending = spare;
-    spare = batch;
+  const publishAll = (batch: TopicState[]): void => {
     for (let i = 0; i < batch.length; i++) {
       const st = batch[i]!;
       const payload = st.buf + ']';
       st.buf = '';
       if (st.refs === 0) continue;
+      st.window = window;
+      publishedInWindow = true;
       publishes++;
       try {
         publish(st.topic, payload);
@@ -149,6 +160,34 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
       }
     }
     batch.length = 0;
+  };
+
+  const swap = (batch: TopicState[]): TopicState[] => {
+    const next = spare;
+    spare = batch;
+    return next;
+  };
+
+  const onWindowEnd = (): void => {
+    window++;
+    const batch = later;
+    later = swap(batch);
+    const busy = publishedInWindow || batch.length > 0;
+    publishedInWindow = false;
+    publishAll(batch);
+    // Stops once a whole window passed without a publish: every topic is quiet again.
+    if (!busy && windowTimer !== undefined) {
+      clearInterval(windowTimer);
+      windowTimer = undefined;
+    }
+  };
+
+  const flushSoon = (): void => {
+    immediate = undefined;
+    const batch = soon;
+    soon = swap(batch);
+    publishAll(batch);
+    windowTimer ??= setInterval(onWindowEnd, packWindowMs);
   };
 
   const onMessage = (channel: string, message: string): void => {
@@ -176,8 +215,12 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
     }
     if (st.buf === '') {
       st.buf = '[' + message;
-      pending.push(st);
-      packTimer ??= setTimeout(flush, packWindowMs);
+      if (st.window === window) {
+        later.push(st);
+      } else {
+        soon.push(st);
+        immediate ??= setImmediate(flushSoon);
+      }
     } else {
       st.buf += ',' + message;
     }
@@ -386,10 +429,14 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
     closing ??= (async () => {
       closed = true;
       subscriber.off('message', onMessage);
-      if (packTimer !== undefined) clearTimeout(packTimer);
-      packTimer = undefined;
-      for (const st of pending) st.buf = '';
-      pending.length = 0;
+      if (immediate !== undefined) clearImmediate(immediate);
+      immediate = undefined;
+      if (windowTimer !== undefined) clearInterval(windowTimer);
+      windowTimer = undefined;
+      for (const st of soon) st.buf = '';
+      for (const st of later) st.buf = '';
+      soon.length = 0;
+      later.length = 0;
       if (demandTimer !== undefined) clearTimeout(demandTimer);
       demandTimer = undefined;
       const channels: string[] = [statusChannel];

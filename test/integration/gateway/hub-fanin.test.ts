@@ -187,27 +187,44 @@ describe('market-data hub: fan-in', () => {
     expect(h.hub.stats().framesIn).toBe(51);
   });
 
-  it('publishes a lone frame within the pack window; quiet topics cost nothing', async () => {
-    const windowMs = 5;
+  it('publishes a quiet topic at once and packs a busy topic until its window ends', async () => {
+    const windowMs = 100;
     const h = await makeHub(windowMs);
     await h.hub.acquire('rt', 'q', 'HUBC');
     const topic = h.hub.topic('rt', 'q', 'HUBC');
     // Arrival time: this listener runs right after the hub's own `message` listener.
-    let arrivedAt = 0;
+    const arrivals: number[] = [];
     h.subscriber.on('message', (ch: string) => {
-      if (ch === topic) arrivedAt = performance.now();
+      if (ch === topic) arrivals.push(performance.now());
     });
-    for (let i = 1; i <= 5; i++) {
-      const before = h.published.length;
-      await publisher.publish(topic, frame('q', 'HUBC', i));
-      await until(() => h.published.length === before + 1);
-      const p = h.published[before]!;
-      expect(p.payload).toBe(`[${frame('q', 'HUBC', i)}]`);
-      const waited = p.at - arrivedAt;
-      expect(waited).toBeGreaterThanOrEqual(windowMs - 1);
-      expect(waited).toBeLessThan(windowMs + 20); // slack for a loaded CI machine
-      await sleep(10); // quiet period in between: each frame is its own pack
-    }
+    const publishOne = async (seq: number): Promise<void> => {
+      const before = arrivals.length;
+      await publisher.publish(topic, frame('q', 'HUBC', seq));
+      await until(() => arrivals.length === before + 1);
+    };
+
+    // Quiet topic: no wait for the window.
+    await publishOne(1);
+    await until(() => h.published.length === 1);
+    expect(h.published[0]!.payload).toBe(`[${frame('q', 'HUBC', 1)}]`);
+    expect(h.published[0]!.at - arrivals[0]!).toBeLessThan(windowMs / 2);
+
+    // Busy (it published in this window): the next frames wait for the window's end and go out as one pack.
+    await publishOne(2);
+    await publishOne(3);
+    expect(h.published).toHaveLength(1);
+    await until(() => h.published.length === 2);
+    const pack = h.published[1]!;
+    expect(pack.payload).toBe(`[${frame('q', 'HUBC', 2)},${frame('q', 'HUBC', 3)}]`);
+    expect(pack.at - h.published[0]!.at).toBeGreaterThanOrEqual(windowMs - 5);
+    expect(pack.at - arrivals[1]!).toBeLessThan(windowMs + 50); // slack for a loaded CI machine
+
+    // A whole window without a frame: quiet again, published at once.
+    await sleep(windowMs * 2.5);
+    await publishOne(4);
+    await until(() => h.published.length === 3);
+    expect(h.published[2]!.payload).toBe(`[${frame('q', 'HUBC', 4)}]`);
+    expect(h.published[2]!.at - arrivals[3]!).toBeLessThan(windowMs / 2);
   });
 
   it('with packWindowMs 0 publishes each frame alone, synchronously', async () => {
