@@ -166,20 +166,24 @@ export class SocketSession {
     this.send(subscriptionMessage(this.subs));
 
     // Resume: replay what the client missed on the real-time line; otherwise a fresh snapshot.
-    const resumed = new Set<string>();
     const forSnapshot = new Map(wanted);
-    for (const [key, afterSeq] of Object.entries(msg.resume ?? {})) {
+    // Every key's replay read starts at once; the answers still go out in the order the client listed the keys.
+    const resumes = Object.entries(msg.resume ?? {}).map(([key, afterSeq]) => {
       const parsed = parseResumeKey(key);
       const held = parsed ? [...this.held.entries()].find(([, h]) => h.kind === parsed.kind && h.symbol === parsed.symbol) : undefined;
-      if (!parsed || !held) {
+      if (held) forSnapshot.delete(held[0]);
+      const replay = held?.[1].line === 'rt' ? this.hub.replay(held[1].kind, held[1].symbol, afterSeq) : undefined;
+      replay?.catch(() => {}); // awaited below; a rejection before then is not unhandled
+      return { key, held, replay };
+    });
+    for (const { key, held, replay } of resumes) {
+      if (!held) {
         this.send(resumeMessage(key, false, { reason: 'not_subscribed' }));
         continue;
       }
       const [topic, h] = held;
-      resumed.add(topic);
-      forSnapshot.delete(topic);
-      if (h.line === 'rt') {
-        const r = await this.hub.replay(h.kind, h.symbol, afterSeq);
+      if (replay) {
+        const r = await replay;
         if (this.closed) return;
         if (r.complete) {
           if (r.frames.length > 0) this.send(packFrames(r.frames));

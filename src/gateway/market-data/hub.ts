@@ -55,6 +55,9 @@ export interface MarketDataHubStats {
   framesIn: number;
   /** Payloads handed to `publish`. */
   publishes: number;
+  /** `replay` calls, and the reads of the replay window that served them (concurrent resumes of one key share one). */
+  replayRequests: number;
+  replayReads: number;
 }
 
 export interface MarketDataHub {
@@ -115,6 +118,18 @@ function fieldValue(fields: readonly string[], name: string): string | undefined
 
 type StreamEntry = [id: string, fields: string[]];
 
+interface ReplayWaiter {
+  afterSeq: number;
+  resolve(result: ReplayResult): void;
+  reject(err: unknown): void;
+}
+
+/** From a complete replay after `from` (frames exactly from+1 … lastSeq), the replay after `afterSeq` ≥ `from`. */
+function tailOf(shared: ReplayResult, from: number, afterSeq: number): ReplayResult {
+  if (afterSeq > shared.lastSeq) return { frames: [], complete: false, lastSeq: shared.lastSeq }; // ahead of every known seq
+  return { frames: shared.frames.slice(afterSeq - from), complete: true, lastSeq: shared.lastSeq };
+}
+
 export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<MarketDataHub> {
   const { redis, subscriber, demand, publish, onStatus } = opts;
   const packWindowMs = Math.max(0, opts.packWindowMs ?? 2);
@@ -129,6 +144,8 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
   let activeTopics = 0;
   let framesIn = 0;
   let publishes = 0;
+  let replayRequests = 0;
+  let replayReads = 0;
   let closed = false;
   let closing: Promise<void> | null = null;
 
@@ -360,9 +377,9 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
     return out;
   };
 
-  const replay = async (kind: TickKind, symbol: string, afterSeq: number): Promise<ReplayResult> => {
-    if (!kinds.includes(kind)) throw new Error(`invalid tick kind: ${kind}`);
-    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new Error(`invalid afterSeq: ${afterSeq}`);
+  /** One read of the replay window: frames with seq > afterSeq (the core of `replay`). */
+  const readReplay = async (kind: TickKind, symbol: string, afterSeq: number): Promise<ReplayResult> => {
+    replayReads++;
     const stream = marketDataKeys.replay(kind, symbol);
     // First page and the authoritative last seq (the stream may have expired after a quiet window) in one round trip.
     const first = await redis
@@ -421,9 +438,57 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
     return { frames, complete, lastSeq };
   };
 
+  // Resumes of one (kind, symbol) share reads: a reconnect storm resumes thousands of sockets on a few keys, and one
+  // read per socket moved ~17 KB per key through Redis and ioredis' parser each. Requests that arrive while a read of
+  // their key is in flight wait for the next read, which starts from the smallest afterSeq among them; each waiter
+  // takes its own tail of it. Only requests queued before a read is sent share it, so each of them had already joined
+  // the live topic when the read ran: nothing published after the read can be missing from that socket.
+  const replayQueues = new Map<string, ReplayWaiter[]>();
+
+  const serveReplays = async (key: string, kind: TickKind, symbol: string): Promise<void> => {
+    for (;;) {
+      const waiters = replayQueues.get(key)!;
+      if (waiters.length === 0) {
+        replayQueues.delete(key);
+        return;
+      }
+      replayQueues.set(key, []);
+      let from = waiters[0]!.afterSeq;
+      for (const w of waiters) if (w.afterSeq < from) from = w.afterSeq;
+      let shared: ReplayResult;
+      try {
+        shared = await readReplay(kind, symbol, from);
+      } catch (err) {
+        for (const w of waiters) w.reject(err);
+        continue;
+      }
+      for (const w of waiters) {
+        if (w.afterSeq === from) w.resolve(shared);
+        else if (shared.complete) w.resolve(tailOf(shared, from, w.afterSeq));
+        else readReplay(kind, symbol, w.afterSeq).then(w.resolve, w.reject); // a hole or too long: its own read
+      }
+    }
+  };
+
+  const replay = (kind: TickKind, symbol: string, afterSeq: number): Promise<ReplayResult> => {
+    if (!kinds.includes(kind)) return Promise.reject(new Error(`invalid tick kind: ${kind}`));
+    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) return Promise.reject(new Error(`invalid afterSeq: ${afterSeq}`));
+    replayRequests++;
+    const key = `${kind}:${symbol}`;
+    return new Promise<ReplayResult>((resolve, reject) => {
+      const queue = replayQueues.get(key);
+      if (queue) {
+        queue.push({ afterSeq, resolve, reject });
+        return;
+      }
+      replayQueues.set(key, [{ afterSeq, resolve, reject }]);
+      void serveReplays(key, kind, symbol);
+    });
+  };
+
   const status = async (): Promise<string | null> => redis.get(marketDataKeys.status);
 
-  const stats = (): MarketDataHubStats => ({ topics: activeTopics, framesIn, publishes });
+  const stats = (): MarketDataHubStats => ({ topics: activeTopics, framesIn, publishes, replayRequests, replayReads });
 
   const close = (): Promise<void> => {
     closing ??= (async () => {

@@ -136,6 +136,44 @@ describe('replay', () => {
   });
 });
 
+describe('replay: concurrent resumes of one key share reads', () => {
+  it('answers each caller exactly as its own read would, with fewer reads', async () => {
+    const frames = await writeReplay(redis, 'q', 'HUBD', 1, 300);
+    const afterSeqs = Array.from({ length: 200 }, (_, i) => (i * 37) % 301); // 0 … 300, shuffled, repeats
+    const before = hub.stats();
+    const results = await Promise.all(afterSeqs.map((a) => hub.replay('q', 'HUBD', a)));
+    const after = hub.stats();
+    for (let i = 0; i < afterSeqs.length; i++) {
+      expect(results[i]).toEqual({ frames: frames.slice(afterSeqs[i]), complete: true, lastSeq: 300 });
+    }
+    expect(after.replayRequests - before.replayRequests).toBe(200);
+    expect(after.replayReads - before.replayReads).toBeLessThanOrEqual(3); // the first alone, then the rest together
+  });
+
+  it('a shared read that cannot serve a caller (hole, or too far back) gives that caller its own read', async () => {
+    const frames = await writeReplay(redis, 't', 'HUBD', 50, 80); // seqs 1 … 49 are gone from the window
+    const [old, fresh, ahead, blocked] = await Promise.all([
+      hub.replay('t', 'HUBD', 10),
+      hub.replay('t', 'HUBD', 60),
+      hub.replay('t', 'HUBD', 90),
+      hub.replay('t', 'HUBD', 49),
+    ]);
+    expect(old).toMatchObject({ complete: false, lastSeq: 80 });
+    expect(fresh).toEqual({ frames: frames.slice(11), complete: true, lastSeq: 80 });
+    expect(ahead).toEqual({ frames: [], complete: false, lastSeq: 80 });
+    expect(blocked).toEqual({ frames, complete: true, lastSeq: 80 });
+  });
+
+  it('a failed read rejects every caller waiting on it, and the next resume reads again', async () => {
+    await redis.set(marketDataKeys.replay('q', 'HUBE'), 'not a stream');
+    const calls = [hub.replay('q', 'HUBE', 1), hub.replay('q', 'HUBE', 2), hub.replay('q', 'HUBE', 3)];
+    for (const c of calls) await expect(c).rejects.toThrow(/WRONGTYPE/);
+    await redis.del(marketDataKeys.replay('q', 'HUBE'));
+    const frames = await writeReplay(redis, 'q', 'HUBE', 1, 3);
+    expect(await hub.replay('q', 'HUBE', 1)).toEqual({ frames: frames.slice(1), complete: true, lastSeq: 3 });
+  });
+});
+
 describe('status', () => {
   it('reads {md}:status', async () => {
     expect(await hub.status()).toBeNull();
