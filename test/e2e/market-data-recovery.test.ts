@@ -67,14 +67,20 @@ describe('recovery with clients connected', () => {
       await pro.framesAfter(0, (f) => f.src === 'rt', 10, 15_000, 'live quotes');
     }, 30_000);
 
-    /** Injects a fault, waits for the leader to log `expected` and then `upstream live`, and for live data again. */
-    async function faultAndRecovery(inject: () => Promise<unknown>, expected: RegExp, quietMs: number): Promise<void> {
+    /**
+     * Injects a fault, waits for the leader to log `expected` and every client to be told the hub is degraded with
+     * `reason`, then for `upstream live`, the `live` status and live data again.
+     */
+    async function faultAndRecovery(inject: () => Promise<unknown>, expected: RegExp, quietMs: number, reason: string): Promise<void> {
       const leader = await stack.leaderProcess();
       const fromLine = leader.lines.length;
       const at = Date.now();
       await inject();
       const newLines = () => leader.lines.slice(fromLine);
       await waitFor(() => newLines().some((l) => expected.test(l)), 10_000, `the leader to log ${expected}`);
+      for (const c of [pro, free]) {
+        expect((await c.control('status', (m) => m.state === 'degraded', 10_000, at)).msg).toMatchObject({ reason });
+      }
       // Data stops while the upstream is down…
       await sleep(quietMs);
       const quiet = Date.now();
@@ -82,6 +88,7 @@ describe('recovery with clients connected', () => {
       expect(rtAfter(pro, quiet)).toBe(0);
       // …then the feed reconnects by itself and clients get live data again.
       await waitFor(() => newLines().some((l) => l.includes('"msg":"upstream live"')), 10_000, 'the upstream to be live again');
+      for (const c of [pro, free]) await c.control('status', (m) => m.state === 'live', 10_000, at);
       const live = Date.now();
       await waitFor(() => rtAfter(pro, live) > 5, 10_000, 'live frames after the reconnect');
       expect(Date.now() - at).toBeLessThan(10_000);
@@ -91,15 +98,35 @@ describe('recovery with clients connected', () => {
     }
 
     it('406 connection limit: the feed backs off, reconnects and clients get live data again', { timeout: 30_000 }, async () => {
-      await faultAndRecovery(() => stack.control('error', { code: 406 }), /upstream slot held elsewhere \(406\)/, 0);
+      await faultAndRecovery(() => stack.control('error', { code: 406 }), /upstream slot held elsewhere \(406\)/, 0, 'upstream_unavailable');
     });
 
     it('407 slow client: the feed reconnects with backoff and clients get live data again', { timeout: 30_000 }, async () => {
-      await faultAndRecovery(() => stack.control('error', { code: 407 }), /"code":407/, 150);
+      await faultAndRecovery(() => stack.control('error', { code: 407 }), /"code":407/, 150, 'upstream_unavailable');
+    });
+
+    it('a short stall: clients are told degraded (upstream_stalled) and live again as soon as ticks flow, without a reconnect', { timeout: 30_000 }, async () => {
+      const leader = await stack.leaderProcess();
+      const fromLine = leader.lines.length;
+      const at = Date.now();
+      // Stall timeout 1 s, checked every 250 ms: the resubscribe comes 1–1.25 s into the silence, a reconnect would
+      // come at 2–2.5 s; the upstream speaks again at 1.6 s.
+      await stack.control('stall', { ms: 1_600 });
+      for (const c of [pro, free]) {
+        expect((await c.control('status', (m) => m.state === 'degraded', 5_000, at)).msg).toMatchObject({ reason: 'upstream_stalled' });
+      }
+      const degradedAt = Date.now();
+      await pro.control('status', (m) => m.state === 'live', 5_000, at);
+      await pro.framesAfter(degradedAt, (f) => f.src === 'rt', 5, 5_000, 'live quotes after the stall');
+      const newLines = leader.lines.slice(fromLine);
+      expect(newLines.some((l) => /"action":"resubscribe".*"msg":"upstream stalled"/.test(l))).toBe(true);
+      expect(newLines.some((l) => l.includes('"msg":"upstream live"'))).toBe(false); // recovered by the ticks alone
+      expect(pro.duplicates).toEqual([]);
+      expect(pro.unexplainedGaps()).toEqual([]);
     });
 
     it('a silent stall: the feed resubscribes, then reconnects, and clients get live data once the upstream speaks again', { timeout: 30_000 }, async () => {
-      await faultAndRecovery(() => stack.control('stall', { ms: 3_000 }), /"action":"resubscribe".*"msg":"upstream stalled"/, 500);
+      await faultAndRecovery(() => stack.control('stall', { ms: 3_000 }), /"action":"resubscribe".*"msg":"upstream stalled"/, 500, 'upstream_stalled');
       const leader = await stack.leaderProcess();
       expect(leader.lines.some((l) => /"action":"reconnect".*"msg":"upstream stalled"/.test(l))).toBe(true);
       // The Free client is on the delay line the whole time and still never sees real-time.

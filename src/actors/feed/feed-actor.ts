@@ -3,6 +3,9 @@ import type { Clock } from '../../domain/index.js';
 import type { HubStatus } from '../../contracts/index.js';
 import type { BarJobsPort, DelayLinePort, DemandPort, FeedTick, HubStatusPort, LeasePort, RulesPort, TickSinkPort, UpstreamPort } from './ports.js';
 
+/** Why the upstream is not serving; the `reason` of the hub's `degraded` status (docs/protocol.md). */
+export type UpstreamFault = 'upstream_unavailable' | 'upstream_stalled' | 'upstream_auth_failed' | 'upstream_not_entitled';
+
 export interface FeedActorOptions {
   lease: LeasePort;
   sink: TickSinkPort;
@@ -61,6 +64,8 @@ export class FeedActor {
   private stopped = false;
   private statusState: HubStatus['state'] | undefined;
   private upstreamIsDelayed = false;
+  /** Why the upstream is not serving, while it is not (the hub status says `degraded` with this reason). */
+  private upstreamFault: UpstreamFault | undefined;
 
   constructor(private readonly opts: FeedActorOptions) {
     this.timing = { ...DEFAULT_TIMING, ...opts.timing };
@@ -123,6 +128,7 @@ export class FeedActor {
     if (this.leader) await this.stepDown('new epoch');
     this.leader = true;
     this.epoch = epoch;
+    this.upstreamFault = undefined;
     this.opts.events?.leadership?.(true, epoch);
     this.upstream = this.opts.createUpstream((ticks) => this.enqueue(ticks));
     this.stopDemand = await this.opts.demand.onChange(() => void this.refresh().catch((err) => this.opts.events?.error?.('demand', err)));
@@ -181,7 +187,27 @@ export class FeedActor {
     }
     this.upstream.setSymbols(wanted);
     this.upstream.start();
-    if (this.statusState === undefined || this.statusState === 'degraded') {
+    if ((this.statusState === undefined || this.statusState === 'degraded') && this.upstreamFault === undefined) {
+      await this.setStatus({ state: this.upstreamIsDelayed ? 'delayed' : 'live', since: new Date(this.opts.clock.now()).toISOString() });
+    }
+  }
+
+  /**
+   * The upstream stopped serving (disconnected, backing off, refused, silent): every client is told the hub is
+   * degraded, so a last price on screen is never taken for a live one while nothing arrives. The next `live` event
+   * (`upstreamDelayed`) or the next tick clears it. Ignored while the kill switch holds the upstream down on purpose.
+   */
+  async upstreamFaulted(reason: UpstreamFault): Promise<void> {
+    if (!this.leader || this.killed) return;
+    if (this.upstreamFault === reason && this.statusState === 'degraded') return;
+    this.upstreamFault = reason;
+    await this.setStatus({ state: 'degraded', reason, since: new Date(this.opts.clock.now()).toISOString() });
+  }
+
+  private async upstreamRecovered(): Promise<void> {
+    if (this.upstreamFault === undefined) return;
+    this.upstreamFault = undefined;
+    if (this.leader && !this.killed) {
       await this.setStatus({ state: this.upstreamIsDelayed ? 'delayed' : 'live', since: new Date(this.opts.clock.now()).toISOString() });
     }
   }
@@ -189,6 +215,7 @@ export class FeedActor {
   /** Marks the hub delayed when the upstream fell back to delayed_sip (called by the composition's upstream events). */
   async upstreamDelayed(delayed: boolean): Promise<void> {
     this.upstreamIsDelayed = delayed;
+    this.upstreamFault = undefined; // called on every `live`: the upstream serves again
     const state = delayed ? 'delayed' : 'live';
     if (this.leader && this.statusState !== state && !this.killed) {
       await this.setStatus({ state, ...(delayed ? { reason: 'entitlement_fallback' } : {}), since: new Date(this.opts.clock.now()).toISOString() });
@@ -203,6 +230,8 @@ export class FeedActor {
 
   private enqueue(ticks: FeedTick[]): void {
     if (!this.leader || this.killed) return;
+    // Data again after a silent stall (which has no `live` event of its own).
+    if (this.upstreamFault !== undefined) void this.upstreamRecovered().catch((err) => this.opts.events?.error?.('status', err));
     for (const t of ticks) this.pending.push(t);
     this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }

@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import { Counter, Gauge } from 'prom-client';
 import { marketDataChannels, marketDataKeys, type HubStatus } from '../../contracts/index.js';
 import { offsetClock } from '../../domain/index.js';
-import { FeedActor, type FeedTick } from '../../actors/feed/index.js';
+import { FeedActor, type FeedTick, type UpstreamFault } from '../../actors/feed/index.js';
 import { createUpstream, type UpstreamEvent } from '../../actors/feed/upstream/index.js';
 import { pollMarketClock } from '../../infra/alpaca/index.js';
 import { createDb } from '../../infra/db/index.js';
@@ -152,8 +152,13 @@ export async function startFeed(ctx: RoleContext): Promise<RunningRole> {
     },
   });
 
+  const faulted = (reason: UpstreamFault): void => void actor.upstreamFaulted(reason).catch((err) => logger.warn({ err }, 'hub status update failed'));
+
   function onUpstreamEvent(event: UpstreamEvent): void {
     switch (event.type) {
+      case 'disconnected':
+        faulted('upstream_unavailable');
+        break;
       case 'live': {
         // The feed actually served decides the labels: after a key rotation the fallback may be over.
         const delayed = event.feed === 'delayed_sip';
@@ -163,14 +168,17 @@ export async function startFeed(ctx: RoleContext): Promise<RunningRole> {
         break;
       }
       case 'backoff':
+        faulted('upstream_unavailable');
         metrics.reconnects.inc();
         logger.info({ delayMs: event.delayMs, reason: event.reason }, 'upstream backoff');
         break;
       case 'slot_busy':
+        faulted('upstream_unavailable');
         metrics.reconnects.inc();
         logger.warn({ attempts: event.attempts, delayMs: event.delayMs }, 'upstream slot held elsewhere (406): backing off');
         break;
       case 'auth_failed':
+        faulted('upstream_auth_failed');
         metrics.alerts.inc({ kind: 'auth_failed' });
         logger.error({ code: event.code }, 'ALERT upstream rejected the market-data key (402): fix or rotate the key');
         break;
@@ -180,6 +188,7 @@ export async function startFeed(ctx: RoleContext): Promise<RunningRole> {
         void actor.upstreamDelayed(true).catch(() => undefined);
         break;
       case 'insufficient_subscription':
+        faulted('upstream_not_entitled');
         metrics.alerts.inc({ kind: 'insufficient_subscription' });
         logger.error({ feed: event.feed }, 'ALERT the key has no entitlement for this feed (409)');
         break;
@@ -188,6 +197,7 @@ export async function startFeed(ctx: RoleContext): Promise<RunningRole> {
         logger.warn({ requested: event.requested, subscribed: event.subscribed }, 'upstream symbol limit (405)');
         break;
       case 'stall':
+        faulted('upstream_stalled');
         logger.warn({ action: event.action, silentMs: event.silentMs }, 'upstream stalled');
         break;
       case 'upstream_error':
