@@ -9,4 +9,5 @@ export { fanOutDay, settleWatermark, SettleError, SETTLE_LOCK_KEY, withSettleLoc
 export { runSettleCheck, runSettleForDay, type SettleCheckResult, type SettleJobDeps } from './settle/jobs.js';
 export { FIRST_RUN_LOOKBACK_DAYS, sessionsToFanOut, type SessionClose } from './settle/schedule.js';
 export { purgeHistory, retentionHorizons, type PurgeOptions, type TierPurge } from './retention/purge.js';
+export { purgeCeremonies, type CeremonyPurge, type CeremonyPurgeOptions, type CeremonyTable } from './retention/ceremonies.js';
 export * from './live/index.js';

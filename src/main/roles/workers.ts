@@ -10,6 +10,7 @@ import { closeRedis, createRedis } from '../../infra/redis/index.js';
 import {
   createOperatorAuth,
   LIVE_REFRESH_EVERY_MS,
+  purgeCeremonies,
   purgeHistory,
   runKeyRotation,
   runMassRevoke,
@@ -78,8 +79,8 @@ export async function startWorkers(ctx: RoleContext): Promise<RunningRole> {
     processors: {
       settleCheck: async () => countDays(await runSettleCheck({ ...fanOut, calendar })),
       settleRun: async (data) => countDays(await runSettleForDay(fanOut, data)),
-      retentionPurge: () =>
-        purgeHistory(db.sql, {
+      retentionPurge: async () => ({
+        history: await purgeHistory(db.sql, {
           batchSize: w.retention.batchSize,
           freeDays: w.retention.freeDays,
           proDays: w.retention.proDays,
@@ -90,6 +91,13 @@ export async function startWorkers(ctx: RoleContext): Promise<RunningRole> {
             metrics.rowsPurged.inc({ table: 'fills', tier }, fills);
           },
         }),
+        ceremonies: await purgeCeremonies(db.sql, {
+          batchSize: w.retention.batchSize,
+          now: () => clock.now(),
+          logger,
+          onDeleted: (table, rows) => metrics.rowsPurged.inc({ table, tier: 'any' }, rows),
+        }),
+      }),
       liveRevokeAll: (job) => runMassRevoke({ ...live, onBatch: (n) => metrics.liveCommands.inc({ type: LIVE_COMMAND_TYPES.revoke }, n) }, job),
       liveRotateKeys: (job) =>
         runKeyRotation({ db: db.db, envelope, batchSize: w.settle.batchSize, logger, onBatch: (r) => metrics.liveRewrapped.inc(r.rewrapped) }, job),

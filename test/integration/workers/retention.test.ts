@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../../src/infra/audit/index.js';
 import { createDb, type DbHandle } from '../../../src/infra/db/index.js';
-import { purgeHistory } from '../../../src/workers/index.js';
+import { purgeCeremonies, purgeHistory } from '../../../src/workers/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { seedUsers } from './fixtures.js';
 
@@ -149,5 +149,49 @@ describe('retention purge', () => {
     await su`update users set tier = 'free' where id = ${USERS.free}`;
     await purgeHistory(batch.sql, { batchSize: 3, freeDays: 90, proDays: 1095, now: () => NOW, logger: { info: () => {} } });
     expect((await remaining()).has('free-old-again')).toBe(false);
+  });
+});
+
+describe('ceremony purge', () => {
+  it('deletes OAuth states and WebAuthn challenges expired more than the grace ago, in bounded statements; keeps the rest', async () => {
+    const user = USERS.pro;
+    const hex = (n: number) => randomBytes(n).toString('hex');
+    const states = { old: [hex(32), hex(32), hex(32), hex(32)], recent: hex(32), live: hex(32) };
+    const insertState = (hash: string, expires: Date) =>
+      su`insert into oauth_states (state_hash, user_id, session_hash, redirect_uri, scope, expires_at)
+         values (${hash}, ${user}, ${hex(32)}, 'http://localhost/cb', 'trading', ${expires})`;
+    for (const h of states.old) await insertState(h, ago(3));
+    await insertState(states.recent, new Date(NOW - 3_600_000)); // expired an hour ago: inside the grace
+    await insertState(states.live, new Date(NOW + 300_000));
+    const insertChallenge = async (expires: Date, used: boolean) => {
+      const [row] = await su<{ id: string }[]>`
+        insert into webauthn_challenges (user_id, purpose, challenge, expires_at, used_at)
+        values (${user}, 'step_up', ${hex(16)}, ${expires}, ${used ? ago(3) : null}) returning id`;
+      return row!.id;
+    };
+    const oldUsed = await insertChallenge(ago(3), true);
+    const oldUnused = await insertChallenge(ago(2), false);
+    const live = await insertChallenge(new Date(NOW + 60_000), false);
+
+    const deleted: Array<[string, number]> = [];
+    const result = await purgeCeremonies(batch.sql, { batchSize: 3, now: () => NOW, logger: { info: () => {} }, onDeleted: (t, n) => deleted.push([t, n]) });
+    expect(result.map((r) => [r.table, r.rows, r.statements])).toEqual([
+      ['oauth_states', 4, 2],
+      ['webauthn_challenges', 2, 1],
+    ]);
+    expect(deleted).toEqual([
+      ['oauth_states', 3],
+      ['oauth_states', 1],
+      ['webauthn_challenges', 2],
+    ]);
+    const leftStates = (await su<{ h: string }[]>`select state_hash as h from oauth_states where user_id = ${user}`).map((r) => r.h).sort();
+    expect(leftStates).toEqual([states.recent, states.live].sort());
+    const leftChallenges = (await su<{ id: string }[]>`select id from webauthn_challenges where user_id = ${user}`).map((r) => r.id);
+    expect(leftChallenges).toEqual([live]);
+    expect(leftChallenges).not.toContain(oldUsed);
+    expect(leftChallenges).not.toContain(oldUnused);
+    // Nothing more on a second run.
+    const again = await purgeCeremonies(batch.sql, { batchSize: 3, now: () => NOW, logger: { info: () => {} } });
+    expect(again.map((r) => r.rows)).toEqual([0, 0]);
   });
 });
