@@ -313,7 +313,11 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
     return st.sync;
   };
 
-  const topic = (line: Line, kind: TickKind, symbol: string): string => marketDataChannels.tick(line, kind, symbol);
+  // An acquired topic's own string: the many sockets that hold one topic share one string instead of a copy each.
+  const topic = (line: Line, kind: TickKind, symbol: string): string => {
+    const name = marketDataChannels.tick(line, kind, symbol);
+    return topics.get(name)?.topic ?? name;
+  };
 
   const acquire = async (line: Line, kind: TickKind, symbol: string): Promise<void> => {
     if (closed) throw new Error('market-data hub closed');
