@@ -52,6 +52,12 @@ export interface CommandSubmitterDeps {
     idempotencyTtlSeconds?: number;
     /** Keep a user's private-channel subscription this long after their last command (0: unsubscribe at once). */
     subscriptionLingerMs?: number;
+    /**
+     * processed_commands reads after a wait ran out (the decision event may have been missed), at most this many at
+     * once; beyond it the request answers 504 with the id at once. Default 8. A wait mostly runs out because the
+     * actors are overloaded, and one more PostgreSQL read per timed-out request would add to exactly that load.
+     */
+    maxFallbackReads?: number;
   };
 }
 
@@ -74,6 +80,19 @@ export function createCommandSubmitter(deps: CommandSubmitterDeps): CommandSubmi
   const waitMs = o.decisionWaitMs ?? 5_000;
   const idemTtl = o.idempotencyTtlSeconds ?? 24 * 3600;
   const lingerMs = o.subscriptionLingerMs ?? 0;
+  const maxFallbackReads = o.maxFallbackReads ?? 8;
+  let fallbackReads = 0;
+
+  /** The stored decision after a wait ran out, unless `maxFallbackReads` reads are already in flight (then null). */
+  async function fallbackRead(userId: string, commandId: string): Promise<CommandDecisionBody | null> {
+    if (fallbackReads >= maxFallbackReads) return null;
+    fallbackReads++;
+    try {
+      return await stored(userId, commandId);
+    } finally {
+      fallbackReads--;
+    }
+  }
   const lingering = new Map<string, NodeJS.Timeout>();
   const keepAlive = (): void => {}; // a listener that only holds the subscription
 
@@ -189,7 +208,7 @@ export function createCommandSubmitter(deps: CommandSubmitterDeps): CommandSubmi
         }
       }
       if (aborted()) return { kind: 'pending', commandId };
-      const decision = (await w.wait(waitMs)) ?? (await stored(userId, commandId));
+      const decision = (await w.wait(waitMs)) ?? (await fallbackRead(userId, commandId));
       return decision ? { kind: 'decided', decision } : { kind: 'pending', commandId };
     } finally {
       w.stop();

@@ -45,6 +45,8 @@ export interface CommandRoutesOptions {
    * sending commands pays SUBSCRIBE/UNSUBSCRIBE once, not twice per command. Default 0: unsubscribe at once.
    */
   subscriptionLingerMs?: number;
+  /** See CommandSubmitterDeps: concurrent processed_commands reads after a wait ran out. Default 8. */
+  maxFallbackReads?: number;
 }
 
 export interface CommandRoutesDeps extends AccessDeps {
@@ -107,6 +109,7 @@ export function createCommandRoutes(deps: CommandRoutesDeps): RouteModule {
         ...(o.decisionWaitMs !== undefined ? { decisionWaitMs: o.decisionWaitMs } : {}),
         ...(o.idempotencyTtlSeconds !== undefined ? { idempotencyTtlSeconds: o.idempotencyTtlSeconds } : {}),
         ...(o.subscriptionLingerMs !== undefined ? { subscriptionLingerMs: o.subscriptionLingerMs } : {}),
+        ...(o.maxFallbackReads !== undefined ? { maxFallbackReads: o.maxFallbackReads } : {}),
       },
     });
 

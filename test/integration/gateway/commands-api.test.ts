@@ -13,6 +13,7 @@ import { ENVELOPE_FIELD, envelopeSchema, partitionOf, runtimeKeys, type Envelope
 import { TierDirectory, type Gateway } from '../../../src/gateway/index.js';
 import { unlimited, type RequestLimiter } from '../../../src/gateway/http/request-limiter.js';
 import { createCommandRoutes } from '../../../src/gateway/http/commands.js';
+import { createCommandSubmitter } from '../../../src/gateway/http/command-submitter.js';
 import { createUserEventBus, type UserEventBus } from '../../../src/gateway/private-events.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { hmacAuth, signSession, startTestGateway } from '../../support/gateway.js';
@@ -216,6 +217,26 @@ describe('POST /api/commands', () => {
     const res = await pending;
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ commandId: env.id, outcome: 'accepted', code: 'accepted' });
+  });
+
+  it('past maxFallbackReads concurrent reads, a wait that ran out answers pending without reading PostgreSQL', async () => {
+    const clock = { now: () => Date.now() };
+    const submit = (maxFallbackReads: number) =>
+      createCommandSubmitter({ redis, db: app.db, events: bus, partitions: P, clock, options: { decisionWaitMs: 300, maxFallbackReads } }).submit('demo-pro', {
+        commandId: randomUUID(),
+        clientChosenId: false,
+        type: 'account.reset',
+        payload: {},
+      });
+    for (const [max, expected] of [
+      [0, 'pending'],
+      [1, 'decided'],
+    ] as const) {
+      const pending = submit(max);
+      const env = await nextCommand('demo-pro');
+      await decide(env, 'accepted', undefined, undefined, { publish: false }); // stored, the event missed
+      expect((await pending).kind).toBe(expected);
+    }
   });
 
   it('validation: 400 invalid_request / unknown_command, 413, 415, 401; nothing appended', async () => {
