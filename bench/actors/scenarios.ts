@@ -14,6 +14,7 @@ const steady = (rate: number, seconds = 20, warmupSeconds = 5): Step => ({ rate,
 export const SCENARIOS: readonly Scenario[] = [
   { name: 'idle', description: 'baseline: 1 command/s for 10 s (the processes\' CPU with next to no load)', kind: 'steady', steps: [steady(1, 10, 2)], targets: [] },
   { name: 'smoke', description: 'harness check: 200 commands/s for 5 s', kind: 'steady', steps: [steady(200, 5, 2)], targets: [] },
+  { name: 'steady-500', description: '500 commands/s for 20 s: latency at half the target rate', kind: 'steady', steps: [steady(500)], targets: [] },
   { name: 'steady-1000', description: '1,000 commands/s for 20 s: the latency target (p99 < 30 ms)', kind: 'steady', steps: [steady(1_000)], targets: ['p99-at-1000'] },
   { name: 'steady-2000', description: '2,000 commands/s for 20 s: the throughput target', kind: 'steady', steps: [steady(2_000)], targets: ['sustained-2000'] },
   { name: 'steady-3000', description: '3,000 commands/s for 20 s: the stretch target', kind: 'steady', steps: [steady(3_000)], targets: ['stretch-3000'] },

@@ -20,6 +20,13 @@ export interface CreateDbOptions {
   role?: string;
   /** application_name shown in pg_stat_activity (default "raxx"). */
   appName?: string;
+  /**
+   * `plan_cache_mode = force_generic_plan` on every connection: prepared statements are planned once per connection,
+   * never again per execution. For pools that only run short key lookups (the account actors' turns): PostgreSQL
+   * otherwise keeps planning a statement whose custom plans look cheaper than its generic one — the turn's fence
+   * (`partition = any($1)`) was planned on every execution, 88 µs each, more than it took to run.
+   */
+  genericPlans?: boolean;
 }
 
 export interface DbHandle {
@@ -60,6 +67,7 @@ function preparedByDefault(sql: postgres.Sql): postgres.Sql {
 export function createDb(url: string, opts: CreateDbOptions = {}): DbHandle {
   const connection: Record<string, string> = { application_name: opts.appName ?? 'raxx' };
   if (opts.role !== undefined) connection.role = opts.role;
+  if (opts.genericPlans) connection.plan_cache_mode = 'force_generic_plan';
   const sql = postgres(url, {
     max: opts.max ?? 10,
     connection,

@@ -45,7 +45,7 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
   const redis = createRedis(config.redis.url, 'raxx-accounts', { autoPipelining: true });
   redis.on('error', () => {}); // readiness and the runtime's own retries report outages
   // One connection per concurrent turn (the runtime's maxConcurrentTurns, 16): a turn never waits for the pool.
-  const db = createDb(config.database.appUrl, { max: 16, appName: 'raxx-accounts' });
+  const db = createDb(config.database.appUrl, { max: 16, appName: 'raxx-accounts', genericPlans: true });
   ctx.onShutdown(async () => {
     await Promise.all([closeRedis(redis), db.close()]);
   });
