@@ -5,4 +5,4 @@ export { MARKET_CHANNELS, parseClientMessage, type ErrorCode } from './protocol.
 export { startGateway, type Gateway, type GatewayDeps, type GatewayOptions, type ReadinessCheck } from './server.js';
 export { DEFAULT_LIMITS, SocketSession, TokenBucket, type SessionLimits } from './socket-session.js';
 export { TierDirectory, type UserRecord } from './tier-directory.js';
-export { createMarketDataHub, type MarketDataHub } from './market-data/index.js';
+export { createMarketDataHub, registerHubMetrics, type MarketDataHub } from './market-data/index.js';

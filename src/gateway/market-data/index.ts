@@ -7,3 +7,4 @@ export {
   type ReplayResult,
 } from './hub.js';
 export { packFrames, relabelAsLkg } from './frames.js';
+export { registerHubMetrics } from './metrics.js';

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { TIER_CHANGED_CHANNEL } from '../../contracts/index.js';
 import { offsetClock } from '../../domain/index.js';
-import { createMarketDataHub, createSessionAuth, startGateway, TierDirectory, type SessionLimits } from '../../gateway/index.js';
+import { createMarketDataHub, createSessionAuth, registerHubMetrics, startGateway, TierDirectory, type SessionLimits } from '../../gateway/index.js';
 import { createDb } from '../../infra/db/index.js';
 import { startOpsServer } from '../../infra/http/index.js';
 import { DemandLease } from '../../infra/market-data/index.js';
@@ -223,6 +223,7 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
       })),
   });
   started.gateway = running;
+  registerHubMetrics(ctx.metrics, () => hubRef().stats());
   ctx.onShutdown(() => running.close());
   ctx.onShutdown(() => sse.close()); // steps run in reverse: streams end before the gateway closes
   ctx.onShutdown(() => paperStream.close());

@@ -1,8 +1,9 @@
 // Gateway market-data hub, command side: LKG snapshots (relabelled lkg), replay, status key (DB 7, HUB…).
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRedis, closeRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { marketDataKeys, type TickKind } from '../../../src/contracts/market-data.js';
-import { createMarketDataHub, relabelAsLkg, type MarketDataHub } from '../../../src/gateway/market-data/index.js';
+import { createMarketDataHub, registerHubMetrics, relabelAsLkg, type MarketDataHub } from '../../../src/gateway/market-data/index.js';
 import { testRedisUrl } from '../../support/redis.js';
 
 const url = () => testRedisUrl('hub-resume');
@@ -148,6 +149,14 @@ describe('replay: concurrent resumes of one key share reads', () => {
     }
     expect(after.replayRequests - before.replayRequests).toBe(200);
     expect(after.replayReads - before.replayReads).toBeLessThanOrEqual(3); // the first alone, then the rest together
+    // The same counters on a Prometheus registry, read at scrape time.
+    const registry = new Registry();
+    registerHubMetrics(registry, () => hub.stats());
+    const text = await registry.metrics();
+    expect(text).toContain(`raxx_gateway_hub_replay_requests_total ${after.replayRequests}`);
+    expect(text).toContain(`raxx_gateway_hub_replay_reads_total ${after.replayReads}`);
+    await hub.replay('q', 'HUBD', 299);
+    expect(await registry.metrics()).toContain(`raxx_gateway_hub_replay_requests_total ${after.replayRequests + 1}`);
   });
 
   it('a shared read that cannot serve a caller (hole, or too far back) gives that caller its own read', async () => {

@@ -146,6 +146,8 @@ describe('gateway server', () => {
     const text = await metrics.text();
     expect(text).toMatch(/raxx_gateway_connections\{role="gateway"\}/);
     expect(text).toMatch(/raxx_gateway_sse_skipped_total\{role="gateway"\}/);
+    expect(text).toMatch(/raxx_gateway_hub_replay_reads_total\{role="gateway"\} \d+/);
+    expect(text).toMatch(/raxx_gateway_hub_topics\{role="gateway"\} \d+/);
     expect((await fetch(`${url}/nope`)).status).toBe(404);
     // The two listeners can never be configured onto one port.
     expect(() => loadConfig({ PORT: '9100', GATEWAY_OPS_PORT: '9100' })).toThrow(ConfigError);
