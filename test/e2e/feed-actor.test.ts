@@ -144,10 +144,14 @@ describe('feed replicas', () => {
       const stoppedAt = seen.frames.length;
       await waitFor(async () => (await leaderPid()) === standby.child.pid, 10_000, 'the standby to take the lease');
       await waitFor(() => seen.frames.length > stoppedAt + 10, 10_000, 'quotes from the new leader (the simulator dropped the frozen socket)');
+      const statusBefore = await redis.get(marketDataKeys.status);
       frozen.child.kill('SIGCONT');
       await new Promise((r) => setTimeout(r, 2_500));
       expect(await leaderPid()).toBe(standby.child.pid);
       expectContiguous(seen.frames);
+      // Nor does it touch the banner: it finds its upstream socket gone, but its status write is fenced.
+      expect(await redis.get(marketDataKeys.status)).toBe(statusBefore);
+      expect(frozen.lines.some((l) => l.includes('"msg":"hub status"') && l.includes('upstream_unavailable'))).toBe(false);
       const health = (await (await fetch(`${(await frozen.ready).url}/healthz`)).json()) as { leader: boolean };
       expect(health.leader).toBe(false);
     } finally {

@@ -223,8 +223,13 @@ export class FeedActor {
   }
 
   private async setStatus(status: HubStatus): Promise<void> {
+    const epoch = this.epoch;
     this.statusState = status.state;
-    await this.opts.status.set(status);
+    if ((await this.opts.status.set(epoch, status)) === 'fenced') {
+      // Not the leader any more (woken from a pause): the lease tick steps down; the banner stays the new leader's.
+      this.opts.events?.fenced?.(epoch);
+      return;
+    }
     this.opts.events?.statusChanged?.(status);
   }
 

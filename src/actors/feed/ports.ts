@@ -47,7 +47,8 @@ export interface BarJobsPort {
 }
 
 export interface HubStatusPort {
-  set(status: HubStatus): Promise<void>;
+  /** Fenced by `epoch` like the tick publishes: a former leader's write is refused ('fenced'), never shown. */
+  set(epoch: number, status: HubStatus): Promise<'ok' | 'fenced'>;
   /** The runtime kill switch kept in Redis (read per check, never cached). */
   killSwitchOn(): Promise<boolean>;
 }

@@ -40,3 +40,4 @@ export {
 } from './bar-close-jobs.js';
 export { disableRule, isValidRuleId, listEnabledRules, upsertRule, type MarketDataRule, type UpsertRuleInput } from './rules.js';
 export { LuaScript, type LuaArg } from './lua.js';
+export { setHubStatus } from './hub-status.js';

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Counter, Gauge } from 'prom-client';
-import { marketDataChannels, marketDataKeys, type HubStatus } from '../../contracts/index.js';
+import { marketDataKeys, type HubStatus } from '../../contracts/index.js';
 import { offsetClock } from '../../domain/index.js';
 import { FeedActor, type FeedTick, type UpstreamFault } from '../../actors/feed/index.js';
 import { createUpstream, type UpstreamEvent } from '../../actors/feed/upstream/index.js';
@@ -19,6 +19,7 @@ import {
   TickPublisher,
   listEnabledRules,
   readDemandUnion,
+  setHubStatus,
   subscribeDemandChanges,
 } from '../../infra/market-data/index.js';
 import { closeRedis, createRedis } from '../../infra/redis/index.js';
@@ -112,10 +113,7 @@ export async function startFeed(ctx: RoleContext): Promise<RunningRole> {
       },
     },
     status: {
-      set: async (status: HubStatus) => {
-        const text = JSON.stringify(status);
-        await redis.multi().set(marketDataKeys.status, text).publish(marketDataChannels.status, text).exec();
-      },
+      set: (epoch: number, status: HubStatus) => setHubStatus(redis, epoch, status),
       killSwitchOn: async () => (await redis.get(marketDataKeys.killSwitch)) === '1',
     },
     createUpstream: (onTicks) => {

@@ -1,8 +1,8 @@
 // Feed leader lease: one leader, growing epochs on takeover, renewal, release (real Redis, DB 11).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, closeRedis, type Redis } from '../../../src/infra/redis/index.js';
-import { marketDataKeys } from '../../../src/contracts/market-data.js';
-import { LeaderLease } from '../../../src/infra/market-data/index.js';
+import { marketDataChannels, marketDataKeys } from '../../../src/contracts/market-data.js';
+import { LeaderLease, setHubStatus } from '../../../src/infra/market-data/index.js';
 import { testRedisUrl } from '../../support/redis.js';
 
 // Each feed test file has its own Redis database (the keys are fixed by the contracts).
@@ -64,5 +64,38 @@ describe('LeaderLease', () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => lease.acquireOrRenew(`c${i}`, 1000)));
     expect(results.filter((r) => r.leader)).toHaveLength(1);
     expect(new Set(results.map((r) => r.epoch))).toEqual(new Set([1]));
+  });
+});
+
+describe('setHubStatus', () => {
+  it('writes and announces the status for the current epoch only; a former leader is fenced and changes nothing', async () => {
+    await redis.del(marketDataKeys.lease, marketDataKeys.status);
+    const lease = new LeaderLease(redis);
+    const first = await lease.acquireOrRenew('status-a', 200);
+    expect(first.leader).toBe(true);
+    const sub = createRedis(url(), 'test-status-sub');
+    const heard: string[] = [];
+    sub.on('message', (_c: string, m: string) => heard.push(m));
+    await sub.subscribe(marketDataChannels.status);
+    try {
+      const live = { state: 'live' as const, since: '2026-11-23T06:00:00.000Z' };
+      expect(await setHubStatus(redis, first.epoch, live)).toBe('ok');
+      expect(JSON.parse((await redis.get(marketDataKeys.status))!)).toEqual(live);
+
+      // A takes too long (a pause): B leads with a higher epoch; A's write is refused and nobody hears it.
+      await sleep(300);
+      const second = await lease.acquireOrRenew('status-b', 200);
+      expect(second).toMatchObject({ leader: true, holder: 'status-b' });
+      const stale = { state: 'degraded' as const, reason: 'upstream_unavailable', since: '2026-11-23T06:00:01.000Z' };
+      expect(await setHubStatus(redis, first.epoch, stale)).toBe('fenced');
+      expect(JSON.parse((await redis.get(marketDataKeys.status))!)).toEqual(live);
+      // No lease at all: fenced too.
+      await redis.del(marketDataKeys.lease);
+      expect(await setHubStatus(redis, second.epoch, stale)).toBe('fenced');
+      await sleep(50);
+      expect(heard.map((m) => JSON.parse(m) as unknown)).toEqual([live]);
+    } finally {
+      await closeRedis(sub);
+    }
   });
 });

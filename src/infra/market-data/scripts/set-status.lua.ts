@@ -1,0 +1,18 @@
+// Lua: the hub status, written and announced only by the current feed leader (see docs/feed-redis.md).
+export const setStatusLua = `
+-- set-status: fenced; a former leader woken from a pause must not overwrite the banner every client shows.
+-- KEYS[1] {md}:lease   (checked: must start with "<epoch>:")
+-- KEYS[2] {md}:status
+-- ARGV[1] epoch (fencing token)
+-- ARGV[2] status JSON (HubStatus)
+-- ARGV[3] channel to announce it on (md:status)
+-- Returns 0 when fenced, else 1.
+local lease = redis.call('GET', KEYS[1])
+local prefix = ARGV[1] .. ':'
+if (not lease) or string.sub(lease, 1, #prefix) ~= prefix then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return 1
+`;
