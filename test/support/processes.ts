@@ -29,7 +29,9 @@ export function runCli(script: string, args: string[], env: Record<string, strin
   let err = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out, err })));
+  // 'close', not 'exit': 'exit' can come before the last of the child's output has been read (seen under load: an
+  // export that exited 0 with its output still in the pipe).
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, out, err })));
 }
 
 export function startRoleProcess(role: string, env: Record<string, string | undefined>, readyTimeoutMs = 20_000): RoleProcess {
@@ -40,7 +42,7 @@ export function startRoleProcess(role: string, env: Record<string, string | unde
 export function watchRoleProcess(role: string, child: ChildProcess, readyTimeoutMs = 20_000): RoleProcess {
   const lines: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    child.once('exit', (code, signal) => res({ code, signal })),
+    child.once('close', (code, signal) => res({ code, signal })), // after its last log line was read
   );
   const ready = new Promise<{ url: string; note?: string }>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`${role} not ready in ${readyTimeoutMs} ms:\n${lines.join('\n')}`)), readyTimeoutMs);
