@@ -177,7 +177,7 @@ export class FeedActor {
       if (!this.killed) {
         this.killed = true;
         await this.upstream.stop('market data disabled');
-        await this.setStatus({ state: 'degraded', reason: 'market_data_disabled', since: new Date(this.opts.clock.now()).toISOString() });
+        await this.setStatus({ state: 'degraded', reason: 'market_data_disabled', since: this.now() });
       }
       return;
     }
@@ -188,7 +188,7 @@ export class FeedActor {
     this.upstream.setSymbols(wanted);
     this.upstream.start();
     if ((this.statusState === undefined || this.statusState === 'degraded') && this.upstreamFault === undefined) {
-      await this.setStatus({ state: this.upstreamIsDelayed ? 'delayed' : 'live', since: new Date(this.opts.clock.now()).toISOString() });
+      await this.setStatus({ state: this.upstreamIsDelayed ? 'delayed' : 'live', since: this.now() });
     }
   }
 
@@ -201,14 +201,14 @@ export class FeedActor {
     if (!this.leader || this.killed) return;
     if (this.upstreamFault === reason && this.statusState === 'degraded') return;
     this.upstreamFault = reason;
-    await this.setStatus({ state: 'degraded', reason, since: new Date(this.opts.clock.now()).toISOString() });
+    await this.setStatus({ state: 'degraded', reason, since: this.now() });
   }
 
   private async upstreamRecovered(): Promise<void> {
     if (this.upstreamFault === undefined) return;
     this.upstreamFault = undefined;
     if (this.leader && !this.killed) {
-      await this.setStatus({ state: this.upstreamIsDelayed ? 'delayed' : 'live', since: new Date(this.opts.clock.now()).toISOString() });
+      await this.setStatus({ state: this.upstreamIsDelayed ? 'delayed' : 'live', since: this.now() });
     }
   }
 
@@ -218,8 +218,13 @@ export class FeedActor {
     this.upstreamFault = undefined; // called on every `live`: the upstream serves again
     const state = delayed ? 'delayed' : 'live';
     if (this.leader && this.statusState !== state && !this.killed) {
-      await this.setStatus({ state, ...(delayed ? { reason: 'entitlement_fallback' } : {}), since: new Date(this.opts.clock.now()).toISOString() });
+      await this.setStatus({ state, ...(delayed ? { reason: 'entitlement_fallback' } : {}), since: this.now() });
     }
+  }
+
+  /** The `since` of a status change. */
+  private now(): string {
+    return new Date(this.opts.clock.now()).toISOString();
   }
 
   private async setStatus(status: HubStatus): Promise<void> {

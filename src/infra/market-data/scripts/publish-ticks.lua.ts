@@ -1,4 +1,6 @@
 // Lua: the feed's hot path — one fenced call publishes a whole batch of ticks (see docs/feed-redis.md).
+import { epochFenceLua } from './epoch-fence.lua.js';
+
 export const publishTicksLua = `
 -- publish-ticks: fenced, atomic publish of one batch of ticks, plus the delay-line entries handed over by the
 -- conflator. If the lease does not hold exactly ARGV[1] nothing at all is written or published.
@@ -17,11 +19,7 @@ export const publishTicksLua = `
 -- ARGV[7..]   n x (kind, symbol, body), body = frame JSON without its closing brace
 -- then        m x (kind, symbol, seq, body)  delay entries (ignored in fallback mode)
 -- Returns {0} when fenced, else {1, seq_1, ..., seq_n}.
-local lease = redis.call('GET', KEYS[1])
-local prefix = ARGV[1] .. ':'
-if (not lease) or string.sub(lease, 1, #prefix) ~= prefix then
-  return {0}
-end
+${epochFenceLua('{0}')}
 local fallback = ARGV[2] == 'fb'
 local window = tonumber(ARGV[3])
 local trim = ARGV[4]

@@ -1,4 +1,6 @@
 // Lua: release delay-line entries that have waited out the delay (see docs/feed-redis.md).
+import { epochFenceLua } from './epoch-fence.lua.js';
+
 export const releaseDelayLua = `
 -- release-delay: fenced; publishes every {md}:delay entry with ID <= cutoff on md:dl:<kind>:<symbol>, writes it
 -- to the delayed last-known-good hash and deletes it from the stream.
@@ -11,11 +13,7 @@ export const releaseDelayLua = `
 -- ARGV[4] minimum age in ms by the Redis server's clock (the delay again): the effective cutoff is
 --         min(ARGV[2], server time - ARGV[4]), so a caller whose clock runs ahead cannot release early
 -- Returns {0} when fenced, else {1, released, oldest remaining entry's age in ms or -1 if the stream is empty}.
-local lease = redis.call('GET', KEYS[1])
-local prefix = ARGV[1] .. ':'
-if (not lease) or string.sub(lease, 1, #prefix) ~= prefix then
-  return {0}
-end
+${epochFenceLua('{0}')}
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local cutoff = math.min(tonumber(ARGV[2]), nowMs - tonumber(ARGV[4]))
