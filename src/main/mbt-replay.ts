@@ -44,10 +44,12 @@ function main(argv: string[]): number {
     return 2;
   }
   let state = mbt.initialState(log.account);
+  const clientIds = new mbt.ClientIdMap();
   const lines: string[] = [];
   for (const { line, input } of log.inputs) {
-    const r = mbt.step(state, input, log.config);
+    const r = mbt.step(state, input, log.config, clientIds);
     state = r.state;
+    clientIds.add(r.clientIds);
     for (const o of r.outputs) lines.push(JSON.stringify({ line, ...(full ? o : compact(o)) }));
   }
   const v = mbt.accountValues(state, log.config);

@@ -1,7 +1,7 @@
 // One step's working set: the (copied) state being changed, the settings, the input's time and the outputs so far.
 import type { MbtConfig } from './config.js';
 import type { ApiError, MbtOutput, OrderView, TradeEvent, TradeUpdateOutput } from './outputs.js';
-import type { MbtState, OrderState } from './state.js';
+import type { ClientIdEntry, ClientIdIndex, MbtState, OrderState } from './state.js';
 
 export interface Ctx {
   state: MbtState;
@@ -9,6 +9,20 @@ export interface Ctx {
   /** Epoch ms of the input being handled. */
   ts: number;
   out: MbtOutput[];
+  /** The account's client order ids before this step (read-only). */
+  clientIds: ClientIdIndex;
+  /** Client order ids this step adds (returned to the caller, who adds them to its index). */
+  addedClientIds: ClientIdEntry[];
+}
+
+/** Row 24: the order id and request fingerprint a client_order_id already stands for, if any. */
+export function knownClientId(ctx: Ctx, clientOrderId: string): readonly [orderId: string, fingerprint: string] | undefined {
+  const added = ctx.addedClientIds.find((e) => e.clientOrderId === clientOrderId);
+  return added ? [added.orderId, added.fingerprint] : ctx.clientIds.get(clientOrderId);
+}
+
+export function addClientId(ctx: Ctx, o: OrderState, fingerprint: string): void {
+  ctx.addedClientIds.push({ clientOrderId: o.client_order_id, orderId: o.id, fingerprint });
 }
 
 export const iso = (ms: number): string => new Date(ms).toISOString();

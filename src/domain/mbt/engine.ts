@@ -9,14 +9,18 @@ import { cancel, cancelAll, replace, submit } from './orders.js';
 import type { MbtOutput } from './outputs.js';
 import { handleClock } from './session.js';
 import { adjustCash, reset, settle } from './settle.js';
-import type { AccountInit, MbtState } from './state.js';
+import type { AccountInit, ClientIdEntry, ClientIdIndex, MbtState } from './state.js';
 import type { StatusInput } from './inputs.js';
 import { totalReserved } from './buying-power.js';
 
 export interface StepResult {
   state: MbtState;
   outputs: MbtOutput[];
+  /** Client order ids the step(s) used for new orders: the caller adds them to the account's index. */
+  clientIds: ClientIdEntry[];
 }
+
+const NO_CLIENT_IDS: ClientIdIndex = { get: () => undefined };
 
 export function initialState(account: AccountInit): MbtState {
   const cash = str(d(account.cash ?? '100000'));
@@ -27,7 +31,6 @@ export function initialState(account: AccountInit): MbtState {
     symbols: {},
     orders: {},
     positions: {},
-    clientIds: {},
     nextPriority: 1,
     cycle: { equityOpen: cash, netDeposits: '0', hadFill: false, lastSettledDay: null, settledCount: 0 },
   };
@@ -75,11 +78,19 @@ function dispatch(ctx: Ctx, input: MbtInput): void {
 }
 
 /**
- * Handles one input of the account's ordered log. The given state is never changed (the actor keeps it if its
- * transaction rolls back); the new state and the outputs are returned. Same state + input + config → same result.
+ * Handles one input of the account's ordered log. The given state and index are never changed (the actor keeps them
+ * if its transaction rolls back); the new state, the outputs and the client order ids to add to the index are
+ * returned. Same state + index + input + config → same result.
  */
-export function step(state: MbtState, input: MbtInput, config: Partial<MbtConfig> = {}): StepResult {
-  const ctx: Ctx = { state: structuredClone(state), config: { ...defaultMbtConfig, ...config }, ts: input.ts, out: [] };
+export function step(state: MbtState, input: MbtInput, config: Partial<MbtConfig> = {}, clientIds: ClientIdIndex = NO_CLIENT_IDS): StepResult {
+  const ctx: Ctx = {
+    state: structuredClone(state),
+    config: { ...defaultMbtConfig, ...config },
+    ts: input.ts,
+    out: [],
+    clientIds,
+    addedClientIds: [],
+  };
   const cashBefore = ctx.state.account.cash;
   const reservedBefore = str(totalReserved(ctx.state));
   dispatch(ctx, input);
@@ -94,17 +105,38 @@ export function step(state: MbtState, input: MbtInput, config: Partial<MbtConfig
       equity: cents(v.equity),
     });
   }
-  return { state: ctx.state, outputs: ctx.out };
+  return { state: ctx.state, outputs: ctx.out, clientIds: ctx.addedClientIds };
 }
 
-/** Runs a whole log from an initial state (the replay tool and tests use exactly this). */
+/** An account's client order id index as a Map, grown by `add` with what each step returns. */
+export class ClientIdMap implements ClientIdIndex {
+  private readonly ids = new Map<string, readonly [string, string]>();
+
+  get(clientOrderId: string): readonly [string, string] | undefined {
+    return this.ids.get(clientOrderId);
+  }
+
+  add(entries: readonly ClientIdEntry[]): void {
+    for (const e of entries) this.ids.set(e.clientOrderId, [e.orderId, e.fingerprint]);
+  }
+
+  get size(): number {
+    return this.ids.size;
+  }
+}
+
+/** Runs a whole log from an initial state and an empty index (the replay tool and tests use exactly this). */
 export function run(state: MbtState, inputs: readonly MbtInput[], config: Partial<MbtConfig> = {}): StepResult {
   let current = state;
+  const index = new ClientIdMap();
   const outputs: MbtOutput[] = [];
+  const added: ClientIdEntry[] = [];
   for (const input of inputs) {
-    const r = step(current, input, config);
+    const r = step(current, input, config, index);
     current = r.state;
+    index.add(r.clientIds);
     outputs.push(...r.outputs);
+    added.push(...r.clientIds);
   }
-  return { state: current, outputs };
+  return { state: current, outputs, clientIds: added };
 }

@@ -1,5 +1,5 @@
 // MBT, the paper engine: pure and deterministic (see docs/mbt.md for the rules, docs/mbt-replay.md for the log format).
-export { initialState, run, step, type StepResult } from './engine.js';
+export { ClientIdMap, initialState, run, step, type StepResult } from './engine.js';
 export { defaultMbtConfig, linearFees, zeroFees, type FeeFunction, type FeeInput, type MbtConfig } from './config.js';
 export {
   CLOCK_EVENTS,

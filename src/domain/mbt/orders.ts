@@ -1,7 +1,7 @@
 // Order commands: submit, cancel, replace (Alpaca PATCH), cancel all — with idempotency, the wash-trade guard, the
 // qty-available and shorting rules, and the buying-power reservation at submit.
 import { accountValues, availableToSell, reservationFor } from './buying-power.js';
-import { emitUpdate, iso, reply, replyError, touch, type Ctx } from './context.js';
+import { addClientId, emitUpdate, iso, knownClientId, reply, replyError, touch, type Ctx } from './context.js';
 import { forbidden, INSUFFICIENT_BUYING_POWER, invalid, notFound, unprocessable, WASH_TRADE } from './errors.js';
 import { cancelOrder } from './fills.js';
 import type { AssetInfo, CancelAllCommand, CancelCommand, OrderRequest, ReplaceCommand, SubmitCommand } from './inputs.js';
@@ -106,7 +106,7 @@ function assetFor(ctx: Ctx, symbol: string, given?: AssetInfo): AssetInfo {
 export function submit(ctx: Ctx, cmd: SubmitCommand): void {
   const req: OrderRequest = cmd.order;
   const fp = fingerprintHash(fingerprint(req));
-  const known = ctx.state.clientIds[req.client_order_id];
+  const known = knownClientId(ctx, req.client_order_id);
   if (known) {
     // Row 24: the same payload again is the same order (no new events); anything else reuses an id.
     if (known[1] !== fp) return replyError(ctx, cmd.id, invalid('client_order_id must be unique'));
@@ -124,7 +124,7 @@ export function submit(ctx: Ctx, cmd: SubmitCommand): void {
   const refused = reserve(ctx, o);
   if (refused) return replyError(ctx, cmd.id, refused);
   ctx.state.orders[o.id] = o;
-  ctx.state.clientIds[o.client_order_id] = [o.id, fp];
+  addClientId(ctx, o, fp);
   emitUpdate(ctx, o, o.status === 'new' ? 'new' : 'accepted');
   reply(ctx, cmd.id, { order: o });
 }
@@ -155,7 +155,7 @@ export function replace(ctx: Ctx, cmd: ReplaceCommand): void {
   if (!old) return replyError(ctx, cmd.id, notFound('order not found'));
   const p = cmd.patch;
   const fp = fingerprintHash(JSON.stringify(['replace', cmd.order_id, p.qty, p.time_in_force, p.limit_price, p.stop_price]));
-  const known = ctx.state.clientIds[p.client_order_id];
+  const known = knownClientId(ctx, p.client_order_id);
   if (known) {
     if (known[1] !== fp) return replyError(ctx, cmd.id, invalid('client_order_id must be unique'));
     const existing = ctx.state.orders[known[0]];
@@ -198,7 +198,7 @@ export function replace(ctx: Ctx, cmd: ReplaceCommand): void {
   old.replaced_by = next.id;
   old.work.reserved = '0';
   ctx.state.orders[next.id] = next;
-  ctx.state.clientIds[next.client_order_id] = [next.id, fp];
+  addClientId(ctx, next, fp);
   emitUpdate(ctx, old, 'replaced');
   emitUpdate(ctx, next, next.status === 'new' ? 'new' : 'accepted');
   reply(ctx, cmd.id, { order: next });

@@ -113,8 +113,6 @@ export interface MbtState {
   /** Open orders, plus closed ones of the current cycle (pruned at settle). */
   orders: Record<string, OrderState>;
   positions: Record<string, PositionState>;
-  /** client_order_id → [order id, payload fingerprint]: idempotent resubmits, kept across settles (ids are unique forever). */
-  clientIds: Record<string, [string, string]>;
   nextPriority: number;
   cycle: {
     /** Equity at the previous settled close (or the starting cash after open/reset). */
@@ -125,6 +123,23 @@ export interface MbtState {
     /** Cycles settled since the account opened or was reset. */
     settledCount: number;
   };
+}
+
+/**
+ * Row 24's index: every client_order_id the account's orders used → [order id, request fingerprint]. Append-only and
+ * kept outside `MbtState`, so a step never copies it and the state stays small however many orders the account placed:
+ * the caller keeps it (the actor loads it from `orders`, the replay tool builds it from the log) and adds what `step`
+ * returns in `clientIds`.
+ */
+export interface ClientIdIndex {
+  get(clientOrderId: string): readonly [orderId: string, fingerprint: string] | undefined;
+}
+
+/** One entry a step adds to the account's `ClientIdIndex`. */
+export interface ClientIdEntry {
+  clientOrderId: string;
+  orderId: string;
+  fingerprint: string;
 }
 
 export interface AccountInit {

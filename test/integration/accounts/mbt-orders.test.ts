@@ -53,7 +53,7 @@ beforeAll(async () => {
   batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
   redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
   events = new UserEventLog(redis);
-  const ids = ['a', 'b', 'c', 'rt', 'outbox'].map(uid);
+  const ids = ['a', 'b', 'c', 'd', 'rt', 'outbox'].map(uid);
   await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
   hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
@@ -112,6 +112,14 @@ async function logOf(userId: string): Promise<UserEvent[]> {
   const entries = await redis.xrange(userEventKeys.log(userId), '-', '+');
   return entries.map(([, f]) => userEventSchema.parse(JSON.parse(f[f.indexOf('f') + 1]!)));
 }
+/** A turn whose handler ran (the engines in memory took the commands) and whose transaction then aborted before COMMIT. */
+const crashingTurn = (env: Envelope) =>
+  rollingBack((onRollback) =>
+    commitFencedBatch(app.db, HARNESS_PARTITION, epoch, [env], async (tx, fresh) => {
+      await host().handleBatch({ partition: HARNESS_PARTITION, epoch, tx, onRollback }, fresh);
+      throw new Error('crash before commit');
+    }),
+  );
 const submit = (userId: string, order: Record<string, unknown>) =>
   cmd(userId, 'order.submit', { order: { id: randomUUID(), client_order_id: randomUUID(), time_in_force: 'day', ...order } });
 
@@ -293,14 +301,7 @@ describe('MBT in the account actor', () => {
     const lost = submit(u, { symbol: sym('MR'), side: 'buy', type: 'limit', qty: '10', limit_price: '10' });
     const lostId = (lost.payload as { order: { id: string } }).order.id;
     // The handler ran (the engine in memory took the order), then the transaction aborted before COMMIT.
-    await expect(
-      rollingBack((onRollback) =>
-        commitFencedBatch(app.db, HARNESS_PARTITION, epoch, [lost], async (tx, fresh) => {
-          await host().handleBatch({ partition: HARNESS_PARTITION, epoch, tx, onRollback }, fresh);
-          throw new Error('crash before commit');
-        }),
-      ),
-    ).rejects.toThrow('crash before commit');
+    await expect(crashingTurn(lost)).rejects.toThrow('crash before commit');
     // The rollback callback dropped the engine's in-memory copy: the next turn reloads what was committed, first time.
     const next = submit(u, { symbol: sym('MS'), side: 'buy', type: 'limit', qty: '1', limit_price: '5' });
     const decided = await turn(next);
@@ -309,6 +310,33 @@ describe('MBT in the account actor', () => {
     expect(await accountOf(u)).toMatchObject({ reserved_cash: '5' });
     const [c] = await turn(cmd(u, 'order.cancel', { order_id: lostId }));
     expect(c).toMatchObject({ outcome: 'rejected', code: 'alpaca_40410000' }); // the engine never kept it
+  });
+
+  it('client order ids: the index is rebuilt from orders after passivation (fingerprint on the row, not in the state); a rolled-back id stays free', async () => {
+    const u = uid('d');
+    await turn(cmd(u, 'account.open'));
+    await signals(openSignal(u));
+    const order = { symbol: sym('MI'), side: 'buy', type: 'limit', qty: '2', limit_price: '7', client_order_id: `k-${run}` };
+    const [first] = await turn(submit(u, order));
+    const firstId = (first!.result as { order: { id: string } }).order.id;
+    const [row] = await asBatch((tx) => tx<{ request_fp: string | null }[]>`select request_fp from orders where id = ${firstId}`);
+    expect(row?.request_fp).toMatch(/\S/);
+    const [saved] = await asBatch((tx) => tx<{ state: Record<string, unknown> }[]>`select state from mbt_states where user_id = ${u}`);
+    expect(saved?.state).not.toHaveProperty('clientIds');
+
+    host().mbt.passivate(u); // the next turn loads the engine and its index from PostgreSQL
+    const [again] = await turn(submit(u, { ...order, limit_price: '7.00' }));
+    expect(again).toMatchObject({ outcome: 'accepted', result: { duplicate: true, order: { id: firstId } } });
+    host().mbt.passivate(u);
+    const [reused] = await turn(submit(u, { ...order, limit_price: '6' }));
+    expect(reused).toMatchObject({ outcome: 'rejected', result: { status: 422, message: 'client_order_id must be unique' } });
+
+    // A submit whose turn rolled back took the id only in memory; the rollback drops it with the engine.
+    const lost = submit(u, { ...order, client_order_id: `l-${run}` });
+    await expect(crashingTurn(lost)).rejects.toThrow('crash before commit');
+    const [free] = await turn(submit(u, { ...order, client_order_id: `l-${run}`, limit_price: '5' }));
+    expect(free).toMatchObject({ outcome: 'accepted', result: { order: { client_order_id: `l-${run}`, limit_price: '5' } } });
+    expect((await ordersOf(u)).map((o) => o.client_order_id)).toEqual([`k-${run}`, `l-${run}`]);
   });
 
   it('explain shows the recorded quote and rule of each fill; the exported inputs replay to the same fills', async () => {

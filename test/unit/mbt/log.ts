@@ -108,10 +108,12 @@ export interface Result {
   updates: TradeUpdateOutput[];
   fills: TradeUpdateOutput[];
   replies: Extract<MbtOutput, { type: 'reply' }>[];
+  /** Client order ids the log added, as `clientOrderId→orderId`. */
+  clientIds: string[];
 }
 
 export function play(inputs: MbtInput[], account: Partial<AccountInit> = {}, config: Partial<MbtConfig> = {}): Result {
-  const { state, outputs } = run(initialState({ id: 'acct-1', ...account }), inputs, config);
+  const { state, outputs, clientIds } = run(initialState({ id: 'acct-1', ...account }), inputs, config);
   const updates = outputs.filter((o): o is TradeUpdateOutput => o.type === 'trade_update');
   return {
     state,
@@ -120,6 +122,7 @@ export function play(inputs: MbtInput[], account: Partial<AccountInit> = {}, con
     events: updates.map((u) => `${u.event}:${u.order.id}`),
     fills: updates.filter((u) => u.event === 'fill' || u.event === 'partial_fill'),
     replies: outputs.filter((o): o is Extract<MbtOutput, { type: 'reply' }> => o.type === 'reply'),
+    clientIds: clientIds.map((e) => `${e.clientOrderId}→${e.orderId}`),
   };
 }
 

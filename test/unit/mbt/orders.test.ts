@@ -1,6 +1,7 @@
 // MBT rows 1, 2 and 24 plus cancel/replace: what is accepted, Alpaca's rejections, idempotency by client_order_id.
 import { describe, expect, it } from 'vitest';
-import { cancel, cancelAll, fillsOf, play, quote, replace, session, submit, type OrderOpts } from './log.js';
+import { mbt } from '../../../src/domain/index.js';
+import { cancel, cancelAll, fillsOf, play, quote, replace, session, settle, submit, type OrderOpts } from './log.js';
 
 const rejection = (o: OrderOpts) => {
   const r = play([...session(), submit(o)]);
@@ -64,6 +65,34 @@ describe('idempotency by client_order_id (row 24)', () => {
   it('a rejected submit leaves the client_order_id free', () => {
     const r = play([...session(), submit({ id: 'o1', cid: 'k', type: 'limit', limit: '10', qty: '100000' }), submit({ id: 'o2', cid: 'k', qty: '1' })]);
     expect(r.replies.map((x) => x.ok)).toEqual([false, true]);
+    expect(r.clientIds).toEqual(['k→o2']);
+  });
+  it('ids used before a settle pruned their orders stay taken: a duplicate is recognised without the order in the state', () => {
+    const r = play([...session(), submit({ id: 'o1', cid: 'k', type: 'limit', limit: '9' }), settle(), submit({ id: 'o2', cid: 'k', type: 'limit', limit: '9' }), submit({ id: 'o3', cid: 'k', type: 'limit', limit: '8' })]);
+    expect(r.state.orders).toEqual({});
+    expect(r.replies.slice(-2)).toMatchObject([
+      { ok: true, duplicate: true },
+      { ok: false, status: 422, message: 'client_order_id must be unique' },
+    ]);
+    expect(r.replies.at(-2)).not.toHaveProperty('order');
+  });
+  it('the index is the caller\'s: step reads it, never changes it, and returns what to add; the state does not grow with it', () => {
+    const index = new mbt.ClientIdMap();
+    let state = mbt.initialState({ id: 'acct-1' });
+    for (const input of session()) state = mbt.step(state, input, {}, index).state;
+    const before = JSON.stringify(state).length;
+    for (let i = 0; i < 200; i++) {
+      const r = mbt.step(state, submit({ id: `o${i}`, cid: `c${i}`, type: 'limit', limit: '1' }), {}, index);
+      expect(r.clientIds).toEqual([{ clientOrderId: `c${i}`, orderId: `o${i}`, fingerprint: expect.any(String) }]);
+      expect(index.size).toBe(i); // not added by the step itself
+      index.add(r.clientIds);
+      state = r.state;
+    }
+    state = mbt.step(state, settle(), {}, index).state;
+    expect(JSON.stringify(state).length).toBeLessThan(before + 400); // the DAY orders expired and were pruned; 200 ids live in the index only
+    const again = mbt.step(state, submit({ id: 'x', cid: 'c7', type: 'limit', limit: '1' }), {}, index);
+    expect(again.outputs).toEqual([expect.objectContaining({ type: 'reply', ok: true, duplicate: true })]);
+    expect(again.clientIds).toEqual([]);
   });
 });
 

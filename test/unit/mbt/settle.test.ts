@@ -56,7 +56,7 @@ describe('settle (rows 21–22)', () => {
     const r = play([...session(), submit({ id: 'a', type: 'limit', limit: '9' }), submit({ id: 'g', type: 'limit', limit: '8', tif: 'gtc' }), settle()]);
     expect(r.events).toEqual(['new:a', 'new:g', 'expired:a']);
     expect(Object.keys(r.state.orders)).toEqual(['g']);
-    expect(r.state.clientIds['cid-a']?.[0]).toBe('a');
+    expect(r.clientIds).toEqual(['cid-a→a', 'cid-g→g']);
   });
 });
 

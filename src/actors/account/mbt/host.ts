@@ -212,7 +212,7 @@ export class MbtTurn {
   // ---- stepping ----
 
   private step(acc: HostedAccount, input: mbt.MbtInput, commandId: string | null, out: mbt.MbtOutput[], balances = true): mbt.MbtOutput[] {
-    const r = mbt.step(acc.state, input, this.host.config);
+    const r = mbt.step(acc.state, input, this.host.config, acc.clientIds);
     this.commit(acc, input, r, commandId, balances);
     out.push(...r.outputs);
     return r.outputs;
@@ -220,9 +220,11 @@ export class MbtTurn {
 
   private commit(acc: HostedAccount, input: mbt.MbtInput, r: mbt.StepResult, commandId: string | null, balances: boolean): void {
     acc.state = r.state;
+    acc.clientIds.add(r.clientIds);
     acc.count += 1;
     this.touched.add(acc);
     this.writer.recordInput(acc, input);
+    this.writer.clientIds(r.clientIds);
     this.writer.project(acc, project(acc, r.outputs, commandId), balances);
   }
 
@@ -332,7 +334,7 @@ export class MbtTurn {
     const acc = this.account(userId);
     if (!acc) return { commit: () => undefined };
     const input: mbt.MbtInput = { type: 'command', kind: 'adjust_cash', id: commandId, ts: this.host.now(), amount };
-    const r = mbt.step(acc.state, input, this.host.config);
+    const r = mbt.step(acc.state, input, this.host.config, acc.clientIds);
     const reply = r.outputs.find((o) => o.type === 'reply');
     if (!reply?.ok) return null;
     return { commit: () => this.commit(acc, input, r, commandId, false) };

@@ -14,6 +14,8 @@ export interface HostedAccount {
   /** The replay header the recorded log starts from. */
   init: { id: string; type: 'cash' | 'margin'; cash: string };
   state: mbt.MbtState;
+  /** Every client order id the account's orders used (row 24), loaded from `orders` and grown by each step. */
+  clientIds: mbt.ClientIdMap;
   /** Inputs stepped so far (recorded ones, committed or pending in this turn). */
   count: number;
   /** input_count of the saved row (what the conditional save expects); -1 = no row yet. */
@@ -31,35 +33,53 @@ interface LoadRow extends Record<string, unknown> {
   input_count: string | number | null;
 }
 
+interface ClientIdRow extends Record<string, unknown> {
+  user_id: string;
+  client_order_id: string;
+  id: string;
+  request_fp: string | null;
+}
+
 /**
- * The engines of `userIds` (one query): the saved state, or — for an account opened before the engine was hosted —
- * a fresh state from its paper_accounts row (saved by the turn's writer). Users without an account are absent.
+ * The engines of `userIds` (two statements, one round trip): the saved state, or — for an account opened before the
+ * engine was hosted — a fresh state from its paper_accounts row (saved by the turn's writer), each with its client
+ * order id index from `orders`. Users without an account are absent.
  */
 export async function loadAccounts(tx: Tx, userIds: readonly string[]): Promise<Map<string, HostedAccount>> {
   const out = new Map<string, HostedAccount>();
   if (userIds.length === 0) return out;
-  const rows = await tx.execute<LoadRow>(sql`
-    select p.id::text as account_id, p.user_id, p.account_type, p.status, p.cash::text as cash, s.init, s.state, s.input_count
-      from paper_accounts p left join mbt_states s on s.account_id = p.id
-     where p.user_id in (${sql.join(
-       userIds.map((u) => sql`${u}`),
-       sql`, `,
-     )})`);
+  const users = sql.join(
+    userIds.map((u) => sql`${u}`),
+    sql`, `,
+  );
+  const [rows, ids] = await Promise.all([
+    tx.execute<LoadRow>(sql`
+      select p.id::text as account_id, p.user_id, p.account_type, p.status, p.cash::text as cash, s.init, s.state, s.input_count
+        from paper_accounts p left join mbt_states s on s.account_id = p.id
+       where p.user_id in (${users})`),
+    // Orders purged by retention leave the index with them: their ids may be used again (docs/mbt.md, row 24).
+    tx.execute<ClientIdRow>(sql`
+      select p.user_id, o.client_order_id, o.id::text as id, o.request_fp
+        from orders o join paper_accounts p on p.id = o.account_id
+       where p.user_id in (${users})`),
+  ]);
   for (const r of rows) {
     if (r.state && r.init) {
       const n = Number(r.input_count);
-      out.set(r.user_id, { userId: r.user_id, accountId: r.account_id, status: r.status, init: r.init, state: r.state, count: n, saved: n });
+      out.set(r.user_id, { userId: r.user_id, accountId: r.account_id, status: r.status, init: r.init, state: r.state, clientIds: new mbt.ClientIdMap(), count: n, saved: n });
     } else {
       out.set(r.user_id, fresh(r.user_id, r.account_id, r.account_type, r.cash, r.status));
     }
   }
+  // An order without a fingerprint (placed before fingerprints were stored) matches no resubmit: its id stays taken.
+  for (const r of ids) out.get(r.user_id)?.clientIds.add([{ clientOrderId: r.client_order_id, orderId: r.id, fingerprint: r.request_fp ?? '' }]);
   return out;
 }
 
 /** A new engine for an account (opened now, or first used after the engine was introduced). */
 export function fresh(userId: string, accountId: string, type: 'cash' | 'margin', cash: string, status = 'active'): HostedAccount {
   const init = { id: accountId, type, cash: mbt.initialState({ id: accountId, type, cash }).account.cash };
-  return { userId, accountId, status, init, state: mbt.initialState(init), count: 0, saved: -1 };
+  return { userId, accountId, status, init, state: mbt.initialState(init), clientIds: new mbt.ClientIdMap(), count: 0, saved: -1 };
 }
 
 /** The engine's saved copy was not the one this replica held (a turn rolled back, or another owner wrote it). */
@@ -90,6 +110,8 @@ export class TurnWriter {
   private positions = new Map<string, PositionRow>();
   private balances = new Map<string, HostedAccount>();
   private cycles: CycleRow[] = [];
+  /** Request fingerprints of the orders created this turn (order id → fingerprint), stored on their rows. */
+  private fingerprints = new Map<string, string>();
 
   constructor(private readonly tx: Tx) {}
 
@@ -121,6 +143,11 @@ export class TurnWriter {
     this.cycles.push(...p.cycles);
   }
 
+  /** Client order ids a step used: the fingerprint goes on the new order's row (the index is rebuilt from `orders`). */
+  clientIds(entries: readonly mbt.ClientIdEntry[]): void {
+    for (const e of entries) this.fingerprints.set(e.orderId, e.fingerprint);
+  }
+
   /** Positions closed without a position output (reset): deleted at flush. */
   closePositions(acc: HostedAccount, symbols: readonly string[]): void {
     for (const symbol of symbols) this.positions.set(`${acc.accountId}|${symbol}`, { account_id: acc.accountId, symbol, user_id: acc.userId, qty: '0', avg_entry_price: '0' });
@@ -134,7 +161,7 @@ export class TurnWriter {
     const counts = new Map(states.map((a) => [a, a.count]));
     const fresh = states.filter((a) => a.saved < 0);
     const known = states.filter((a) => a.saved >= 0);
-    const { inputs, orders, fills, positions, balances, cycles } = this;
+    const { inputs, orders, fills, positions, balances, cycles, fingerprints } = this;
     this.states = new Map();
     this.inputs = [];
     this.orders = new Map();
@@ -142,6 +169,7 @@ export class TurnWriter {
     this.positions = new Map();
     this.balances = new Map();
     this.cycles = [];
+    this.fingerprints = new Map();
     const tx = this.tx;
 
     // The send order is the execution order: states, inputs, orders before the fills that reference them.
@@ -165,7 +193,7 @@ export class TurnWriter {
           .then((r) => r)
       : Promise.resolve([]);
     for (const c of chunks(inputs)) send(sql`insert into mbt_inputs (account_id, n, user_id, input) values ${values(c)}`);
-    for (const c of chunks([...orders.values()])) send(upsertOrders(c));
+    for (const c of chunks([...orders.values()])) send(upsertOrders(c, fingerprints));
     for (const c of chunks(fills)) send(insertFills(c));
     const [closed, open] = [[...positions.values()].filter((p) => isZeroQty(p.qty)), [...positions.values()].filter((p) => !isZeroQty(p.qty))];
     for (const c of chunks(closed)) send(sql`delete from positions where (account_id, symbol) in (${values(c.map((p) => sql`(${p.account_id}::uuid, ${p.symbol})`))})`);
@@ -210,17 +238,17 @@ function reservedOf(state: mbt.MbtState): string {
   return scale === 0 ? s : `${s.slice(0, -scale)}.${s.slice(-scale)}`;
 }
 
-function upsertOrders(rows: OrderRow[]): SQL {
+function upsertOrders(rows: OrderRow[], fingerprints: ReadonlyMap<string, string>): SQL {
   return sql`
     insert into orders (id, client_order_id, user_id, account_id, symbol, side, type, time_in_force, qty, notional, filled_qty,
       filled_avg_price, limit_price, stop_price, extended_hours, status, replaces, replaced_by, command_id, reject_reason, reserved_cash,
-      created_at, updated_at, submitted_at, filled_at, expired_at, canceled_at, failed_at, replaced_at)
+      request_fp, created_at, updated_at, submitted_at, filled_at, expired_at, canceled_at, failed_at, replaced_at)
     values ${values(
       rows.map(
         (o) => sql`(${o.id}::uuid, ${o.client_order_id}, ${o.user_id}, ${o.account_id}::uuid, ${o.symbol}, ${o.side}, ${o.type}, ${o.time_in_force},
           ${num(o.qty)}, ${num(o.notional)}, ${num(o.filled_qty)}, ${num(o.filled_avg_price)}, ${num(o.limit_price)}, ${num(o.stop_price)},
           ${o.extended_hours}, ${o.status}, ${o.replaces}::uuid, ${o.replaced_by}::uuid, ${o.command_id}, ${o.reject_reason}, ${num(o.reserved_cash)},
-          ${ts(o.submitted_at)}, ${ts(o.updated_at)}, ${ts(o.submitted_at)}, ${ts(o.filled_at)}, ${ts(o.expired_at)}, ${ts(o.canceled_at)},
+          ${fingerprints.get(o.id) ?? null}, ${ts(o.submitted_at)}, ${ts(o.updated_at)}, ${ts(o.submitted_at)}, ${ts(o.filled_at)}, ${ts(o.expired_at)}, ${ts(o.canceled_at)},
           ${ts(o.failed_at)}, ${ts(o.replaced_at)})`,
       ),
     )}

@@ -79,6 +79,11 @@ export const orders = pgTable(
     rejectReason: text('reject_reason'),
     /** Buying power this order holds while open. */
     reservedCash: numeric('reserved_cash').notNull().default('0'),
+    /**
+     * Fingerprint of the request that created the order (MBT row 24): a resubmit with the same client_order_id and
+     * this fingerprint is the same order. The account actor rebuilds its client order id index from these columns.
+     */
+    requestFp: text('request_fp'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     submittedAt: tstz('submitted_at').notNull().defaultNow(),
