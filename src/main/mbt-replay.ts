@@ -44,12 +44,12 @@ function main(argv: string[]): number {
     return 2;
   }
   let state = mbt.initialState(log.account);
-  const clientIds = new mbt.ClientIdMap();
+  const history = new mbt.MemoryHistory();
   const lines: string[] = [];
   for (const { line, input } of log.inputs) {
-    const r = mbt.step(state, input, log.config, clientIds);
+    const r = mbt.step(state, input, log.config, history);
     state = r.state;
-    clientIds.add(r.clientIds);
+    history.add(r.clientIds, r.closed);
     for (const o of r.outputs) lines.push(JSON.stringify({ line, ...(full ? o : compact(o)) }));
   }
   const v = mbt.accountValues(state, log.config);

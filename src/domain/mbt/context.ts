@@ -1,7 +1,8 @@
 // One step's working set: the (copied) state being changed, the settings, the input's time and the outputs so far.
 import type { MbtConfig } from './config.js';
 import type { ApiError, MbtOutput, OrderView, TradeEvent, TradeUpdateOutput } from './outputs.js';
-import type { ClientIdEntry, ClientIdIndex, MbtState, OrderState } from './state.js';
+import type { ClientIdEntry, OrderHistory } from './history.js';
+import type { MbtState, OrderState } from './state.js';
 
 export interface Ctx {
   state: MbtState;
@@ -9,16 +10,21 @@ export interface Ctx {
   /** Epoch ms of the input being handled. */
   ts: number;
   out: MbtOutput[];
-  /** The account's client order ids before this step (read-only). */
-  clientIds: ClientIdIndex;
-  /** Client order ids this step adds (returned to the caller, who adds them to its index). */
+  /** The account's past orders before this step (read-only). */
+  history: OrderHistory;
+  /** Client order ids this step adds (returned to the caller, who adds them to its history). */
   addedClientIds: ClientIdEntry[];
 }
 
 /** Row 24: the order id and request fingerprint a client_order_id already stands for, if any. */
 export function knownClientId(ctx: Ctx, clientOrderId: string): readonly [orderId: string, fingerprint: string] | undefined {
   const added = ctx.addedClientIds.find((e) => e.clientOrderId === clientOrderId);
-  return added ? [added.orderId, added.fingerprint] : ctx.clientIds.get(clientOrderId);
+  return added ? [added.orderId, added.fingerprint] : ctx.history.clientId(clientOrderId);
+}
+
+/** An order id already used by this account (open, closed, or created earlier in this step). */
+export function orderIdTaken(ctx: Ctx, orderId: string): boolean {
+  return orderId in ctx.state.orders || ctx.history.hasOrder(orderId) || ctx.addedClientIds.some((e) => e.orderId === orderId);
 }
 
 export function addClientId(ctx: Ctx, o: OrderState, fingerprint: string): void {
@@ -32,8 +38,8 @@ export function orderView(o: OrderState): OrderView {
   return { ...alpaca, reserved_cash: work.reserved };
 }
 
-export function emitUpdate(ctx: Ctx, o: OrderState, event: TradeEvent, extra: Partial<TradeUpdateOutput> = {}): void {
-  ctx.out.push({ type: 'trade_update', event, timestamp: iso(ctx.ts), order: orderView(o), ...extra });
+export function emitUpdate(ctx: Ctx, o: OrderState | OrderView, event: TradeEvent, extra: Partial<TradeUpdateOutput> = {}): void {
+  ctx.out.push({ type: 'trade_update', event, timestamp: iso(ctx.ts), order: 'work' in o ? orderView(o) : o, ...extra });
 }
 
 export function reply(ctx: Ctx, commandId: string, result: { order?: OrderState; orders?: OrderState[]; duplicate?: true }): void {

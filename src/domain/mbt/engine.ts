@@ -1,26 +1,27 @@
 // MBT's entry points: `initialState` and `step`, a pure function of (state, input, config) that never mutates its input.
 import { accountValues } from './buying-power.js';
 import { defaultMbtConfig, type MbtConfig } from './config.js';
-import type { Ctx } from './context.js';
+import { orderView, type Ctx } from './context.js';
 import type { MbtInput } from './inputs.js';
 import { handleQuote, symbolState } from './matching.js';
 import { cents, d, max, str, ZERO } from './money.js';
 import { cancel, cancelAll, replace, submit } from './orders.js';
-import type { MbtOutput } from './outputs.js';
+import type { MbtOutput, OrderView } from './outputs.js';
 import { handleClock } from './session.js';
 import { adjustCash, reset, settle } from './settle.js';
-import type { AccountInit, ClientIdEntry, ClientIdIndex, MbtState } from './state.js';
+import { MemoryHistory, NO_HISTORY, type ClientIdEntry, type OrderHistory } from './history.js';
+import { OPEN_STATUSES, type AccountInit, type MbtState } from './state.js';
 import type { StatusInput } from './inputs.js';
 import { totalReserved } from './buying-power.js';
 
 export interface StepResult {
   state: MbtState;
   outputs: MbtOutput[];
-  /** Client order ids the step(s) used for new orders: the caller adds them to the account's index. */
+  /** Client order ids the step(s) used for new orders: the caller adds them to the account's history. */
   clientIds: ClientIdEntry[];
+  /** Orders the step(s) closed, as their last output showed them: they left the state; the caller keeps them. */
+  closed: OrderView[];
 }
-
-const NO_CLIENT_IDS: ClientIdIndex = { get: () => undefined };
 
 export function initialState(account: AccountInit): MbtState {
   const cash = str(d(account.cash ?? '100000'));
@@ -78,17 +79,17 @@ function dispatch(ctx: Ctx, input: MbtInput): void {
 }
 
 /**
- * Handles one input of the account's ordered log. The given state and index are never changed (the actor keeps them
- * if its transaction rolls back); the new state, the outputs and the client order ids to add to the index are
- * returned. Same state + index + input + config → same result.
+ * Handles one input of the account's ordered log. The given state and history are never changed (the actor keeps
+ * them if its transaction rolls back); the new state, the outputs and what to add to the history are returned.
+ * Same state + history + input + config → same result.
  */
-export function step(state: MbtState, input: MbtInput, config: Partial<MbtConfig> = {}, clientIds: ClientIdIndex = NO_CLIENT_IDS): StepResult {
+export function step(state: MbtState, input: MbtInput, config: Partial<MbtConfig> = {}, history: OrderHistory = NO_HISTORY): StepResult {
   const ctx: Ctx = {
     state: structuredClone(state),
     config: { ...defaultMbtConfig, ...config },
     ts: input.ts,
     out: [],
-    clientIds,
+    history,
     addedClientIds: [],
   };
   const cashBefore = ctx.state.account.cash;
@@ -105,38 +106,34 @@ export function step(state: MbtState, input: MbtInput, config: Partial<MbtConfig
       equity: cents(v.equity),
     });
   }
-  return { state: ctx.state, outputs: ctx.out, clientIds: ctx.addedClientIds };
+  return { state: ctx.state, outputs: ctx.out, clientIds: ctx.addedClientIds, closed: pruneClosed(ctx.state) };
 }
 
-/** An account's client order id index as a Map, grown by `add` with what each step returns. */
-export class ClientIdMap implements ClientIdIndex {
-  private readonly ids = new Map<string, readonly [string, string]>();
-
-  get(clientOrderId: string): readonly [string, string] | undefined {
-    return this.ids.get(clientOrderId);
+/** Closed orders leave the state at the end of the step that closed them (their outputs already carry their views). */
+function pruneClosed(state: MbtState): OrderView[] {
+  const closed: OrderView[] = [];
+  for (const [id, o] of Object.entries(state.orders)) {
+    if (OPEN_STATUSES.has(o.status)) continue;
+    closed.push(orderView(o));
+    delete state.orders[id];
   }
-
-  add(entries: readonly ClientIdEntry[]): void {
-    for (const e of entries) this.ids.set(e.clientOrderId, [e.orderId, e.fingerprint]);
-  }
-
-  get size(): number {
-    return this.ids.size;
-  }
+  return closed;
 }
 
-/** Runs a whole log from an initial state and an empty index (the replay tool and tests use exactly this). */
+/** Runs a whole log from an initial state and an empty history (the replay tool and tests use exactly this). */
 export function run(state: MbtState, inputs: readonly MbtInput[], config: Partial<MbtConfig> = {}): StepResult {
   let current = state;
-  const index = new ClientIdMap();
+  const history = new MemoryHistory();
   const outputs: MbtOutput[] = [];
   const added: ClientIdEntry[] = [];
+  const closed: OrderView[] = [];
   for (const input of inputs) {
-    const r = step(current, input, config, index);
+    const r = step(current, input, config, history);
     current = r.state;
-    index.add(r.clientIds);
+    history.add(r.clientIds, r.closed);
     outputs.push(...r.outputs);
     added.push(...r.clientIds);
+    closed.push(...r.closed);
   }
-  return { state: current, outputs, clientIds: added };
+  return { state: current, outputs, clientIds: added, closed };
 }

@@ -1,5 +1,6 @@
 // MBT, the paper engine: pure and deterministic (see docs/mbt.md for the rules, docs/mbt-replay.md for the log format).
-export { ClientIdMap, initialState, run, step, type StepResult } from './engine.js';
+export { initialState, run, step, type StepResult } from './engine.js';
+export { MemoryHistory, NO_HISTORY, type ClientIdEntry, type OrderHistory } from './history.js';
 export { defaultMbtConfig, linearFees, zeroFees, type FeeFunction, type FeeInput, type MbtConfig } from './config.js';
 export {
   CLOCK_EVENTS,

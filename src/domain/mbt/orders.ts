@@ -1,7 +1,7 @@
 // Order commands: submit, cancel, replace (Alpaca PATCH), cancel all — with idempotency, the wash-trade guard, the
 // qty-available and shorting rules, and the buying-power reservation at submit.
 import { accountValues, availableToSell, reservationFor } from './buying-power.js';
-import { addClientId, emitUpdate, iso, knownClientId, reply, replyError, touch, type Ctx } from './context.js';
+import { addClientId, emitUpdate, iso, knownClientId, orderIdTaken, reply, replyError, touch, type Ctx } from './context.js';
 import { forbidden, INSUFFICIENT_BUYING_POWER, invalid, notFound, unprocessable, WASH_TRADE } from './errors.js';
 import { cancelOrder } from './fills.js';
 import type { AssetInfo, CancelAllCommand, CancelCommand, OrderRequest, ReplaceCommand, SubmitCommand } from './inputs.js';
@@ -113,7 +113,7 @@ export function submit(ctx: Ctx, cmd: SubmitCommand): void {
     const existing = ctx.state.orders[known[0]];
     return reply(ctx, cmd.id, { ...(existing ? { order: existing } : {}), duplicate: true });
   }
-  if (ctx.state.orders[req.id]) return replyError(ctx, cmd.id, invalid('order id already exists'));
+  if (orderIdTaken(ctx, req.id)) return replyError(ctx, cmd.id, invalid('order id already exists'));
   const asset = assetFor(ctx, req.symbol, cmd.asset);
   const v = validateOrder(req, asset);
   if (isError(v)) return replyError(ctx, cmd.id, v);
@@ -131,10 +131,12 @@ export function submit(ctx: Ctx, cmd: SubmitCommand): void {
 
 export function cancel(ctx: Ctx, cmd: CancelCommand): void {
   const o = ctx.state.orders[cmd.order_id];
-  if (!o) return replyError(ctx, cmd.id, notFound('order not found'));
-  if (!OPEN_STATUSES.has(o.status)) {
-    const error = unprocessable(`order is already in "${o.status}" state`);
-    emitUpdate(ctx, o, 'order_cancel_rejected', { reason: error });
+  if (!o) {
+    // Closed orders are not in the state (only open ones are): the history knows them.
+    const closed = ctx.history.closedOrder(cmd.order_id);
+    if (!closed) return replyError(ctx, cmd.id, notFound('order not found'));
+    const error = unprocessable(`order is already in "${closed.status}" state`);
+    emitUpdate(ctx, closed, 'order_cancel_rejected', { reason: error });
     return replyError(ctx, cmd.id, error);
   }
   cancelOrder(ctx, o);
@@ -152,7 +154,8 @@ export function cancelAll(ctx: Ctx, cmd: CancelAllCommand): void {
 /** Alpaca PATCH: a new order (new id, new client_order_id) takes the old one's place; the old one ends `replaced`. */
 export function replace(ctx: Ctx, cmd: ReplaceCommand): void {
   const old = ctx.state.orders[cmd.order_id];
-  if (!old) return replyError(ctx, cmd.id, notFound('order not found'));
+  const closed = old ? undefined : ctx.history.closedOrder(cmd.order_id);
+  if (!old && !closed) return replyError(ctx, cmd.id, notFound('order not found'));
   const p = cmd.patch;
   const fp = fingerprintHash(JSON.stringify(['replace', cmd.order_id, p.qty, p.time_in_force, p.limit_price, p.stop_price]));
   const known = knownClientId(ctx, p.client_order_id);
@@ -162,12 +165,12 @@ export function replace(ctx: Ctx, cmd: ReplaceCommand): void {
     return reply(ctx, cmd.id, { ...(existing ? { order: existing } : {}), duplicate: true });
   }
   const refuse = (error: ApiError) => {
-    emitUpdate(ctx, old, 'order_replace_rejected', { reason: error });
+    emitUpdate(ctx, old ?? closed!, 'order_replace_rejected', { reason: error });
     replyError(ctx, cmd.id, error);
   };
-  if (!OPEN_STATUSES.has(old.status)) return refuse(unprocessable(`order is not replaceable (status: ${old.status})`));
+  if (!old) return refuse(unprocessable(`order is not replaceable (status: ${closed!.status})`));
   if (old.notional !== null) return refuse(unprocessable('notional orders cannot be replaced'));
-  if (ctx.state.orders[cmd.new_order_id]) return refuse(invalid('order id already exists'));
+  if (orderIdTaken(ctx, cmd.new_order_id)) return refuse(invalid('order id already exists'));
   const req: OrderRequest = {
     id: cmd.new_order_id,
     client_order_id: p.client_order_id,

@@ -9,7 +9,7 @@ import { cents, d, str, ZERO, type Dec } from './money.js';
 import type { CycleOutput } from './outputs.js';
 import { classifyQuote, mid } from './quotes.js';
 import { expireDayOrders } from './session.js';
-import { OPEN_STATUSES, type MbtState } from './state.js';
+import { OPEN_STATUSES } from './state.js';
 
 type MarkedPosition = CycleOutput['positions'][number];
 
@@ -58,13 +58,7 @@ export function settle(ctx: Ctx, cmd: SettleCommand): void {
   cycle.netDeposits = '0';
   cycle.hadFill = false;
   cycle.lastSettledDay = cmd.day;
-  pruneClosedOrders(ctx.state);
   reply(ctx, cmd.id, {});
-}
-
-/** Closed orders leave the state at settle (their client ids stay, so ids remain unique and resubmits idempotent). */
-function pruneClosedOrders(state: MbtState): void {
-  for (const [id, o] of Object.entries(state.orders)) if (!OPEN_STATUSES.has(o.status)) delete state.orders[id];
 }
 
 export function adjustCash(ctx: Ctx, cmd: AdjustCashCommand): void {
@@ -91,7 +85,6 @@ export function reset(ctx: Ctx, cmd: ResetCommand): void {
   state.account.starting_cash = cash;
   state.positions = {};
   state.cycle = { equityOpen: cash, netDeposits: '0', hadFill: false, lastSettledDay: state.cycle.lastSettledDay, settledCount: 0 };
-  pruneClosedOrders(state);
   ctx.out.push({ type: 'account_reset', cash });
   reply(ctx, cmd.id, {});
 }

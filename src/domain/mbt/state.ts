@@ -110,7 +110,7 @@ export interface MbtState {
     extendedCloseTs: number | null;
   };
   symbols: Record<string, SymbolState>;
-  /** Open orders, plus closed ones of the current cycle (pruned at settle). */
+  /** Open orders only: an order leaves the state in the step that closes it (the caller keeps it: `OrderHistory`). */
   orders: Record<string, OrderState>;
   positions: Record<string, PositionState>;
   nextPriority: number;
@@ -123,23 +123,6 @@ export interface MbtState {
     /** Cycles settled since the account opened or was reset. */
     settledCount: number;
   };
-}
-
-/**
- * Row 24's index: every client_order_id the account's orders used → [order id, request fingerprint]. Append-only and
- * kept outside `MbtState`, so a step never copies it and the state stays small however many orders the account placed:
- * the caller keeps it (the actor loads it from `orders`, the replay tool builds it from the log) and adds what `step`
- * returns in `clientIds`.
- */
-export interface ClientIdIndex {
-  get(clientOrderId: string): readonly [orderId: string, fingerprint: string] | undefined;
-}
-
-/** One entry a step adds to the account's `ClientIdIndex`. */
-export interface ClientIdEntry {
-  clientOrderId: string;
-  orderId: string;
-  fingerprint: string;
 }
 
 export interface AccountInit {

@@ -53,7 +53,7 @@ beforeAll(async () => {
   batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
   redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
   events = new UserEventLog(redis);
-  const ids = ['a', 'b', 'c', 'd', 'rt', 'outbox'].map(uid);
+  const ids = ['a', 'b', 'c', 'd', 'e', 'rt', 'outbox'].map(uid);
   await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
   hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
@@ -78,6 +78,11 @@ const signals = async (...list: Signal[]): Promise<void> => void (await turns().
 const T0 = Date.now() - 20 * 60_000;
 const day = new Date(T0).toISOString().slice(0, 10);
 const openSignal = (userId: string): Signal => ({ userId, kind: 'clock', payload: { type: 'clock', event: 'regular_open', day, ts: T0 } });
+/** Opens the user's paper account and the regular session of its engine. */
+const openTrading = async (userId: string) => {
+  await turn(cmd(userId, 'account.open'));
+  await signals(openSignal(userId));
+};
 const frame = (S: string, seq: number, ts: number, bp: number, bs: number, ap: number, as: number) => ({
   T: 'q',
   S,
@@ -314,8 +319,7 @@ describe('MBT in the account actor', () => {
 
   it('client order ids: the index is rebuilt from orders after passivation (fingerprint on the row, not in the state); a rolled-back id stays free', async () => {
     const u = uid('d');
-    await turn(cmd(u, 'account.open'));
-    await signals(openSignal(u));
+    await openTrading(u);
     const order = { symbol: sym('MI'), side: 'buy', type: 'limit', qty: '2', limit_price: '7', client_order_id: `k-${run}` };
     const [first] = await turn(submit(u, order));
     const firstId = (first!.result as { order: { id: string } }).order.id;
@@ -337,6 +341,34 @@ describe('MBT in the account actor', () => {
     const [free] = await turn(submit(u, { ...order, client_order_id: `l-${run}`, limit_price: '5' }));
     expect(free).toMatchObject({ outcome: 'accepted', result: { order: { client_order_id: `l-${run}`, limit_price: '5' } } });
     expect((await ordersOf(u)).map((o) => o.client_order_id)).toEqual([`k-${run}`, `l-${run}`]);
+  });
+
+  it('closed orders leave the saved engine state; a cancel or replace naming one is answered from orders (422 and its event), within one batch and after passivation', async () => {
+    const u = uid('e');
+    await openTrading(u);
+    const order = submit(u, { symbol: sym('MX'), side: 'buy', type: 'limit', qty: '1', limit_price: '5' });
+    const orderId = (order.payload as { order: { id: string } }).order.id;
+    await turn(order);
+    const cancel = () => cmd(u, 'order.cancel', { order_id: orderId });
+    const already = { outcome: 'rejected', code: 'alpaca_42210000', result: { status: 422, message: 'order is already in "canceled" state' } };
+    // The first cancel closes it; the second, in the same turn, finds it among the orders that turn closed.
+    expect(await turn(cancel(), cancel())).toMatchObject([{ outcome: 'accepted' }, already]);
+    const [saved] = await asBatch((tx) => tx<{ state: { orders: object } }[]>`select state from mbt_states where user_id = ${u}`);
+    expect(saved?.state.orders).toEqual({});
+
+    host().mbt.passivate(u); // the engine comes back without it: the turn reads the order from PostgreSQL
+    expect(await turn(cancel())).toMatchObject([already]);
+    host().mbt.passivate(u);
+    const [replaced] = await turn(cmd(u, 'order.replace', { order_id: orderId, new_order_id: randomUUID(), patch: { qty: '2', client_order_id: randomUUID() } }));
+    expect(replaced).toMatchObject({ outcome: 'rejected', result: { status: 422, message: 'order is not replaceable (status: canceled)' } });
+    const rejections = (await logOf(u)).flatMap((e) => {
+      const d = e.data as { event?: string; order?: { id: string; status: string } };
+      return e.kind === 'trade_update' && d.event?.endsWith('_rejected') ? [`${d.event}:${d.order?.status}`] : [];
+    });
+    expect(rejections).toEqual(['order_cancel_rejected:canceled', 'order_cancel_rejected:canceled', 'order_replace_rejected:canceled']);
+    // Only its own orders: B naming A's closed order is told it does not exist.
+    const [foreign] = await turn(cmd(uid('b'), 'order.cancel', { order_id: orderId }));
+    expect(foreign).toMatchObject({ outcome: 'rejected', code: 'alpaca_40410000' });
   });
 
   it('explain shows the recorded quote and rule of each fill; the exported inputs replay to the same fills', async () => {

@@ -1,5 +1,5 @@
-// Migration 0007 moves the client order id index out of the engine state: each order's request fingerprint goes onto
-// its row, and `clientIds` leaves mbt_states. Proven on a database migrated to 0006 with data in the old shape.
+// Migration 0007 shrinks the saved engine state: each order's request fingerprint goes onto its row, and the client
+// order id index and the closed orders leave mbt_states. Proven on a database migrated to 0006 with data in the old shape.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +44,7 @@ describe('migration 0007_order_request_fp', () => {
     await dropDatabase({ adminUrl: testAdminUrl(), database: name });
   });
 
-  it('puts each order\'s fingerprint on its row and strips the index from the saved engine states', async () => {
+  it('puts each order\'s fingerprint on its row and leaves only open orders, without the index, in the saved engine states', async () => {
     const user = `u-${randomUUID()}`;
     const account = randomUUID();
     const [kept, other, legacy] = [randomUUID(), randomUUID(), randomUUID()];
@@ -59,7 +59,13 @@ describe('migration 0007_order_request_fp', () => {
                values (${id}, ${cid}, ${user}, ${account}, 'AAPL', 'buy', 'limit', 'day', 1, 'canceled')`;
     }
     // k2's entry names another order id (never the case in practice): the move must not attach it to the wrong row.
-    const state = { v: 1, orders: {}, clientIds: { k1: [kept, 'fp-1'], k2: [randomUUID(), 'fp-2'] }, nextPriority: 4 };
+    const open = { id: legacy, status: 'partially_filled', qty: '1' };
+    const state = {
+      v: 1,
+      orders: { [kept]: { id: kept, status: 'filled', qty: '1' }, [legacy]: open, [other]: { id: other, status: 'canceled', qty: '1' } },
+      clientIds: { k1: [kept, 'fp-1'], k2: [randomUUID(), 'fp-2'] },
+      nextPriority: 4,
+    };
     await su`insert into mbt_states (account_id, user_id, init, state, input_count)
              values (${account}, ${user}, ${su.json({ id: account, type: 'cash', cash: '100000' })}, ${su.json(state)}, 3)`;
 
@@ -73,7 +79,7 @@ describe('migration 0007_order_request_fp', () => {
       { client_order_id: 'k3', request_fp: null },
     ]);
     const [saved] = await su<{ state: Record<string, unknown> }[]>`select state from mbt_states where account_id = ${account}`;
-    expect(saved?.state).toEqual({ v: 1, orders: {}, nextPriority: 4 });
+    expect(saved?.state).toEqual({ v: 1, orders: { [legacy]: open }, nextPriority: 4 });
     const forced = await su<{ relname: string; relforcerowsecurity: boolean }[]>`
       select relname, relforcerowsecurity from pg_class where relname in ('orders', 'mbt_states') order by relname`;
     expect(forced).toEqual([

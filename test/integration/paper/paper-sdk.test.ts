@@ -112,6 +112,13 @@ describe('the official SDK against /paper/v2', () => {
 
     await orders.deleteOrderByOrderID({ orderId: replaced.id! });
     await waitFor(async () => (await orders.getOrderByOrderID({ orderId: replaced.id! })).status === 'canceled', 10_000, 'canceled');
+    // Closed orders are no longer in the engine's state: a second cancel still gets Alpaca's 422, and resending the
+    // first request (same client_order_id and payload) answers with that order, now replaced — not a new one.
+    await expect(orders.deleteOrderByOrderID({ orderId: replaced.id! })).rejects.toMatchObject({ status: 422 });
+    const resent = await orders.postOrder({
+      postOrderRequest: { symbol: 'AAPL', qty: '2', side: 'buy', type: 'limit', timeInForce: 'gtc', limitPrice: '1.5', clientOrderId: `sdk-${USER}` } as trading.PostOrderRequest,
+    });
+    expect(resent).toMatchObject({ id: created.id, status: 'replaced' });
 
     const second = await orders.postOrder({
       postOrderRequest: { symbol: 'MSFT', qty: '1', side: 'buy', type: 'limit', timeInForce: 'gtc', limitPrice: '2' } as trading.PostOrderRequest,

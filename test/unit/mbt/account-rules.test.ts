@@ -19,7 +19,7 @@ describe('buying-power reservation (row 13)', () => {
     ['market buy from $50 holds qty × ask × 1.025', { type: 'market', symbol: 'BIG' }, '10250'],
   ])('%s', (_, o, reserved) => {
     const r = play([...session(), quote(1, 9.99, 10.02), quote(1, 99.9, 100, { S: 'BIG' }), submit(o)]);
-    expect(r.state.orders.o1?.work.reserved).toBe(reserved);
+    expect(r.orders.o1?.reserved_cash).toBe(reserved);
     expect(lastAccount(r)?.reserved_cash).toBe(reserved);
   });
 

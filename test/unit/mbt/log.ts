@@ -8,6 +8,7 @@ import {
   type MbtInput,
   type MbtOutput,
   type MbtState,
+  type OrderView,
   type TradeUpdateOutput,
 } from '../../../src/domain/mbt/index.js';
 
@@ -110,10 +111,15 @@ export interface Result {
   replies: Extract<MbtOutput, { type: 'reply' }>[];
   /** Client order ids the log added, as `clientOrderId→orderId`. */
   clientIds: string[];
+  /** Every order of the log as last seen: open ones from the state, closed ones as they left it. */
+  orders: Record<string, OrderView>;
 }
 
 export function play(inputs: MbtInput[], account: Partial<AccountInit> = {}, config: Partial<MbtConfig> = {}): Result {
-  const { state, outputs, clientIds } = run(initialState({ id: 'acct-1', ...account }), inputs, config);
+  const { state, outputs, clientIds, closed } = run(initialState({ id: 'acct-1', ...account }), inputs, config);
+  const orders: Record<string, OrderView> = {};
+  for (const v of closed) orders[v.id] = v;
+  for (const { work, ...o } of Object.values(state.orders)) orders[o.id] = { ...o, reserved_cash: work.reserved };
   const updates = outputs.filter((o): o is TradeUpdateOutput => o.type === 'trade_update');
   return {
     state,
@@ -123,6 +129,7 @@ export function play(inputs: MbtInput[], account: Partial<AccountInit> = {}, con
     fills: updates.filter((u) => u.event === 'fill' || u.event === 'partial_fill'),
     replies: outputs.filter((o): o is Extract<MbtOutput, { type: 'reply' }> => o.type === 'reply'),
     clientIds: clientIds.map((e) => `${e.clientOrderId}→${e.orderId}`),
+    orders,
   };
 }
 

@@ -64,7 +64,7 @@ describe('MBT matching (rows 3–10)', () => {
   it.each(cases)('$name', ({ log, fills, status: expected, config }) => {
     const r: Result = play(log, {}, config);
     expect(fillsOf(r)).toEqual(fills);
-    if (expected) expect(r.state.orders.o1?.status).toBe(expected);
+    if (expected) expect(r.orders.o1?.status).toBe(expected);
   });
 
   it('invalid quotes are logged with their reason when the account has orders on the symbol', () => {
@@ -87,7 +87,7 @@ describe('MBT matching (rows 3–10)', () => {
       const r = play([...session(), submit({ qty: '150', tif: 'ioc' }), quote(1, 10, 10.02, { as: 1 }), quote(2, 10, 10.02, { as: 5 })]);
       expect(fillsOf(r)).toEqual(['100@10.02#1/market_next_quote']);
       expect(r.events).toEqual(['new:o1', 'partial_fill:o1', 'canceled:o1']);
-      expect(r.state.orders.o1).toMatchObject({ status: 'canceled', filled_qty: '100' });
+      expect(r.orders.o1).toMatchObject({ status: 'canceled', filled_qty: '100' });
     });
     it('IOC limit not marketable is canceled without a fill', () => {
       const r = play([...session(), submit({ type: 'limit', limit: '9.00', tif: 'ioc' }), quote(1, 10, 10.02)]);

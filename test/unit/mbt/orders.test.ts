@@ -76,8 +76,8 @@ describe('idempotency by client_order_id (row 24)', () => {
     ]);
     expect(r.replies.at(-2)).not.toHaveProperty('order');
   });
-  it('the index is the caller\'s: step reads it, never changes it, and returns what to add; the state does not grow with it', () => {
-    const index = new mbt.ClientIdMap();
+  it('the history is the caller\'s: step reads it, never changes it, and returns what to add; the state does not grow with it', () => {
+    const index = new mbt.MemoryHistory();
     let state = mbt.initialState({ id: 'acct-1' });
     for (const input of session()) state = mbt.step(state, input, {}, index).state;
     const before = JSON.stringify(state).length;
@@ -85,7 +85,7 @@ describe('idempotency by client_order_id (row 24)', () => {
       const r = mbt.step(state, submit({ id: `o${i}`, cid: `c${i}`, type: 'limit', limit: '1' }), {}, index);
       expect(r.clientIds).toEqual([{ clientOrderId: `c${i}`, orderId: `o${i}`, fingerprint: expect.any(String) }]);
       expect(index.size).toBe(i); // not added by the step itself
-      index.add(r.clientIds);
+      index.add(r.clientIds, r.closed);
       state = r.state;
     }
     state = mbt.step(state, settle(), {}, index).state;
@@ -101,6 +101,28 @@ describe('cancel, cancel all, replace', () => {
     const r = play([...session(), submit(), quote(1, 10, 10.02), cancel('o1')]);
     expect(r.replies[1]).toMatchObject({ ok: false, status: 422, message: 'order is already in "filled" state' });
     expect(r.events).toEqual(['new:o1', 'fill:o1', 'order_cancel_rejected:o1']);
+  });
+  it('a closed order leaves the state in the step that closed it; the history answers for it, and without it the order is unknown', () => {
+    const r = play([...session(), submit(), quote(1, 10, 10.02)]);
+    expect(r.state.orders).toEqual({});
+    expect(r.orders.o1).toMatchObject({ status: 'filled', reserved_cash: '0' });
+    const later = [cancel('o1'), replace('o1', 'o2', { qty: '200' })];
+    const withHistory = new mbt.MemoryHistory();
+    withHistory.add([], [r.orders.o1!]);
+    const known = later.map((input) => mbt.step(r.state, input, {}, withHistory).outputs);
+    expect(known[0]).toEqual([
+      expect.objectContaining({ type: 'trade_update', event: 'order_cancel_rejected', order: r.orders.o1 }),
+      expect.objectContaining({ type: 'reply', ok: false, status: 422, message: 'order is already in "filled" state' }),
+    ]);
+    expect(known[1]).toEqual([
+      expect.objectContaining({ type: 'trade_update', event: 'order_replace_rejected', order: r.orders.o1 }),
+      expect.objectContaining({ type: 'reply', ok: false, status: 422, message: 'order is not replaceable (status: filled)' }),
+    ]);
+    for (const input of later) expect(mbt.step(r.state, input).outputs).toEqual([expect.objectContaining({ type: 'reply', ok: false, status: 404 })]);
+  });
+  it('an order id used before is refused even after its order closed', () => {
+    const r = play([...session(), submit({ id: 'o1', cid: 'a' }), quote(1, 10, 10.02), submit({ id: 'o1', cid: 'b' })]);
+    expect(r.replies.at(-1)).toMatchObject({ ok: false, status: 422, message: 'order id already exists' });
   });
   it('cancel of an unknown order → 404', () => {
     expect(play([cancel('nope')]).replies[0]).toMatchObject({ ok: false, status: 404, code: 40410000 });
@@ -119,16 +141,16 @@ describe('cancel, cancel all, replace', () => {
       quote(2, 9.95, 10.01),
     ]);
     expect(r.events).toEqual(['new:o1', 'replaced:o1', 'new:o2', 'fill:o2']);
-    expect(r.state.orders.o1).toMatchObject({ status: 'replaced', replaced_by: 'o2' });
-    expect(r.state.orders.o2).toMatchObject({ replaces: 'o1', limit_price: '10.05', client_order_id: 'cid-o2' });
+    expect(r.orders.o1).toMatchObject({ status: 'replaced', replaced_by: 'o2' });
+    expect(r.orders.o2).toMatchObject({ replaces: 'o1', limit_price: '10.05', client_order_id: 'cid-o2' });
     expect(fillsOf(r)).toEqual(['100@10.01#2/limit_taker']);
-    expect(r.state.orders.o1?.work.reserved).toBe('0');
-    expect(r.state.orders.o2?.work.reserved).toBe('0');
+    expect(r.orders.o1?.reserved_cash).toBe('0');
+    expect(r.orders.o2?.reserved_cash).toBe('0');
   });
   it('replace after a partial fill keeps the fills; qty is the new total', () => {
     const r = play([...session(), submit({ qty: '150', type: 'limit', limit: '10.05' }), quote(1, 10, 10.02, { as: 1 }), replace('o1', 'o2', { qty: '120' }), quote(2, 10, 10.02, { as: 1 })]);
     expect(fillsOf(r)).toEqual(['100@10.02#1/limit_taker', '20@10.02#2/limit_taker']);
-    expect(r.state.orders.o2).toMatchObject({ status: 'filled', filled_qty: '120' });
+    expect(r.orders.o2).toMatchObject({ status: 'filled', filled_qty: '120' });
   });
   it.each([
     ['qty not above filled', { qty: '100' }, 'qty must be > filled_qty'],

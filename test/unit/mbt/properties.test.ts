@@ -2,7 +2,8 @@
 // fills, and the engine is a pure, deterministic function of the log.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { initialState, parseMbtInput, run, step, type MbtInput, type MbtState, type TradeUpdateOutput } from '../../../src/domain/mbt/index.js';
+import { initialState, MemoryHistory, parseMbtInput, run, step } from '../../../src/domain/mbt/index.js';
+import type { MbtConfig, MbtInput, MbtOutput, MbtState, OrderView, TradeUpdateOutput } from '../../../src/domain/mbt/index.js';
 import { rth, session } from './log.js';
 
 const D = (s: string) => Number(s);
@@ -101,19 +102,41 @@ function toLog(actions: Action[]): MbtInput[] {
 
 const accounts = fc.constantFrom({ type: 'cash' as const, cash: '5000' }, { type: 'margin' as const, cash: '5000' }, { type: 'cash' as const, cash: '100000' });
 
-function checkInvariants(state: MbtState, fills: TradeUpdateOutput[], startCash: string): void {
+/** Steps a log one input at a time, keeping what the state does not: closed orders and each order's acceptance seq. */
+function stepThrough(state: MbtState, log: MbtInput[], config: Partial<MbtConfig> = {}) {
+  const history = new MemoryHistory();
+  const outputs: MbtOutput[] = [];
+  const closed = new Map<string, OrderView>();
+  const acceptSeq = new Map<string, number>();
+  for (const input of log) {
+    const r = step(state, input, config, history);
+    history.add(r.clientIds, r.closed);
+    state = r.state;
+    outputs.push(...r.outputs);
+    for (const o of Object.values(state.orders)) if (!acceptSeq.has(o.id)) acceptSeq.set(o.id, o.work.acceptSeq);
+    for (const v of r.closed) closed.set(v.id, v);
+  }
+  return { state, outputs, closed, acceptSeq };
+}
+
+function checkInvariants(r: ReturnType<typeof stepThrough>, fills: TradeUpdateOutput[], startCash: string): void {
+  const { state, closed, acceptSeq } = r;
+  // Only open orders stay in the state; closed ones hold nothing.
+  for (const o of Object.values(state.orders)) expect(['accepted', 'new', 'partially_filled']).toContain(o.status);
+  for (const v of closed.values()) expect(v.reserved_cash).toBe('0');
+  const views: OrderView[] = [...Object.values(state.orders).map(({ work, ...o }) => ({ ...o, reserved_cash: work.reserved })), ...closed.values()];
+  const byId = new Map(views.map((v) => [v.id, v]));
   // Σ fill qty ≤ order qty (per order, and what the order records).
   const byOrder = new Map<string, number>();
   for (const f of fills) byOrder.set(f.order.id, (byOrder.get(f.order.id) ?? 0) + D(f.qty!));
-  for (const o of Object.values(state.orders)) {
-    const carried = o.replaces ? D(state.orders[o.replaces]?.filled_qty ?? '0') : 0;
+  for (const o of views) {
+    const carried = o.replaces ? D(byId.get(o.replaces)?.filled_qty ?? '0') : 0;
     expect(D(o.filled_qty)).toBeCloseTo(carried + (byOrder.get(o.id) ?? 0), 9);
     if (o.qty !== null) expect(D(o.filled_qty)).toBeLessThanOrEqual(D(o.qty));
-    if (!['accepted', 'new', 'partially_filled'].includes(o.status)) expect(o.work.reserved).toBe('0');
-    expect(D(o.work.reserved)).toBeGreaterThanOrEqual(0);
+    expect(D(o.reserved_cash)).toBeGreaterThanOrEqual(0);
   }
   // No fill on a quote at or before the order's acceptance.
-  for (const f of fills) expect(f.quote_seq!).toBeGreaterThan(state.orders[f.order.id]!.work.acceptSeq);
+  for (const f of fills) expect(f.quote_seq!).toBeGreaterThan(acceptSeq.get(f.order.id)!);
   // Cash = start − buys + sells (fees are zero here), in cents, exactly.
   let cashCents = Math.round(D(startCash) * 100);
   let position = 0;
@@ -138,9 +161,9 @@ describe('MBT properties', () => {
     let seen = 0;
     fc.assert(
       fc.property(fc.array(action, { minLength: 5, maxLength: 60 }), accounts, (actions, account) => {
-        const { state, outputs } = run(initialState({ id: 'p', ...account }), toLog(actions));
-        const fills = outputs.filter((o): o is TradeUpdateOutput => o.type === 'trade_update' && (o.event === 'fill' || o.event === 'partial_fill'));
-        checkInvariants(state, fills, account.cash);
+        const r = stepThrough(initialState({ id: 'p', ...account }), toLog(actions));
+        const fills = r.outputs.filter((o): o is TradeUpdateOutput => o.type === 'trade_update' && (o.event === 'fill' || o.event === 'partial_fill'));
+        checkInvariants(r, fills, account.cash);
         seen += fills.length;
       }),
       { numRuns: 300, seed: 20260105 },
@@ -149,7 +172,7 @@ describe('MBT properties', () => {
     expect(seen).toBeGreaterThan(150);
   });
 
-  it('determinism: the same log gives byte-identical outputs and state; step never mutates its input', () => {
+  it('determinism: the same log gives byte-identical outputs and state; step never mutates its state or history', () => {
     fc.assert(
       fc.property(fc.array(action, { minLength: 5, maxLength: 40 }), accounts, fc.integer(), (actions, account, seed) => {
         const log = toLog(actions);
@@ -158,14 +181,21 @@ describe('MBT properties', () => {
         const b = run(initialState({ id: 'p', ...account }), log, config);
         expect(JSON.stringify(b)).toBe(JSON.stringify(a));
         let state = initialState({ id: 'p', ...account });
+        const history = new MemoryHistory();
+        const outputs: MbtOutput[] = [];
         for (const input of log) {
           const before = JSON.stringify(state);
-          const next = step(state, input, config).state;
+          const known = history.size;
+          const next = step(state, input, config, history);
           expect(JSON.stringify(state)).toBe(before);
+          expect(history.size).toBe(known);
+          history.add(next.clientIds, next.closed);
+          outputs.push(...next.outputs);
           // Persisting and reloading the state (JSON) changes nothing.
-          state = JSON.parse(JSON.stringify(next)) as MbtState;
+          state = JSON.parse(JSON.stringify(next.state)) as MbtState;
         }
         expect(JSON.stringify(state)).toBe(JSON.stringify(a.state));
+        expect(JSON.stringify(outputs)).toBe(JSON.stringify(a.outputs));
       }),
       { numRuns: 150, seed: 7 },
     );

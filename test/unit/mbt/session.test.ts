@@ -81,8 +81,8 @@ describe('MBT DAY expiry (row 12)', () => {
       regularClose(),
     ]);
     expect(r.events).toEqual(['new:day', 'new:gtc', 'partial_fill:day', 'expired:day']);
-    expect(r.state.orders.day).toMatchObject({ status: 'expired', filled_qty: '100' });
-    expect(r.state.orders.day?.work.reserved).toBe('0');
+    expect(r.orders.day).toMatchObject({ status: 'expired', filled_qty: '100' });
+    expect(r.orders.day?.reserved_cash).toBe('0');
     expect(r.state.orders.gtc?.status).toBe('new');
   });
 

@@ -21,7 +21,7 @@ import { TRADE_UPDATES_KEY, tradeUpdateEvents } from './events.js';
 import { markOf, quoteInputOf, type MarketQuotes } from './market-quotes.js';
 import { openOrderSymbolsOf, project } from './projection.js';
 import { clockInputsBetween, type SessionCache } from './sessions.js';
-import { fresh, loadAccounts, TurnWriter, type HostedAccount } from './store.js';
+import { fresh, loadAccounts, loadClosedOrders, TurnWriter, type HostedAccount } from './store.js';
 
 export interface MbtHostOptions {
   /** The role's clock (system time plus the shared offset); default Date.now. */
@@ -50,6 +50,8 @@ const MBT_COMMAND_TYPES: ReadonlySet<string> = new Set([...Object.values(ORDER_C
 export const isMbtCommandType = (type: string) => MBT_COMMAND_TYPES.has(type);
 
 const SUBMIT_SYMBOL = z.object({ order: z.object({ symbol: z.string() }) });
+const TARGET_ORDER = z.object({ order_id: z.string() });
+const TARGETING: ReadonlySet<string> = new Set([ORDER_COMMAND_TYPES.cancel, ORDER_COMMAND_TYPES.replace]);
 const apiError = (status: number, code: number, message: string): mbt.ApiError => ({ status, code, message });
 const issues = (e: z.ZodError) => e.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -158,15 +160,26 @@ export class MbtTurn {
   }
 
   /**
-   * Loads the engines of `userIds` not in memory (one query), the last-known-good quotes of the symbols submitted
-   * (one Redis call) and, when asked, the calendar's sessions (cached) — all at once.
+   * Loads the engines of `userIds` not in memory (one query), the closed orders that cancels and replaces name (when
+   * the engine does not know them), the last-known-good quotes of the symbols submitted (one Redis call) and, when
+   * asked, the calendar's sessions (cached) — all at once.
    */
-  async prepare(userIds: readonly string[], submitSymbols: readonly string[], withSessions = true): Promise<void> {
+  async prepare(
+    userIds: readonly string[],
+    submitSymbols: readonly string[],
+    withSessions = true,
+    targets: ReadonlyArray<{ userId: string; orderId: string }> = [],
+  ): Promise<void> {
     const missing = [...new Set(userIds)].filter((u) => !this.loaded.has(u) && !this.host.cached(u));
     for (const u of new Set(userIds)) if (!missing.includes(u)) this.loaded.set(u, this.host.cached(u) ?? null);
     const symbols = [...new Set(submitSymbols)].filter((s) => /^[A-Z][A-Z0-9.]{0,9}$/.test(s));
-    const [accounts, lkg, sessions] = await Promise.all([
+    const unknown = targets.filter((t) => {
+      const acc = this.loaded.get(t.userId);
+      return !acc || !(t.orderId in acc.state.orders || acc.history.closedOrder(t.orderId));
+    });
+    const [accounts, closed, lkg, sessions] = await Promise.all([
       loadAccounts(this.tx, missing),
+      loadClosedOrders(this.tx, unknown),
       symbols.length && this.host.opts.quotes ? this.host.opts.quotes.latest(symbols) : Promise.resolve(new Map<string, unknown>()),
       withSessions && this.host.opts.sessions ? this.host.opts.sessions.around(this.host.now()) : Promise.resolve(null),
     ]);
@@ -175,17 +188,23 @@ export class MbtTurn {
       this.loaded.set(u, acc);
       if (acc) this.host.keep(acc);
     }
+    for (const [u, views] of closed) this.loaded.get(u)?.history.add([], views);
     this.lkg = lkg;
     this.sessions = sessions;
   }
 
-  /** Prepares a command batch (engines of its users, LKG quotes of its submits, sessions). */
+  /** Prepares a command batch (engines of its users, orders its cancels and replaces name, LKG quotes of its submits, sessions). */
   prepareBatch(commands: readonly Envelope[]): Promise<void> {
     const submits = commands.filter((c) => c.type === ORDER_COMMAND_TYPES.submit).map((c) => SUBMIT_SYMBOL.safeParse(c.payload));
+    const targets = commands.flatMap((c) => {
+      const t = TARGETING.has(c.type) ? TARGET_ORDER.safeParse(c.payload) : null;
+      return t?.success ? [{ userId: c.userId, orderId: t.data.order_id }] : [];
+    });
     return this.prepare(
       commands.map((c) => c.userId),
       submits.flatMap((r) => (r.success ? [r.data.order.symbol] : [])),
       commands.some((c) => isMbtCommandType(c.type)),
+      targets,
     );
   }
 
@@ -212,7 +231,7 @@ export class MbtTurn {
   // ---- stepping ----
 
   private step(acc: HostedAccount, input: mbt.MbtInput, commandId: string | null, out: mbt.MbtOutput[], balances = true): mbt.MbtOutput[] {
-    const r = mbt.step(acc.state, input, this.host.config, acc.clientIds);
+    const r = mbt.step(acc.state, input, this.host.config, acc.history);
     this.commit(acc, input, r, commandId, balances);
     out.push(...r.outputs);
     return r.outputs;
@@ -220,7 +239,7 @@ export class MbtTurn {
 
   private commit(acc: HostedAccount, input: mbt.MbtInput, r: mbt.StepResult, commandId: string | null, balances: boolean): void {
     acc.state = r.state;
-    acc.clientIds.add(r.clientIds);
+    acc.history.add(r.clientIds, r.closed);
     acc.count += 1;
     this.touched.add(acc);
     this.writer.recordInput(acc, input);
@@ -334,7 +353,7 @@ export class MbtTurn {
     const acc = this.account(userId);
     if (!acc) return { commit: () => undefined };
     const input: mbt.MbtInput = { type: 'command', kind: 'adjust_cash', id: commandId, ts: this.host.now(), amount };
-    const r = mbt.step(acc.state, input, this.host.config, acc.clientIds);
+    const r = mbt.step(acc.state, input, this.host.config, acc.history);
     const reply = r.outputs.find((o) => o.type === 'reply');
     if (!reply?.ok) return null;
     return { commit: () => this.commit(acc, input, r, commandId, false) };

@@ -14,8 +14,11 @@ export interface HostedAccount {
   /** The replay header the recorded log starts from. */
   init: { id: string; type: 'cash' | 'margin'; cash: string };
   state: mbt.MbtState;
-  /** Every client order id the account's orders used (row 24), loaded from `orders` and grown by each step. */
-  clientIds: mbt.ClientIdMap;
+  /**
+   * The engine's `OrderHistory`: every client order id the account's orders used (row 24), loaded from `orders` and
+   * grown by each step, and the orders closed lately (the rest are fetched when a cancel or replace names one).
+   */
+  history: mbt.MemoryHistory;
   /** Inputs stepped so far (recorded ones, committed or pending in this turn). */
   count: number;
   /** input_count of the saved row (what the conditional save expects); -1 = no row yet. */
@@ -66,20 +69,52 @@ export async function loadAccounts(tx: Tx, userIds: readonly string[]): Promise<
   for (const r of rows) {
     if (r.state && r.init) {
       const n = Number(r.input_count);
-      out.set(r.user_id, { userId: r.user_id, accountId: r.account_id, status: r.status, init: r.init, state: r.state, clientIds: new mbt.ClientIdMap(), count: n, saved: n });
+      out.set(r.user_id, { userId: r.user_id, accountId: r.account_id, status: r.status, init: r.init, state: r.state, history: newHistory(), count: n, saved: n });
     } else {
       out.set(r.user_id, fresh(r.user_id, r.account_id, r.account_type, r.cash, r.status));
     }
   }
   // An order without a fingerprint (placed before fingerprints were stored) matches no resubmit: its id stays taken.
-  for (const r of ids) out.get(r.user_id)?.clientIds.add([{ clientOrderId: r.client_order_id, orderId: r.id, fingerprint: r.request_fp ?? '' }]);
+  for (const r of ids) out.get(r.user_id)?.history.add([{ clientOrderId: r.client_order_id, orderId: r.id, fingerprint: r.request_fp ?? '' }]);
   return out;
 }
+
+/** Closed orders a hosted engine keeps in memory (older ones are read from `orders` when a command names them). */
+const CLOSED_IN_MEMORY = 64;
+const newHistory = () => new mbt.MemoryHistory(CLOSED_IN_MEMORY);
+
+/**
+ * Closed orders among `orderIds` of each user, as the engine last showed them (its `OrderView`, the row's values in
+ * the engine's own formats: decimals as stored, ISO times with milliseconds). Open ones are the engine's own.
+ */
+export async function loadClosedOrders(tx: Tx, wanted: ReadonlyArray<{ userId: string; orderId: string }>): Promise<Map<string, mbt.OrderView[]>> {
+  const out = new Map<string, mbt.OrderView[]>();
+  const valid = wanted.filter((w) => UUID.test(w.orderId));
+  if (valid.length === 0) return out;
+  const at = (column: string) => sql.raw(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+  const rows = await tx.execute<mbt.OrderView & { user_id: string }>(sql`
+    select o.user_id, o.id::text as id, o.client_order_id, o.symbol, o.side, o.type, o.time_in_force, o.qty::text as qty,
+           o.notional::text as notional, o.filled_qty::text as filled_qty, o.filled_avg_price::text as filled_avg_price,
+           o.limit_price::text as limit_price, o.stop_price::text as stop_price, o.extended_hours, o.status,
+           o.replaces::text as replaces, o.replaced_by::text as replaced_by, ${at('o.submitted_at')} as submitted_at,
+           ${at('o.updated_at')} as updated_at, ${at('o.filled_at')} as filled_at, ${at('o.canceled_at')} as canceled_at,
+           ${at('o.expired_at')} as expired_at, ${at('o.replaced_at')} as replaced_at, ${at('o.failed_at')} as failed_at,
+           o.reserved_cash::text as reserved_cash
+      from orders o
+     where (o.user_id, o.id) in (${values(valid.map((w) => sql`(${w.userId}, ${w.orderId}::uuid)`))})`);
+  for (const { user_id, ...view } of rows) {
+    if (mbt.OPEN_STATUSES.has(view.status)) continue;
+    out.set(user_id, [...(out.get(user_id) ?? []), view]);
+  }
+  return out;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A new engine for an account (opened now, or first used after the engine was introduced). */
 export function fresh(userId: string, accountId: string, type: 'cash' | 'margin', cash: string, status = 'active'): HostedAccount {
   const init = { id: accountId, type, cash: mbt.initialState({ id: accountId, type, cash }).account.cash };
-  return { userId, accountId, status, init, state: mbt.initialState(init), clientIds: new mbt.ClientIdMap(), count: 0, saved: -1 };
+  return { userId, accountId, status, init, state: mbt.initialState(init), history: newHistory(), count: 0, saved: -1 };
 }
 
 /** The engine's saved copy was not the one this replica held (a turn rolled back, or another owner wrote it). */

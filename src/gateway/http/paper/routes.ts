@@ -177,7 +177,9 @@ export function createPaperRoutes(deps: PaperRoutesDeps): RouteModule {
     const d = await run(c, ORDER_COMMAND_TYPES.submit, payload, { id: payload.order.id, client_order_id: payload.order.client_order_id });
     if (!d) return;
     if (!d.accepted) return replyError(c.res, c.state, d.error!);
-    reply(c.res, c.state, 200, orderJson(d.order ?? (await store.order(c.user.id, payload.order.id)) ?? fallbackOrder(payload.order)));
+    // Without the order in the decision (a duplicate of a closed order: the engine keeps only open ones) the stored
+    // order with this client_order_id is the answer, whichever id it has.
+    reply(c.res, c.state, 200, orderJson(d.order ?? (await store.orderByClientId(c.user.id, payload.order.client_order_id)) ?? fallbackOrder(payload.order)));
   };
 
   const replaceOrder: Handler = async (c) => {
@@ -189,7 +191,7 @@ export function createPaperRoutes(deps: PaperRoutesDeps): RouteModule {
     const d = await run(c, ORDER_COMMAND_TYPES.replace, payload, { id: payload.new_order_id, client_order_id: payload.patch.client_order_id });
     if (!d) return;
     if (!d.accepted) return replyError(c.res, c.state, d.error!);
-    const order = d.order ?? (await store.order(c.user.id, payload.new_order_id));
+    const order = d.order ?? (await store.orderByClientId(c.user.id, payload.patch.client_order_id));
     if (!order) return replyError(c.res, c.state, internal);
     reply(c.res, c.state, 200, orderJson(order));
   };
