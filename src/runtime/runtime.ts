@@ -126,7 +126,10 @@ export interface RuntimeOptions {
   maxMailbox?: number; // default 1024 (per partition; reading pauses above it)
   maxConcurrentTurns?: number; // default 16
   maxDeliveries?: number; // default 10
-  /** Every owned partition is read at least this often (default 10 ms; 100 ms with `wakeups`). */
+  /**
+   * Every owned partition is read at least this often (default 10 ms; 1 s with `wakeups`, where it only catches a
+   * wake-up lost while Redis was away — the subscriber's reconnect also triggers a full read).
+   */
   idlePollMs?: number;
   /**
    * Default false. When true, between full reads a partition is read only when a wake-up (`appendCommand`
@@ -240,6 +243,8 @@ export class PartitionRuntime {
   private readonly signalBoxes = new WeakMap<PartitionState, SignalBox>();
   private readonly sig: SignalStats = { delivered: 0, applied: 0, turns: 0, droppedNotOwned: 0, droppedOverflow: 0, droppedFailed: 0, retried: 0, conflated: 0 };
   private signalKick: NodeJS.Immediate | null = null;
+  /** Runs `schedule` when the earliest backed-off partition or signal mailbox may retry (not left to the next read). */
+  private retryTimer: { at: number; timer: NodeJS.Timeout } | null = null;
   private readonly s = { turns: 0, applied: 0, replayed: 0, rejectedByRuntime: 0, deadLettered: 0, fencedOut: 0, turnErrors: 0, claimed: 0, takeovers: 0 };
 
   constructor(opts: RuntimeOptions) {
@@ -255,7 +260,7 @@ export class PartitionRuntime {
       maxMailbox: 1024,
       maxConcurrentTurns: 16,
       maxDeliveries: 10,
-      idlePollMs: opts.wakeups ? 100 : 10,
+      idlePollMs: opts.wakeups ? 1000 : 10,
       wakeups: false,
       userIdleMs: 60_000,
       maxActiveUsers: 10_000,
@@ -275,12 +280,21 @@ export class PartitionRuntime {
 
   /**
    * Wake-ups are a latency optimisation only: a lost one (or no subscription, e.g. Redis reconnecting) leaves the
-   * entry for the next full read, at most `idlePollMs` later.
+   * entry for the next full read, at most `idlePollMs` later. Pub/sub loses messages only while the subscriber is
+   * disconnected, so its reconnect reads every owned partition at once.
    */
   private async subscribeWakeups(): Promise<void> {
     const sub = this.o.redis.duplicate();
     this.wakeSub = sub;
     sub.on('error', () => {});
+    let connected = false;
+    sub.on('ready', () => {
+      if (connected) {
+        for (const p of this.owned.keys()) this.dirty.add(p);
+        this.wake();
+      }
+      connected = true;
+    });
     sub.on('message', (_channel: string, message: string) => {
       const p = Number(message);
       if (!this.owned.has(p)) return;
@@ -306,6 +320,8 @@ export class PartitionRuntime {
     this.running = false;
     this.wake();
     this.interruptTick?.();
+    if (this.retryTimer) clearTimeout(this.retryTimer.timer);
+    this.retryTimer = null;
     await Promise.all(this.loops);
     this.wakeSub?.disconnect();
     this.wakeSub = null;
@@ -554,6 +570,25 @@ export class PartitionRuntime {
     // Without a free turn slot they wait for the next scheduling point (a turn ending); a due signal turn stays due.
     if (signals.length > 0 && this.inflight < this.o.maxConcurrentTurns) this.launch(signals.map((x) => x.st), this.signalTurn(signals));
     if (commands.length > 0 && this.inflight < this.o.maxConcurrentTurns) this.launch(commands, this.turn(commands));
+    this.armRetry(now);
+  }
+
+  /** Schedules again when the earliest backed-off mailbox (commands or signals) may run. */
+  private armRetry(now: number): void {
+    let at = Infinity;
+    for (const st of this.owned.values()) {
+      if (st.mailbox.length > 0 && st.retryAt > now) at = Math.min(at, st.retryAt);
+      const box = this.signalBoxes.get(st);
+      if (box && box.queue.length > 0 && box.retryAt > now) at = Math.min(at, box.retryAt);
+    }
+    if (at === Infinity || (this.retryTimer && this.retryTimer.at <= at)) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer.timer);
+    const timer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.running) this.schedule();
+    }, at - now);
+    timer.unref();
+    this.retryTimer = { at, timer };
   }
 
   /** Marks `sts` running for `work` (one turn slot), and schedules again when it ends. */

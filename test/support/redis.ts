@@ -47,6 +47,7 @@ export const TEST_REDIS_DBS = {
   'mbt-scale': 51,
   'bench-orders': 52,
   'quote-router': 53,
+  'runtime-wakeups': 54,
 } as const;
 export type TestRedisDb = keyof typeof TEST_REDIS_DBS;
 
