@@ -206,8 +206,13 @@ export function accountEvents(envelope: Envelope, decision: CommandDecision | St
     commandId: envelope.id,
     outcome: decision.outcome,
     ...(decision.outcome === 'rejected' ? { code: decision.code ?? 'rejected' } : {}),
-    // Live decisions carry their result (the live order) on both outcomes: the browser has nothing else to show.
-    data: decision.outcome === 'rejected' || isLiveCommandType(envelope.type) ? { type: envelope.type, ...result } : { type: envelope.type },
+    // Live decisions carry their result (the live order) on both outcomes: the browser has nothing else to show. Paper
+    // order and settle decisions carry theirs too (the order, without its trade updates), so the paper API answers
+    // from the event instead of reading processed_commands for every order.
+    data:
+      decision.outcome === 'rejected' || isLiveCommandType(envelope.type) || isMbtCommandType(envelope.type)
+        ? { type: envelope.type, ...result }
+        : { type: envelope.type },
     at,
   };
   const trades = tradeUpdateEvents(updates, envelope.id);

@@ -349,6 +349,10 @@ describe('MBT in the account actor', () => {
     const order = submit(u, { symbol: sym('MX'), side: 'buy', type: 'limit', qty: '1', limit_price: '5' });
     const orderId = (order.payload as { order: { id: string } }).order.id;
     await turn(order);
+    // The accepted decision's event carries the order (the paper API answers from it, without a PostgreSQL read).
+    const decided = (await logOf(u)).find((e) => e.kind === 'decision' && e.commandId === order.id);
+    expect(decided?.data).toMatchObject({ type: 'order.submit', order: { id: orderId, status: 'new' } });
+    expect(decided?.data).not.toHaveProperty('trade_updates');
     const cancel = () => cmd(u, 'order.cancel', { order_id: orderId });
     const already = { outcome: 'rejected', code: 'alpaca_42210000', result: { status: 422, message: 'order is already in "canceled" state' } };
     // The first cancel closes it; the second, in the same turn, finds it among the orders that turn closed.
