@@ -9,7 +9,7 @@ import { cents, d, str, ZERO, type Dec } from './money.js';
 import type { CycleOutput } from './outputs.js';
 import { classifyQuote, mid } from './quotes.js';
 import { expireDayOrders } from './session.js';
-import { OPEN_STATUSES } from './state.js';
+import { OPEN_STATUSES, type MbtState } from './state.js';
 
 type MarkedPosition = CycleOutput['positions'][number];
 
@@ -58,7 +58,21 @@ export function settle(ctx: Ctx, cmd: SettleCommand): void {
   cycle.netDeposits = '0';
   cycle.hadFill = false;
   cycle.lastSettledDay = cmd.day;
+  pruneIdleSymbols(ctx.state);
   reply(ctx, cmd.id, {});
+}
+
+/**
+ * A symbol's entry (last quote, asset facts, mark) leaves the state at settle once nothing uses it: no open order, no
+ * position, not halted and no auction pending. The actor gives the asset facts and the last-known-good quote again
+ * with the next submit, so the state holds what the account trades now, not every symbol it ever touched.
+ */
+function pruneIdleSymbols(state: MbtState): void {
+  const used = new Set(Object.values(state.orders).flatMap((o) => (OPEN_STATUSES.has(o.status) ? [o.symbol] : [])));
+  for (const [symbol, sym] of Object.entries(state.symbols)) {
+    if (used.has(symbol) || state.positions[symbol] || sym.halted || sym.auction) continue;
+    delete state.symbols[symbol];
+  }
 }
 
 export function adjustCash(ctx: Ctx, cmd: AdjustCashCommand): void {
@@ -85,6 +99,7 @@ export function reset(ctx: Ctx, cmd: ResetCommand): void {
   state.account.starting_cash = cash;
   state.positions = {};
   state.cycle = { equityOpen: cash, netDeposits: '0', hadFill: false, lastSettledDay: state.cycle.lastSettledDay, settledCount: 0 };
+  pruneIdleSymbols(state);
   ctx.out.push({ type: 'account_reset', cash });
   reply(ctx, cmd.id, {});
 }

@@ -1,6 +1,6 @@
 // MBT rows 19, 21 and 22: fees, end-of-day marks (stale after 60 s), one cycle per trading day with its P&L.
 import { describe, expect, it } from 'vitest';
-import { adjustCash, CLOSE, play, quote, session, settle, submit } from './log.js';
+import { adjustCash, CLOSE, play, quote, session, settle, status, submit } from './log.js';
 import { linearFees, type CycleOutput } from '../../../src/domain/mbt/index.js';
 
 const cycles = (r: ReturnType<typeof play>) => r.outputs.filter((o): o is CycleOutput => o.type === 'cycle');
@@ -57,6 +57,32 @@ describe('settle (rows 21–22)', () => {
     expect(r.events).toEqual(['new:a', 'new:g', 'expired:a']);
     expect(Object.keys(r.state.orders)).toEqual(['g']);
     expect(r.clientIds).toEqual(['cid-a→a', 'cid-g→g']);
+  });
+});
+
+describe('symbols in the state', () => {
+  it('settle drops the symbols nothing uses any more (no open order, no position, not halted); the rest stay', () => {
+    const r = play([
+      ...bought(), // AAPL: a position
+      submit({ id: 'm', symbol: 'MSFT', type: 'limit', limit: '1', tif: 'gtc' }), // MSFT: an open GTC order
+      submit({ id: 't', symbol: 'TSLA', type: 'limit', limit: '1' }), // TSLA: a DAY order, expired by the settle
+      quote(2, 20, 20.02, { S: 'AMD' }),
+      status('H', { S: 'NVDA' }), // NVDA: halted
+      settle([{ seq: 9, bp: 10.1, ap: 10.2, ts: CLOSE - 1000 }]),
+    ]);
+    expect(Object.keys(r.state.symbols).sort()).toEqual(['AAPL', 'MSFT', 'NVDA']);
+    expect(r.state.symbols.AAPL?.mark).toEqual({ px: '10.15', ts: CLOSE });
+  });
+  it('a symbol dropped at settle comes back fresh with its next order (the actor feeds its last-known-good quote first)', () => {
+    const r = play([
+      ...session(),
+      submit({ id: 'a', symbol: 'AMD', type: 'limit', limit: '1' }),
+      quote(5, 20, 20.02, { S: 'AMD' }),
+      settle(),
+      submit({ id: 'b', symbol: 'AMD', ts: CLOSE + 86_400_000 - 3_600_000 }),
+    ]);
+    expect(r.state.symbols.AMD).toMatchObject({ lastSeq: 0 });
+    expect(r.state.orders.b?.work.acceptSeq).toBe(0);
   });
 });
 
