@@ -53,7 +53,7 @@ beforeAll(async () => {
   batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
   redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
   events = new UserEventLog(redis);
-  const ids = ['a', 'b', 'c', 'd', 'e', 'rt', 'outbox'].map(uid);
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'rt', 'outbox'].map(uid);
   await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
   hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
@@ -373,6 +373,24 @@ describe('MBT in the account actor', () => {
     // Only its own orders: B naming A's closed order is told it does not exist.
     const [foreign] = await turn(cmd(uid('b'), 'order.cancel', { order_id: orderId }));
     expect(foreign).toMatchObject({ outcome: 'rejected', code: 'alpaca_40410000' });
+  });
+
+  it('a stale engine copy (another owner saved the account since) fails its turn in the SQL: nothing lands, and the retry works from the saved engine', async () => {
+    const u = uid('f');
+    await openTrading(u);
+    await turn(submit(u, { symbol: sym('MF'), side: 'buy', type: 'limit', qty: '1', limit_price: '3' }));
+    const before = { orders: (await ordersOf(u)).length, inputs: await inputCount(u) };
+    // Another owner moved the saved engine on behind this host's back (its copy in memory is now stale).
+    await su`update mbt_states set input_count = input_count + 100 where user_id = ${u}`;
+    const late = submit(u, { symbol: sym('MG'), side: 'buy', type: 'limit', qty: '1', limit_price: '4' });
+    const err = await turn(late).catch((e: unknown) => e);
+    expect(err).toMatchObject({ sqlstate: '40001' });
+    expect({ orders: (await ordersOf(u)).length, inputs: await inputCount(u) }).toEqual(before);
+    const [stored] = await asBatch((tx) => tx<{ n: number }[]>`select count(*)::int as n from processed_commands where command_id = ${late.id}`);
+    expect(stored?.n).toBe(0);
+    // The failed turn dropped the stale copy: the redelivered command is decided from the saved engine.
+    expect(await turn(late)).toMatchObject([{ outcome: 'accepted', replayed: false }]);
+    expect((await ordersOf(u)).length).toBe(before.orders + 1);
   });
 
   it('explain shows the recorded quote and rule of each fill; the exported inputs replay to the same fills', async () => {

@@ -62,6 +62,29 @@ describe('commitFencedBatch deferred writes', () => {
     expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
   });
 
+  it('a deferred write refused before its statement was sent rolls the turn back before COMMIT (COMMIT does not wait for the rest)', async () => {
+    const env = cmd();
+    const turn = commitFencedBatch(app.db, PARTITION, epoch, [env], async (tx, fresh, defer) => {
+      defer(appendAudit(tx, audit(env.id)));
+      defer(Promise.reject(new Error('refused before sending')));
+      return fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }));
+    });
+    await expect(turn).rejects.toThrow('refused before sending');
+    expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
+  });
+
+  it('a conditional write checked in its SQL (raxx_expect_rows) fails with 40001 and nothing of the turn is kept', async () => {
+    const env = cmd();
+    const turn = commitFencedBatch(app.db, PARTITION, epoch, [env], async (tx, fresh, defer) => {
+      defer(appendAudit(tx, audit(env.id)));
+      defer(tx.execute(sql`select raxx_expect_rows(0, 1, 'nothing matched')`));
+      return fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }));
+    });
+    const err = await turn.catch((e: unknown) => e);
+    expect((err as DbError).sqlstate).toBe('40001');
+    expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
+  });
+
   it('when the handler fails because a deferred write aborted the transaction, the deferred failure is reported', async () => {
     const env = cmd();
     const turn = commitFencedBatch(app.db, PARTITION, epoch, [env], async (tx, fresh, defer) => {

@@ -212,7 +212,7 @@ export class MbtTurn {
     return this.loaded.get(userId) ?? undefined;
   }
 
-  /** Saves everything pending (one round trip); a stale copy aborts the turn (StaleEngineStateError, retried). */
+  /** Saves everything pending (one round trip); a stale copy aborts the turn (40001 from raxx_expect_rows, retried). */
   async flush(): Promise<void> {
     try {
       await this.writer.flush();

@@ -6,4 +6,3 @@ export { isMbtCommandType, MbtHost, MbtTurn, openOrderPairs, type MbtHostOptions
 export { createMarketQuotes, frameTimeMs, markOf, quoteInputOf, type MarketQuotes } from './market-quotes.js';
 export { openOrderSymbolsOf } from './projection.js';
 export { clockEventsOf, clockInputsBetween, createSessionCache, type SessionCache } from './sessions.js';
-export { StaleEngineStateError } from './store.js';

@@ -3,7 +3,7 @@
 // per table (issued together: postgres.js pipelines them, so a turn's writes cost one round trip).
 import { sql, type SQL } from 'drizzle-orm';
 import { mbt } from '../../../domain/index.js';
-import { DbError, toDbError, type Tx } from '../../../infra/db/index.js';
+import { toDbError, type Tx } from '../../../infra/db/index.js';
 import type { CycleRow, FillRow, OrderRow, PositionRow, Projection } from './projection.js';
 
 /** One account's engine as the host keeps it in memory while its user is active. */
@@ -117,14 +117,6 @@ export function fresh(userId: string, accountId: string, type: 'cash' | 'margin'
   return { userId, accountId, status, init, state: mbt.initialState(init), history: newHistory(), count: 0, saved: -1 };
 }
 
-/** The engine's saved copy was not the one this replica held (a turn rolled back, or another owner wrote it). */
-export class StaleEngineStateError extends DbError {
-  constructor(readonly accountIds: string[]) {
-    // 40001 (serialization failure): the runtime retries the batch, and the host reloads the evicted states.
-    super('40001', { table: 'mbt_states' });
-  }
-}
-
 const CHUNK = 400;
 function chunks<T>(rows: readonly T[]): T[][] {
   const out: T[][] = [];
@@ -210,23 +202,26 @@ export class TurnWriter {
     // The send order is the execution order: states, inputs, orders before the fills that reference them.
     const statements: Array<PromiseLike<unknown>> = [];
     const send = (q: SQL) => statements.push(tx.execute(q).then((r) => r));
-    const insertStates = fresh.length
-      ? tx
-          .execute<{ id: string }>(sql`
-            insert into mbt_states (account_id, user_id, init, state, input_count)
-            values ${values(fresh.map((a) => sql`(${a.accountId}::uuid, ${a.userId}, ${json(a.init)}, ${json(a.state)}, ${counts.get(a)!})`))}
-            on conflict (account_id) do nothing returning account_id::text as id`)
-          .then((r) => r)
-      : Promise.resolve([]);
-    const updateStates = known.length
-      ? tx
-          .execute<{ id: string }>(sql`
-            update mbt_states m set state = v.state, input_count = v.n, updated_at = now()
-              from (values ${values(known.map((a) => sql`(${a.accountId}::uuid, ${json(a.state)}, ${counts.get(a)!}::bigint, ${a.saved}::bigint)`))}) as v(account_id, state, n, prev)
-             where m.account_id = v.account_id and m.input_count = v.prev
-            returning m.account_id::text as id`)
-          .then((r) => r)
-      : Promise.resolve([]);
+    // A stale copy (a turn rolled back after its handler, or another owner wrote the row) matches fewer rows than it
+    // saves: raxx_expect_rows fails the statement with 40001, which aborts the turn (retried; the engines reload).
+    // Checked in the SQL, not here: the runtime sends COMMIT without waiting for these results.
+    if (fresh.length) {
+      send(sql`
+        with saved as (
+          insert into mbt_states (account_id, user_id, init, state, input_count)
+          values ${values(fresh.map((a) => sql`(${a.accountId}::uuid, ${a.userId}, ${json(a.init)}, ${json(a.state)}, ${counts.get(a)!})`))}
+          on conflict (account_id) do nothing returning 1)
+        select public.raxx_expect_rows((select count(*) from saved), ${fresh.length}::bigint, 'mbt_states (new engines)'::text)`);
+    }
+    if (known.length) {
+      send(sql`
+        with saved as (
+          update mbt_states m set state = v.state, input_count = v.n, updated_at = now()
+            from (values ${values(known.map((a) => sql`(${a.accountId}::uuid, ${json(a.state)}, ${counts.get(a)!}::bigint, ${a.saved}::bigint)`))}) as v(account_id, state, n, prev)
+           where m.account_id = v.account_id and m.input_count = v.prev
+          returning 1)
+        select public.raxx_expect_rows((select count(*) from saved), ${known.length}::bigint, 'mbt_states'::text)`);
+    }
     for (const c of chunks(inputs)) send(sql`insert into mbt_inputs (account_id, n, user_id, input) values ${values(c)}`);
     for (const c of chunks([...orders.values()])) send(upsertOrders(c, fingerprints));
     for (const c of chunks(fills)) send(insertFills(c));
@@ -245,12 +240,7 @@ export class TurnWriter {
         values ${values(c.map((r) => sql`(${r.user_id}, ${r.account_id}::uuid, ${r.trading_day}::date, ${num(r.equity_open)}, ${num(r.equity_close)}, ${num(r.pnl)}, ${r.had_activity})`))}
         on conflict (account_id, trading_day) do nothing`);
     }
-    const [ins, upd, ...rest] = await Promise.allSettled([insertStates, updateStates, ...statements]);
-    const saved = new Set<string>();
-    for (const r of [ins, upd]) if (r!.status === 'fulfilled') for (const row of r.value as { id: string }[]) saved.add(row.id);
-    const stale = [...fresh, ...known].filter((a) => !saved.has(a.accountId));
-    if (ins!.status === 'fulfilled' && upd!.status === 'fulfilled' && stale.length > 0) throw new StaleEngineStateError(stale.map((a) => a.accountId));
-    const failed = [ins, upd, ...rest].find((r) => r!.status === 'rejected') as PromiseRejectedResult | undefined;
+    const failed = (await Promise.allSettled(statements)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw toDbError(failed.reason);
     for (const a of states) a.saved = counts.get(a)!;
   }

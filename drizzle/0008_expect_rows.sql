@@ -1,0 +1,20 @@
+-- Custom migration: raxx_expect_rows(matched, expected, what) raises SQLSTATE 40001 (serialization failure, which the
+-- runtime retries) when a conditional write matched another number of rows than expected. A turn sends COMMIT right
+-- behind its last writes without waiting for their results (src/runtime/fencing.ts), so such a check must fail in
+-- the SQL — aborting the transaction — not in JavaScript after the fact.
+CREATE FUNCTION public.raxx_expect_rows(matched bigint, expected bigint, what text) RETURNS boolean
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog
+AS $$
+BEGIN
+  -- (not named `found`: PL/pgSQL's FOUND would shadow it)
+  IF matched IS DISTINCT FROM expected THEN
+    RAISE EXCEPTION '%: % of % rows matched (a stale copy)', what, matched, expected USING ERRCODE = '40001';
+  END IF;
+  RETURN true;
+END
+$$;
+--> statement-breakpoint
+REVOKE ALL ON FUNCTION public.raxx_expect_rows(bigint, bigint, text) FROM PUBLIC;
+--> statement-breakpoint
+GRANT EXECUTE ON FUNCTION public.raxx_expect_rows(bigint, bigint, text) TO raxx_app;
