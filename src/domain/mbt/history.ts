@@ -26,15 +26,21 @@ export interface ClientIdEntry {
 export const NO_HISTORY: OrderHistory = { clientId: () => undefined, hasOrder: () => false, closedOrder: () => undefined };
 
 /**
- * An `OrderHistory` in memory, grown with each step's result. `maxClosed` bounds the closed orders it keeps (oldest
- * leave first) for a caller that can fetch the others itself; the client order ids are always kept whole.
+ * An `OrderHistory` in memory, grown with each step's result. Unbounded by default (a replay keeps the whole log's).
+ * `bounds` make it a cache for a caller that fetches what a command names before stepping it (the account actor):
+ * the oldest client order ids and closed orders leave first.
  */
 export class MemoryHistory implements OrderHistory {
   private readonly ids = new Map<string, readonly [string, string]>();
   private readonly orderIds = new Set<string>();
   private readonly closed = new Map<string, OrderView>();
+  private readonly maxIds: number;
+  private readonly maxClosed: number;
 
-  constructor(private readonly maxClosed = Infinity) {}
+  constructor(bounds: { maxIds?: number; maxClosed?: number } = {}) {
+    this.maxIds = bounds.maxIds ?? Infinity;
+    this.maxClosed = bounds.maxClosed ?? Infinity;
+  }
 
   clientId(clientOrderId: string): readonly [string, string] | undefined {
     return this.ids.get(clientOrderId);
@@ -51,8 +57,14 @@ export class MemoryHistory implements OrderHistory {
   /** Adds what a step returned (or what a caller loaded: ids of stored orders, closed orders it fetched). */
   add(clientIds: readonly ClientIdEntry[], closed: readonly OrderView[] = []): void {
     for (const e of clientIds) {
+      this.ids.delete(e.clientOrderId); // re-inserted as the newest
       this.ids.set(e.clientOrderId, [e.orderId, e.fingerprint]);
       this.orderIds.add(e.orderId);
+      if (this.ids.size > this.maxIds) {
+        const [oldest, [orderId]] = this.ids.entries().next().value!;
+        this.ids.delete(oldest);
+        this.orderIds.delete(orderId);
+      }
     }
     for (const o of closed) {
       this.closed.delete(o.id); // re-inserted as the newest

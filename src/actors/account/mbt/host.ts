@@ -21,7 +21,7 @@ import { TRADE_UPDATES_KEY, tradeUpdateEvents } from './events.js';
 import { markOf, quoteInputOf, type MarketQuotes } from './market-quotes.js';
 import { openOrderSymbolsOf, project } from './projection.js';
 import { clockInputsBetween, type SessionCache } from './sessions.js';
-import { fresh, loadAccounts, loadClosedOrders, TurnWriter, type HostedAccount } from './store.js';
+import { fresh, loadAccounts, loadClosedOrders, loadUsedIds, TurnWriter, type HostedAccount, type NewOrderIds } from './store.js';
 
 export interface MbtHostOptions {
   /** The role's clock (system time plus the shared offset); default Date.now. */
@@ -51,6 +51,8 @@ export const isMbtCommandType = (type: string) => MBT_COMMAND_TYPES.has(type);
 
 const SUBMIT_SYMBOL = z.object({ order: z.object({ symbol: z.string() }) });
 const TARGET_ORDER = z.object({ order_id: z.string() });
+const SUBMIT_IDS = z.object({ order: z.object({ id: z.string(), client_order_id: z.string() }) });
+const REPLACE_IDS = z.object({ new_order_id: z.string(), patch: z.object({ client_order_id: z.string() }) });
 const TARGETING: ReadonlySet<string> = new Set([ORDER_COMMAND_TYPES.cancel, ORDER_COMMAND_TYPES.replace]);
 const apiError = (status: number, code: number, message: string): mbt.ApiError => ({ status, code, message });
 const issues = (e: z.ZodError) => e.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
@@ -160,15 +162,17 @@ export class MbtTurn {
   }
 
   /**
-   * Loads the engines of `userIds` not in memory (one query), the closed orders that cancels and replaces name (when
-   * the engine does not know them), the last-known-good quotes of the symbols submitted (one Redis call) and, when
-   * asked, the calendar's sessions (cached) — all at once.
+   * Loads, all at once: the engines of `userIds` not in memory (one query); from `orders`, what the commands name and
+   * the engine's history does not hold — the closed orders cancels and replaces name, and any order already using a
+   * client order id or order id that a submit or replace would create (row 24); the last-known-good quotes of the
+   * symbols submitted (one Redis call); and, when asked, the calendar's sessions (cached).
    */
   async prepare(
     userIds: readonly string[],
     submitSymbols: readonly string[],
     withSessions = true,
     targets: ReadonlyArray<{ userId: string; orderId: string }> = [],
+    newIds: readonly NewOrderIds[] = [],
   ): Promise<void> {
     const missing = [...new Set(userIds)].filter((u) => !this.loaded.has(u) && !this.host.cached(u));
     for (const u of new Set(userIds)) if (!missing.includes(u)) this.loaded.set(u, this.host.cached(u) ?? null);
@@ -177,9 +181,12 @@ export class MbtTurn {
       const acc = this.loaded.get(t.userId);
       return !acc || !(t.orderId in acc.state.orders || acc.history.closedOrder(t.orderId));
     });
-    const [accounts, closed, lkg, sessions] = await Promise.all([
+    // A client order id the history holds is settled; one it does not hold may still be in `orders`.
+    const unseen = newIds.filter((n) => !this.loaded.get(n.userId)?.history.clientId(n.clientOrderId));
+    const [accounts, closed, used, lkg, sessions] = await Promise.all([
       loadAccounts(this.tx, missing),
       loadClosedOrders(this.tx, unknown),
+      loadUsedIds(this.tx, unseen),
       symbols.length && this.host.opts.quotes ? this.host.opts.quotes.latest(symbols) : Promise.resolve(new Map<string, unknown>()),
       withSessions && this.host.opts.sessions ? this.host.opts.sessions.around(this.host.now()) : Promise.resolve(null),
     ]);
@@ -189,6 +196,7 @@ export class MbtTurn {
       if (acc) this.host.keep(acc);
     }
     for (const [u, views] of closed) this.loaded.get(u)?.history.add([], views);
+    for (const [u, entries] of used) this.loaded.get(u)?.history.add(entries);
     this.lkg = lkg;
     this.sessions = sessions;
   }
@@ -200,11 +208,21 @@ export class MbtTurn {
       const t = TARGETING.has(c.type) ? TARGET_ORDER.safeParse(c.payload) : null;
       return t?.success ? [{ userId: c.userId, orderId: t.data.order_id }] : [];
     });
+    const newIds = commands.flatMap((c): NewOrderIds[] => {
+      if (c.type === ORDER_COMMAND_TYPES.submit) {
+        const p = SUBMIT_IDS.safeParse(c.payload);
+        return p.success ? [{ userId: c.userId, clientOrderId: p.data.order.client_order_id, orderId: p.data.order.id }] : [];
+      }
+      if (c.type !== ORDER_COMMAND_TYPES.replace) return [];
+      const p = REPLACE_IDS.safeParse(c.payload);
+      return p.success ? [{ userId: c.userId, clientOrderId: p.data.patch.client_order_id, orderId: p.data.new_order_id }] : [];
+    });
     return this.prepare(
       commands.map((c) => c.userId),
       submits.flatMap((r) => (r.success ? [r.data.order.symbol] : [])),
       commands.some((c) => isMbtCommandType(c.type)),
       targets,
+      newIds,
     );
   }
 

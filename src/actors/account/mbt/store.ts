@@ -15,8 +15,8 @@ export interface HostedAccount {
   init: { id: string; type: 'cash' | 'margin'; cash: string };
   state: mbt.MbtState;
   /**
-   * The engine's `OrderHistory`: every client order id the account's orders used (row 24), loaded from `orders` and
-   * grown by each step, and the orders closed lately (the rest are fetched when a cancel or replace names one).
+   * The engine's `OrderHistory`, a bounded cache: the latest client order ids and closed orders (grown by each step).
+   * A turn adds from `orders` what its commands name before they are stepped, so the engine always sees them.
    */
   history: mbt.MemoryHistory;
   /** Inputs stepped so far (recorded ones, committed or pending in this turn). */
@@ -44,28 +44,19 @@ interface ClientIdRow extends Record<string, unknown> {
 }
 
 /**
- * The engines of `userIds` (two statements, one round trip): the saved state, or — for an account opened before the
- * engine was hosted — a fresh state from its paper_accounts row (saved by the turn's writer), each with its client
- * order id index from `orders`. Users without an account are absent.
+ * The engines of `userIds` (one query): the saved state, or — for an account opened before the engine was hosted —
+ * a fresh state from its paper_accounts row (saved by the turn's writer). Users without an account are absent.
  */
 export async function loadAccounts(tx: Tx, userIds: readonly string[]): Promise<Map<string, HostedAccount>> {
   const out = new Map<string, HostedAccount>();
   if (userIds.length === 0) return out;
-  const users = sql.join(
-    userIds.map((u) => sql`${u}`),
-    sql`, `,
-  );
-  const [rows, ids] = await Promise.all([
-    tx.execute<LoadRow>(sql`
-      select p.id::text as account_id, p.user_id, p.account_type, p.status, p.cash::text as cash, s.init, s.state, s.input_count
-        from paper_accounts p left join mbt_states s on s.account_id = p.id
-       where p.user_id in (${users})`),
-    // Orders purged by retention leave the index with them: their ids may be used again (docs/mbt.md, row 24).
-    tx.execute<ClientIdRow>(sql`
-      select p.user_id, o.client_order_id, o.id::text as id, o.request_fp
-        from orders o join paper_accounts p on p.id = o.account_id
-       where p.user_id in (${users})`),
-  ]);
+  const rows = await tx.execute<LoadRow>(sql`
+    select p.id::text as account_id, p.user_id, p.account_type, p.status, p.cash::text as cash, s.init, s.state, s.input_count
+      from paper_accounts p left join mbt_states s on s.account_id = p.id
+     where p.user_id in (${sql.join(
+       userIds.map((u) => sql`${u}`),
+       sql`, `,
+     )})`);
   for (const r of rows) {
     if (r.state && r.init) {
       const n = Number(r.input_count);
@@ -74,14 +65,49 @@ export async function loadAccounts(tx: Tx, userIds: readonly string[]): Promise<
       out.set(r.user_id, fresh(r.user_id, r.account_id, r.account_type, r.cash, r.status));
     }
   }
-  // An order without a fingerprint (placed before fingerprints were stored) matches no resubmit: its id stays taken.
-  for (const r of ids) out.get(r.user_id)?.history.add([{ clientOrderId: r.client_order_id, orderId: r.id, fingerprint: r.request_fp ?? '' }]);
   return out;
 }
 
-/** Closed orders a hosted engine keeps in memory (older ones are read from `orders` when a command names them). */
-const CLOSED_IN_MEMORY = 64;
-const newHistory = () => new mbt.MemoryHistory(CLOSED_IN_MEMORY);
+/** The client order id and the order id a submit or replace would create (row 24 and id uniqueness look both up). */
+export interface NewOrderIds {
+  userId: string;
+  clientOrderId: string;
+  orderId: string;
+}
+
+/**
+ * The stored orders that already use one of `wanted`'s client order ids or order ids, per user, as history entries
+ * (`[client order id, order id, request fingerprint]`). Two indexed statements, sent together. Orders purged by
+ * retention are gone, and their ids with them (docs/mbt.md, row 24).
+ */
+export async function loadUsedIds(tx: Tx, wanted: readonly NewOrderIds[]): Promise<Map<string, mbt.ClientIdEntry[]>> {
+  const out = new Map<string, mbt.ClientIdEntry[]>();
+  if (wanted.length === 0) return out;
+  const byId = wanted.filter((w) => UUID.test(w.orderId));
+  const [cids, ids] = await Promise.all([
+    tx.execute<ClientIdRow>(sql`
+      select p.user_id, o.client_order_id, o.id::text as id, o.request_fp
+        from orders o join paper_accounts p on p.id = o.account_id
+       where (p.user_id, o.client_order_id) in (${values(wanted.map((w) => sql`(${w.userId}, ${w.clientOrderId})`))})`),
+    byId.length
+      ? tx.execute<ClientIdRow>(sql`
+          select o.user_id, o.client_order_id, o.id::text as id, o.request_fp
+            from orders o
+           where (o.user_id, o.id) in (${values(byId.map((w) => sql`(${w.userId}, ${w.orderId}::uuid)`))})`)
+      : Promise.resolve([] as ClientIdRow[]),
+  ]);
+  // An order without a fingerprint (placed before fingerprints were stored) matches no resubmit: its id stays taken.
+  for (const r of [...cids, ...ids]) {
+    out.set(r.user_id, [...(out.get(r.user_id) ?? []), { clientOrderId: r.client_order_id, orderId: r.id, fingerprint: r.request_fp ?? '' }]);
+  }
+  return out;
+}
+
+/**
+ * What a hosted engine keeps of its history in memory: the latest client order ids and closed orders. The rest stay
+ * in `orders`; a turn reads what its commands name before stepping them (MbtTurn.prepare).
+ */
+const newHistory = () => new mbt.MemoryHistory({ maxIds: 1024, maxClosed: 64 });
 
 /**
  * Closed orders among `orderIds` of each user, as the engine last showed them (its `OrderView`, the row's values in
