@@ -1,7 +1,6 @@
 -- Custom migration: raxx_expect_rows(matched, expected, what) raises SQLSTATE 40001 (serialization failure, which the
--- runtime retries) when a conditional write matched another number of rows than expected. A turn sends COMMIT right
--- behind its last writes without waiting for their results (src/runtime/fencing.ts), so such a check must fail in
--- the SQL — aborting the transaction — not in JavaScript after the fact.
+-- runtime retries) when a conditional write matched another number of rows than expected: the check is part of the
+-- statement, so a mismatch aborts the transaction like any SQL error.
 CREATE FUNCTION public.raxx_expect_rows(matched bigint, expected bigint, what text) RETURNS boolean
   LANGUAGE plpgsql
   SET search_path = pg_catalog

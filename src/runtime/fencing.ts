@@ -200,114 +200,79 @@ export async function commitFencedGroup(
   handle: (index: number, tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void) => Promise<CommandDecision[]>,
 ): Promise<StoredDecision[][]> {
   const ids = batches.flatMap((b) => b.envelopes.map((e) => e.id));
-  // The turn's last writes (deferred ones and the processed_commands insert) are not awaited before COMMIT: COMMIT is
-  // sent right behind them (one round trip less per turn). PostgreSQL runs them in order, so a write that fails
-  // aborts the transaction and turns the COMMIT into a ROLLBACK; their results, settled by the time COMMIT answers,
-  // are checked below and a failure is thrown as before. A deferred write may therefore fail only as a statement
-  // (an SQL error), never by a check of its result in JavaScript.
-  let writes: Promise<Array<{ error: unknown } | null>> | undefined;
-  const writeFailure = async (): Promise<unknown> => (writes ? (await writes).find((r) => r !== null)?.error : undefined);
-  let decided: StoredDecision[][];
-  try {
-    decided = await fencedTransaction(
-      db,
-      batches,
-      batches.flatMap((b) => b.envelopes.map((e) => e.userId)),
-      // Which ids were already applied: asked in the fence's round trip (a turn is a few round trips, not one per step).
-      (tx) =>
-        ids.length
-          ? tx
-              .select({ id: processedCommands.commandId, code: processedCommands.resultCode, result: processedCommands.result })
-              .from(processedCommands)
-              .where(inArray(processedCommands.commandId, ids))
-          : Promise.resolve([]),
-      async (tx, done) => {
-        const doneById = new Map(done.map((r) => [r.id, r]));
-        const seen = new Set<string>();
-        const fresh = batches.map((b) => {
-          const list: Envelope[] = [];
-          for (const e of b.envelopes) {
-            if (!doneById.has(e.id) && !seen.has(e.id)) list.push(e);
-            seen.add(e.id);
-          }
-          return list;
-        });
-        // Writes `handle` sent without awaiting: settled here (a rejection is kept, never left unhandled) and awaited
-        // with the processed_commands insert, so they share its round trip.
-        const deferred: Array<Promise<{ error: unknown } | null>> = [];
-        let failedEarly: { error: unknown } | null = null;
-        const defer = (write: PromiseLike<unknown>) =>
-          void deferred.push(
-            Promise.resolve(write).then(
-              () => null,
-              (error: unknown) => {
-                const failed = { error };
-                failedEarly ??= failed;
-                return failed;
-              },
-            ),
-          );
-        // allSettled: no batch may still be issuing statements when a failure rolls the transaction back.
-        const settled = await Promise.allSettled(fresh.map((list, i) => (list.length ? handle(i, tx, list, defer) : Promise.resolve([]))));
-        const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failure) {
-          // No statement of this turn may still be in flight when it rolls back. A deferred write that failed first
-          // aborted the transaction: it is the cause, the handler's "transaction is aborted" (25P02) only the symptom.
-          const err: unknown = failure.reason;
-          const cause = (await Promise.all(deferred)).find((r) => r !== null && !isAbortedTx(r.error));
-          throw isAbortedTx(err) && cause ? cause.error : err;
+  return fencedTransaction(
+    db,
+    batches,
+    batches.flatMap((b) => b.envelopes.map((e) => e.userId)),
+    // Which ids were already applied: asked in the fence's round trip (a turn is a few round trips, not one per step).
+    (tx) =>
+      ids.length
+        ? tx
+            .select({ id: processedCommands.commandId, code: processedCommands.resultCode, result: processedCommands.result })
+            .from(processedCommands)
+            .where(inArray(processedCommands.commandId, ids))
+        : Promise.resolve([]),
+    async (tx, done) => {
+      const doneById = new Map(done.map((r) => [r.id, r]));
+      const seen = new Set<string>();
+      const fresh = batches.map((b) => {
+        const list: Envelope[] = [];
+        for (const e of b.envelopes) {
+          if (!doneById.has(e.id) && !seen.has(e.id)) list.push(e);
+          seen.add(e.id);
         }
-        // A deferred write that failed before its statement was sent (a check in JavaScript) is known by now: it must
-        // roll the turn back here, because COMMIT goes out without waiting for the rest.
-        await Promise.resolve();
-        const early = failedEarly as { error: unknown } | null;
-        if (early) {
-          await Promise.all(deferred);
-          throw early.error;
-        }
-        const decided = settled.map((r) => (r as PromiseFulfilledResult<CommandDecision[]>).value);
-        const byId = new Map(decided.flat().map((d) => [d.id, d]));
-        const rows = fresh.flatMap((list, i) =>
-          list.map((e) => {
-            const d = byId.get(e.id);
-            if (!d) throw new Error(`handler returned no decision for command ${e.id}`);
-            return {
-              commandId: e.id,
-              userId: e.userId,
-              partition: batches[i]!.partition,
-              type: e.type,
-              resultCode: d.code ?? d.outcome,
-              result: { outcome: d.outcome, ...(d.code !== undefined ? { code: d.code } : {}), ...(d.result !== undefined ? { result: d.result } : {}) },
-            };
-          }),
-        );
-        const insert = rows.length ? tx.insert(processedCommands).values(rows).then(() => null, (error: unknown) => ({ error })) : Promise.resolve(null);
-        // Sent after the deferred writes, so it runs after them; the first failure in send order is the cause.
-        writes = Promise.all([...deferred, insert]);
-        const emitted = new Set<string>();
-        return batches.map((b) => {
-          const out: StoredDecision[] = [];
-          for (const e of b.envelopes) {
-            if (emitted.has(e.id)) continue;
-            emitted.add(e.id);
-            const prev = doneById.get(e.id);
-            if (prev) {
-              const r = (prev.result ?? {}) as { outcome?: 'accepted' | 'rejected'; code?: string; result?: unknown };
-              out.push({ id: e.id, outcome: r.outcome ?? 'accepted', code: prev.code, result: r.result, replayed: true });
-            } else {
-              out.push({ ...byId.get(e.id)!, replayed: false });
-            }
+        return list;
+      });
+      // Writes `handle` sent without awaiting: settled here (a rejection is kept, never left unhandled) and awaited
+      // with the processed_commands insert, so they share its round trip.
+      const deferred: Array<Promise<{ error: unknown } | null>> = [];
+      const defer = (write: PromiseLike<unknown>) => void deferred.push(Promise.resolve(write).then(() => null, (error: unknown) => ({ error })));
+      // allSettled: no batch may still be issuing statements when a failure rolls the transaction back.
+      const settled = await Promise.allSettled(fresh.map((list, i) => (list.length ? handle(i, tx, list, defer) : Promise.resolve([]))));
+      const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) {
+        // No statement of this turn may still be in flight when it rolls back. A deferred write that failed first
+        // aborted the transaction: it is the cause, the handler's "transaction is aborted" (25P02) only the symptom.
+        const err: unknown = failure.reason;
+        const cause = (await Promise.all(deferred)).find((r) => r !== null && !isAbortedTx(r.error));
+        throw isAbortedTx(err) && cause ? cause.error : err;
+      }
+      const decided = settled.map((r) => (r as PromiseFulfilledResult<CommandDecision[]>).value);
+      const byId = new Map(decided.flat().map((d) => [d.id, d]));
+      const rows = fresh.flatMap((list, i) =>
+        list.map((e) => {
+          const d = byId.get(e.id);
+          if (!d) throw new Error(`handler returned no decision for command ${e.id}`);
+          return {
+            commandId: e.id,
+            userId: e.userId,
+            partition: batches[i]!.partition,
+            type: e.type,
+            resultCode: d.code ?? d.outcome,
+            result: { outcome: d.outcome, ...(d.code !== undefined ? { code: d.code } : {}), ...(d.result !== undefined ? { result: d.result } : {}) },
+          };
+        }),
+      );
+      const insert = rows.length ? tx.insert(processedCommands).values(rows).then(() => null, (error: unknown) => ({ error })) : Promise.resolve(null);
+      // Sent after the deferred writes, so it runs after them; the first failure in send order is the cause.
+      const failed = (await Promise.all([...deferred, insert])).find((r) => r !== null);
+      if (failed) throw failed.error;
+      const emitted = new Set<string>();
+      return batches.map((b) => {
+        const out: StoredDecision[] = [];
+        for (const e of b.envelopes) {
+          if (emitted.has(e.id)) continue;
+          emitted.add(e.id);
+          const prev = doneById.get(e.id);
+          if (prev) {
+            const r = (prev.result ?? {}) as { outcome?: 'accepted' | 'rejected'; code?: string; result?: unknown };
+            out.push({ id: e.id, outcome: r.outcome ?? 'accepted', code: prev.code, result: r.result, replayed: true });
+          } else {
+            out.push({ ...byId.get(e.id)!, replayed: false });
           }
-          return out;
-        });
-      },
-    );
-  } catch (err) {
-    // The transaction failed or was rolled back: a failed last write is the cause (COMMIT only rolled back).
-    const cause = await writeFailure();
-    throw cause !== undefined && !(err instanceof FencedOutError) ? toDbError(cause) : err;
-  }
-  const cause = await writeFailure();
-  if (cause !== undefined) throw toDbError(cause); // COMMIT answered ROLLBACK: nothing of the turn landed
-  return decided;
+        }
+        return out;
+      });
+    },
+  );
 }

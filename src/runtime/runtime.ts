@@ -66,11 +66,8 @@ export interface TurnContext {
   onRollback(fn: () => void): void;
   /**
    * Command turns only: a write the host has already sent in `tx` but not awaited (its last statements: audit rows,
-   * saved state). The runtime sends its processed_commands insert and COMMIT right behind it — the turn's last round
-   * trip — and a failure fails the turn exactly as if the host had awaited it. So it must fail either before its
-   * statement is sent (a rejection known when the host returns) or as that statement's SQL error, which aborts the
-   * transaction; never by a check of a statement's result in JavaScript, which would come after COMMIT (a check of
-   * rows matched belongs in the SQL: `raxx_expect_rows`).
+   * saved state). The runtime awaits it together with its processed_commands insert, before commit — one round trip
+   * for all of them instead of one each. A failure fails the turn exactly as if the host had awaited it.
    */
   defer?(write: PromiseLike<unknown>): void;
 }

@@ -62,7 +62,7 @@ describe('commitFencedBatch deferred writes', () => {
     expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
   });
 
-  it('a deferred write refused before its statement was sent rolls the turn back before COMMIT (COMMIT does not wait for the rest)', async () => {
+  it('a deferred write refused before its statement was sent fails the turn; nothing of it is kept', async () => {
     const env = cmd();
     const turn = commitFencedBatch(app.db, PARTITION, epoch, [env], async (tx, fresh, defer) => {
       defer(appendAudit(tx, audit(env.id)));

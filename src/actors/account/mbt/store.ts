@@ -230,7 +230,8 @@ export class TurnWriter {
     const send = (q: SQL) => statements.push(tx.execute(q).then((r) => r));
     // A stale copy (a turn rolled back after its handler, or another owner wrote the row) matches fewer rows than it
     // saves: raxx_expect_rows fails the statement with 40001, which aborts the turn (retried; the engines reload).
-    // Checked in the SQL, not here: the runtime sends COMMIT without waiting for these results.
+    // Checked in the statement itself, so the failure is an SQL error like any other (and a pipelined COMMIT could
+    // never get past it).
     if (fresh.length) {
       send(sql`
         with saved as (
