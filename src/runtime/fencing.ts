@@ -107,8 +107,8 @@ export async function withFencedGroup<T>(db: Db, fences: readonly Fence[], userI
  * withFencedTransaction plus `alongside(tx)`, a read sent in the same round trip as the scope and fence statements
  * (one round trip instead of three): postgres.js pipelines queries issued together on the transaction's connection
  * and PostgreSQL runs them in the order sent. Calling `.then` on a drizzle query sends it synchronously (in call
- * order), so the scope goes first and `alongside` — which must return the drizzle query itself, not an async
- * wrapper — sees it. Its result reaches `fn` only when the fence held.
+ * order), so the scope goes first and `alongside` — which must have sent its statements when it returns — sees it.
+ * Its result reaches `fn` only when the fence held.
  */
 async function fencedTransaction<A, T>(
   db: Db,
@@ -150,6 +150,34 @@ const isAbortedTx = (err: unknown): boolean => {
   return e instanceof DbError && e.sqlstate === '25P02';
 };
 
+/**
+ * Writes a handler sent in the turn's transaction without awaiting them (TurnContext.defer): each is settled at once
+ * (a rejection is kept, never left unhandled) and awaited by the turn with its own next statement, so they share its
+ * round trip.
+ */
+export class DeferredWrites {
+  private readonly pending: Array<Promise<{ error: unknown } | null>> = [];
+
+  readonly defer = (write: PromiseLike<unknown>): void => {
+    this.pending.push(Promise.resolve(write).then(() => null, (error: unknown) => ({ error })));
+  };
+
+  /** Awaits them all (plus `last`, sent after them); throws the first failure in send order. */
+  async settle(last?: Promise<{ error: unknown } | null>): Promise<void> {
+    const failed = (await Promise.all(last ? [...this.pending, last] : this.pending)).find((r) => r !== null);
+    if (failed) throw failed.error;
+  }
+
+  /**
+   * The error a failed turn reports once none of its writes is in flight: a deferred write that failed first aborted
+   * the transaction, so it is the cause, and the handler's "transaction is aborted" (25P02) only the symptom.
+   */
+  async causeOf(err: unknown): Promise<unknown> {
+    const cause = (await Promise.all(this.pending)).find((r) => r !== null && !isAbortedTx(r.error));
+    return isAbortedTx(err) && cause ? cause.error : err;
+  }
+}
+
 export interface CommandDecision {
   id: string;
   outcome: 'accepted' | 'rejected';
@@ -175,11 +203,24 @@ export async function commitFencedBatch(
   partition: number,
   epoch: number,
   envelopes: readonly Envelope[],
-  handle: (tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void) => Promise<CommandDecision[]>,
+  handle: (tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void, prefetched: unknown) => Promise<CommandDecision[]>,
+  opts: { prefetch?: Prefetch } = {},
 ): Promise<StoredDecision[]> {
-  const [out] = await commitFencedGroup(db, [{ partition, epoch, envelopes }], (_i, tx, fresh, defer) => handle(tx, fresh, defer));
+  const prefetch = opts.prefetch;
+  const [out] = await commitFencedGroup(db, [{ partition, epoch, envelopes }], (_i, tx, fresh, defer, pre) => handle(tx, fresh, defer, pre), {
+    ...(prefetch ? { prefetch } : {}),
+  });
   return out!;
 }
+
+/**
+ * Reads a batch's handler will need, sent in the turn's first round trip (after the fence and the processed-id
+ * lookup, so they run under the turn's scope and only reach the handler when the fence held). It must issue its
+ * statements synchronously — before its first await on anything else — or they miss that round trip (still correct,
+ * one more round trip). It sees every envelope of the batch, also ones already processed; its result reaches the
+ * handler as `prefetched`.
+ */
+export type Prefetch = (index: number, tx: Tx, envelopes: readonly Envelope[]) => PromiseLike<unknown>;
 
 /** One partition's part of a turn over several partitions. */
 export interface FencedBatch extends Fence {
@@ -197,22 +238,29 @@ export interface FencedBatch extends Fence {
 export async function commitFencedGroup(
   db: Db,
   batches: readonly FencedBatch[],
-  handle: (index: number, tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void) => Promise<CommandDecision[]>,
+  handle: (index: number, tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void, prefetched: unknown) => Promise<CommandDecision[]>,
+  opts: { prefetch?: Prefetch } = {},
 ): Promise<StoredDecision[][]> {
   const ids = batches.flatMap((b) => b.envelopes.map((e) => e.id));
   return fencedTransaction(
     db,
     batches,
     batches.flatMap((b) => b.envelopes.map((e) => e.userId)),
-    // Which ids were already applied: asked in the fence's round trip (a turn is a few round trips, not one per step).
-    (tx) =>
-      ids.length
+    // Which ids were already applied, and the handlers' prefetched reads: in the fence's round trip (a turn is a few
+    // round trips, not one per step).
+    (tx) => {
+      const done = ids.length
         ? tx
             .select({ id: processedCommands.commandId, code: processedCommands.resultCode, result: processedCommands.result })
             .from(processedCommands)
             .where(inArray(processedCommands.commandId, ids))
-        : Promise.resolve([]),
-    async (tx, done) => {
+            .then((r) => r)
+        : Promise.resolve([]);
+      const prefetch = opts.prefetch;
+      const pre = batches.map((b, i) => (prefetch && b.envelopes.length ? Promise.resolve(prefetch(i, tx, b.envelopes)) : Promise.resolve(undefined)));
+      return Promise.all([done, Promise.all(pre)]);
+    },
+    async (tx, [done, prefetched]) => {
       const doneById = new Map(done.map((r) => [r.id, r]));
       const seen = new Set<string>();
       const fresh = batches.map((b) => {
@@ -223,20 +271,13 @@ export async function commitFencedGroup(
         }
         return list;
       });
-      // Writes `handle` sent without awaiting: settled here (a rejection is kept, never left unhandled) and awaited
-      // with the processed_commands insert, so they share its round trip.
-      const deferred: Array<Promise<{ error: unknown } | null>> = [];
-      const defer = (write: PromiseLike<unknown>) => void deferred.push(Promise.resolve(write).then(() => null, (error: unknown) => ({ error })));
+      // Writes `handle` sent without awaiting: awaited with the processed_commands insert (one round trip).
+      const deferred = new DeferredWrites();
       // allSettled: no batch may still be issuing statements when a failure rolls the transaction back.
-      const settled = await Promise.allSettled(fresh.map((list, i) => (list.length ? handle(i, tx, list, defer) : Promise.resolve([]))));
+      const settled = await Promise.allSettled(fresh.map((list, i) => (list.length ? handle(i, tx, list, deferred.defer, prefetched[i]) : Promise.resolve([]))));
       const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failure) {
-        // No statement of this turn may still be in flight when it rolls back. A deferred write that failed first
-        // aborted the transaction: it is the cause, the handler's "transaction is aborted" (25P02) only the symptom.
-        const err: unknown = failure.reason;
-        const cause = (await Promise.all(deferred)).find((r) => r !== null && !isAbortedTx(r.error));
-        throw isAbortedTx(err) && cause ? cause.error : err;
-      }
+      // No statement of this turn may still be in flight when it rolls back.
+      if (failure) throw await deferred.causeOf(failure.reason);
       const decided = settled.map((r) => (r as PromiseFulfilledResult<CommandDecision[]>).value);
       const byId = new Map(decided.flat().map((d) => [d.id, d]));
       const rows = fresh.flatMap((list, i) =>
@@ -255,8 +296,7 @@ export async function commitFencedGroup(
       );
       const insert = rows.length ? tx.insert(processedCommands).values(rows).then(() => null, (error: unknown) => ({ error })) : Promise.resolve(null);
       // Sent after the deferred writes, so it runs after them; the first failure in send order is the cause.
-      const failed = (await Promise.all([...deferred, insert])).find((r) => r !== null);
-      if (failed) throw failed.error;
+      await deferred.settle(insert);
       const emitted = new Set<string>();
       return batches.map((b) => {
         const out: StoredDecision[] = [];

@@ -17,6 +17,7 @@ export {
   commitFencedBatch,
   commitFencedGroup,
   currentPartitionEpoch,
+  DeferredWrites,
   FencedOutError,
   turnTag,
   withFencedGroup,
@@ -24,5 +25,6 @@ export {
   type CommandDecision,
   type Fence,
   type FencedBatch,
+  type Prefetch,
   type StoredDecision,
 } from './fencing.js';

@@ -47,7 +47,17 @@ import { DbError } from '../infra/db/errors.js';
 import { LuaScript } from '../infra/market-data/lua.js';
 import { assignPartitions } from './assignment.js';
 import { CONSUMER_GROUP, ENVELOPE_FIELD, envelopeSchema, partitionOf, runtimeKeys, type Envelope } from './envelope.js';
-import { claimPartitionEpoch, commitFencedBatch, commitFencedGroup, FencedOutError, withFencedGroup, type CommandDecision, type StoredDecision } from './fencing.js';
+import {
+  claimPartitionEpoch,
+  commitFencedBatch,
+  commitFencedGroup,
+  DeferredWrites,
+  FencedOutError,
+  withFencedGroup,
+  type CommandDecision,
+  type Prefetch,
+  type StoredDecision,
+} from './fencing.js';
 import { fencedReadLua, partitionLeaseAcquireLua, partitionLeaseReleaseLua } from './scripts/partition-lease.lua.js';
 
 const acquireScript = new LuaScript('partition-lease-acquire', partitionLeaseAcquireLua);
@@ -65,17 +75,27 @@ export interface TurnContext {
    */
   onRollback(fn: () => void): void;
   /**
-   * Command turns only: a write the host has already sent in `tx` but not awaited (its last statements: audit rows,
-   * saved state). The runtime awaits it together with its processed_commands insert, before commit — one round trip
-   * for all of them instead of one each. A failure fails the turn exactly as if the host had awaited it.
+   * A write the host has already sent in `tx` but not awaited (its last statements: audit rows, saved state). The
+   * runtime awaits it before commit: in a command turn together with its processed_commands insert, in a signal turn
+   * together with whatever the host sent after it — one round trip for all of them instead of one each. A failure
+   * fails the turn exactly as if the host had awaited it. Absent when the host must await its writes itself.
    */
   defer?(write: PromiseLike<unknown>): void;
+  /** Command turns: what `ActorHost.prefetch` returned for this partition's batch (undefined without one). */
+  prefetched?: unknown;
 }
 
 /** What the runtime hosts: the domain (account actors) lives behind this interface. */
 export interface ActorHost {
   /** Applies new (never seen) commands in order inside the turn's transaction; one decision per command. */
   handleBatch(ctx: TurnContext, commands: Envelope[]): Promise<CommandDecision[]>;
+  /**
+   * Optional: starts the reads a command batch will need, in the turn's first round trip (with the fence and the
+   * processed-id lookup) instead of one of their own. It must send its statements in `tx` before it returns (no
+   * await before them); it sees every envelope of the batch, also ones already processed. Its result reaches
+   * `handleBatch` as `ctx.prefetched`, only when the fence held.
+   */
+  prefetch?(tx: Tx, commands: readonly Envelope[]): PromiseLike<unknown>;
   /** Called inside the turn's transaction before a user's first command since (re)activation, e.g. to load state. */
   activate?(ctx: TurnContext, userId: string): Promise<void>;
   /** Called when a user was idle for `userIdleMs`, evicted by `maxActiveUsers`, or its partition left this replica. */
@@ -246,6 +266,8 @@ export class PartitionRuntime {
   /** Runs `schedule` when the earliest backed-off partition or signal mailbox may retry (not left to the next read). */
   private retryTimer: { at: number; timer: NodeJS.Timeout } | null = null;
   private readonly s = { turns: 0, applied: 0, replayed: 0, rejectedByRuntime: 0, deadLettered: 0, fencedOut: 0, turnErrors: 0, claimed: 0, takeovers: 0 };
+  /** The host's prefetch (ActorHost.prefetch), for commitFencedGroup. */
+  private readonly prefetch: { prefetch?: Prefetch };
 
   constructor(opts: RuntimeOptions) {
     const leaseTtlMs = opts.leaseTtlMs ?? 5000;
@@ -268,6 +290,8 @@ export class PartitionRuntime {
       maxSignalBatch: 256,
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as PartitionRuntime['o'];
+    const host = this.o.host;
+    this.prefetch = host.prefetch ? { prefetch: (_i, tx, envelopes) => host.prefetch!(tx, envelopes) } : {};
   }
 
   async start(): Promise<void> {
@@ -708,7 +732,8 @@ export class PartitionRuntime {
       const decided = await commitFencedGroup(
         this.o.db,
         live.map((p) => ({ partition: p.st.partition, epoch: p.st.epoch, envelopes: p.envs })),
-        (i, tx, fresh, defer) => this.handle(live[i]!.st, tx, fresh, rollbacks, defer),
+        (i, tx, fresh, defer, prefetched) => this.handle(live[i]!.st, tx, fresh, rollbacks, defer, prefetched),
+        this.prefetch,
       );
       return parts.map((p) => {
         const i = live.indexOf(p);
@@ -739,7 +764,9 @@ export class PartitionRuntime {
     const { db } = this.o;
     const rollbacks: Array<() => void> = [];
     try {
-      return { decisions: await commitFencedBatch(db, st.partition, st.epoch, envs, (tx, fresh, defer) => this.handle(st, tx, fresh, rollbacks, defer)), dead: [] };
+      const handle = (tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void, prefetched: unknown) =>
+        this.handle(st, tx, fresh, rollbacks, defer, prefetched);
+      return { decisions: await commitFencedBatch(db, st.partition, st.epoch, envs, handle, this.prefetch), dead: [] };
     } catch (err) {
       runRollbacks(rollbacks, this.o.logger);
       if (err instanceof FencedOutError || isTransient(err)) throw err;
@@ -773,8 +800,9 @@ export class PartitionRuntime {
     fresh: Envelope[],
     rollbacks: Array<() => void>,
     defer: (write: PromiseLike<unknown>) => void,
+    prefetched: unknown,
   ): Promise<CommandDecision[]> {
-    const ctx: TurnContext = { partition: st.partition, epoch: st.epoch, tx, onRollback: (fn) => rollbacks.push(fn), defer };
+    const ctx: TurnContext = { partition: st.partition, epoch: st.epoch, tx, onRollback: (fn) => rollbacks.push(fn), defer, prefetched };
     await this.activateUsers(ctx, fresh.map((e) => e.userId));
     return this.o.host.handleBatch(ctx, fresh);
   }
@@ -880,16 +908,18 @@ export class PartitionRuntime {
         items.map((x) => ({ partition: x.st.partition, epoch: x.st.epoch })),
         batches.flat().map((s) => s.userId),
         async (tx) => {
+          const deferred = new DeferredWrites();
           // allSettled: no partition may still be issuing statements when a failure rolls the transaction back.
           const settled = await Promise.allSettled(
             items.map(async (x, i) => {
-              const ctx: TurnContext = { partition: x.st.partition, epoch: x.st.epoch, tx, onRollback: (fn) => rollbacks.push(fn) };
+              const ctx: TurnContext = { partition: x.st.partition, epoch: x.st.epoch, tx, onRollback: (fn) => rollbacks.push(fn), defer: deferred.defer };
               await this.activateUsers(ctx, batches[i]!.map((s) => s.userId));
               return handleSignals(ctx, batches[i]!);
             }),
           );
           const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          if (failed) throw failed.reason;
+          if (failed) throw await deferred.causeOf(failed.reason);
+          await deferred.settle();
           return settled.map((r) => (r as PromiseFulfilledResult<unknown[]>).value);
         },
       );

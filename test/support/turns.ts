@@ -1,9 +1,10 @@
 // Account-actor turns exactly as the runtime runs them, for integration tests that drive a host directly: fenced,
-// effectively once (commitFencedBatch), the onRollback callbacks run when a turn fails, events appended after commit.
+// effectively once (commitFencedBatch), with the host's prefetch and deferred writes, the onRollback callbacks run
+// when a turn fails, events appended after commit.
 import { accountEvents } from '../../src/actors/account/index.js';
 import type { Db } from '../../src/infra/db/index.js';
 import type { UserEventLog } from '../../src/infra/user-events/index.js';
-import { commitFencedBatch, withFencedTransaction, type ActorHost, type Envelope, type Signal, type StoredDecision } from '../../src/runtime/index.js';
+import { commitFencedBatch, DeferredWrites, withFencedTransaction, type ActorHost, type Envelope, type Signal, type StoredDecision } from '../../src/runtime/index.js';
 
 export type SignalEffects = Array<{ userId: string; events: Parameters<UserEventLog['append']>[1]; key: string }>;
 
@@ -22,8 +23,17 @@ export async function rollingBack<T>(fn: (onRollback: (cb: () => void) => void) 
 export function fencedTurns(db: Db, partition: number, epoch: () => number, host: () => ActorHost, events: UserEventLog) {
   return {
     async turn(...envs: Envelope[]): Promise<StoredDecision[]> {
+      const h = host();
+      const prefetch = h.prefetch?.bind(h);
       const decisions = await rollingBack((onRollback) =>
-        commitFencedBatch(db, partition, epoch(), envs, (tx, fresh) => host().handleBatch({ partition, epoch: epoch(), tx, onRollback }, fresh)),
+        commitFencedBatch(
+          db,
+          partition,
+          epoch(),
+          envs,
+          (tx, fresh, defer, prefetched) => h.handleBatch({ partition, epoch: epoch(), tx, onRollback, defer, prefetched }, fresh),
+          prefetch ? { prefetch: (_i, tx, list) => prefetch(tx, list) } : {},
+        ),
       );
       for (const [i, d] of decisions.entries()) await events.append(envs[i]!.userId, accountEvents(envs[i]!, d), envs[i]!.id);
       return decisions;
@@ -31,7 +41,16 @@ export function fencedTurns(db: Db, partition: number, epoch: () => number, host
     /** A signal turn up to COMMIT, without the append: what a replica that dies right after COMMIT leaves. */
     async commitSignals(...list: Signal[]): Promise<SignalEffects> {
       return (await rollingBack((onRollback) =>
-        withFencedTransaction(db, partition, epoch(), list.map((s) => s.userId), (tx) => host().handleSignals!({ partition, epoch: epoch(), tx, onRollback }, list)),
+        withFencedTransaction(db, partition, epoch(), list.map((s) => s.userId), async (tx) => {
+          const deferred = new DeferredWrites();
+          try {
+            const effects = await host().handleSignals!({ partition, epoch: epoch(), tx, onRollback, defer: deferred.defer }, list);
+            await deferred.settle();
+            return effects;
+          } catch (err) {
+            throw await deferred.causeOf(err);
+          }
+        }),
       )) as SignalEffects;
     },
     async signals(...list: Signal[]): Promise<SignalEffects> {

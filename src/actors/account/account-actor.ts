@@ -8,7 +8,7 @@ import { recordEffects, type OutboxEffect } from '../../infra/signal-outbox/inde
 import { DEFAULT_STARTING_CASH } from '../../infra/db/schema/accounts.js';
 import type { ActorHost, CommandDecision, Envelope, Signal, StoredDecision } from '../../runtime/index.js';
 import { isLiveCommandType, LIVE_FOLLOW_SIGNAL, LIVE_TRADE_UPDATE_SIGNAL, liveFillEvents, LiveHost, type LiveHostOptions } from './live/index.js';
-import { isMbtCommandType, MbtHost, splitTradeUpdates, tradeUpdateEvents, type MbtHostOptions, type MbtTurn } from './mbt/index.js';
+import { isMbtCommandType, MbtHost, MbtTurn, splitTradeUpdates, tradeUpdateEvents, type MbtHostOptions } from './mbt/index.js';
 import { ACCOUNT_EVENT_KINDS, isAccountCommandType, parseAccountCommand, positiveDecimal, REJECTION_CODES, type AccountCommand, type RejectionCode } from './messages.js';
 import { SNAPSHOT_COLUMNS, toSnapshot, type AccountSnapshot } from './state.js';
 
@@ -49,8 +49,14 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
       const outboxId = await recordEffects(ctx.tx, ctx.partition, effects);
       return effects.map((e) => ({ ...e, outboxId }));
     },
+    // The engines, orders and quotes a batch names are read in the turn's first round trip (with its fence).
+    prefetch: (tx, commands) => {
+      const turn = engines.beginTurn(tx, { prefetch: true });
+      return turn.prepareBatch(commands).then(() => turn);
+    },
     async handleBatch(ctx, commands) {
-      const turn = engines.beginTurn(ctx.tx);
+      const prefetched = ctx.prefetched instanceof MbtTurn ? ctx.prefetched.adopt() : null;
+      const turn = prefetched ?? engines.beginTurn(ctx.tx);
       // The transaction can still fail after this returns (recording the command ids): the engines must not keep it.
       ctx.onRollback(() => turn.discard());
       // The turn's last writes (audit rows, engine saves) are sent, not awaited, when the runtime can await them with
@@ -60,7 +66,8 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
         ? (w: PromiseLike<unknown>) => ctx.defer!(w)
         : (w: PromiseLike<unknown>) => void writes.push(Promise.resolve(w).then(() => null, (error: unknown) => ({ error })));
       try {
-        await turn.prepareBatch(commands);
+        // The prefetch prepared every envelope of the batch; `commands` (the new ones) are among them.
+        if (!prefetched) await turn.prepareBatch(commands);
         const live = liveHost ? { host: liveHost, onRollback: (fn: () => void) => ctx.onRollback(fn) } : undefined;
         const decisions = await decideBatch(ctx.tx, commands, startingCash, turn, send, live);
         send(turn.flush());

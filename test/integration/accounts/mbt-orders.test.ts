@@ -18,6 +18,7 @@ import {
   appendCommand,
   claimPartitionEpoch,
   commitFencedBatch,
+  FencedOutError,
   partitionOf,
   PartitionRuntime,
   type Envelope,
@@ -53,7 +54,7 @@ beforeAll(async () => {
   batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
   redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
   events = new UserEventLog(redis);
-  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'rt', 'outbox'].map(uid);
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox'].map(uid);
   await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
   hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
@@ -391,6 +392,31 @@ describe('MBT in the account actor', () => {
     // The failed turn dropped the stale copy: the redelivered command is decided from the saved engine.
     expect(await turn(late)).toMatchObject([{ outcome: 'accepted', replayed: false }]);
     expect((await ordersOf(u)).length).toBe(before.orders + 1);
+  });
+
+  it("a command turn's reads go out with its fence (prefetch); the engines a fenced-out turn loaded never join the cache", async () => {
+    const u = uid('g');
+    await openTrading(u);
+    const order = submit(u, { symbol: sym('MP'), side: 'buy', type: 'limit', qty: '1', limit_price: '2' });
+    expect(await turn(order)).toMatchObject([{ outcome: 'accepted' }]);
+    const hasEngine = () => host().mbt.openOrderPairs().some((p) => p.userId === u);
+    expect(hasEngine()).toBe(true);
+
+    host().mbt.passivate(u);
+    const h = host();
+    const late = submit(u, { symbol: sym('MQ'), side: 'buy', type: 'limit', qty: '1', limit_price: '3' });
+    let prefetched = 0;
+    const err = await commitFencedBatch(app.db, HARNESS_PARTITION, epoch - 1, [late], async () => [], {
+      prefetch: (_i, tx, list) => (prefetched++, h.prefetch!(tx, list)),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FencedOutError);
+    expect(prefetched).toBe(1); // the engine was read, with the fence…
+    expect(hasEngine()).toBe(false); // …and left out of memory: this turn never ran
+
+    // The owner's next turn prefetches it again and keeps it: both orders open, the first one from the saved engine.
+    expect(await turn(late)).toMatchObject([{ outcome: 'accepted', replayed: false }]);
+    expect(host().mbt.openOrderPairs().filter((p) => p.userId === u).map((p) => p.symbol)).toEqual([sym('MP'), sym('MQ')].sort());
+    expect((await ordersOf(u)).map((o) => o.status)).toEqual(['new', 'new']);
   });
 
   it('explain shows the recorded quote and rule of each fill; the exported inputs replay to the same fills', async () => {

@@ -1,13 +1,15 @@
 // commitFencedBatch's deferred writes (TurnContext.defer): a write the handler sent without awaiting commits with the
 // turn's processed_commands rows, and a failing one fails the whole turn — with its own error, not the "transaction is
-// aborted" that the statements after it get — leaving neither the decision nor any other write behind. Real PostgreSQL.
+// aborted" that the statements after it get — leaving neither the decision nor any other write behind. And its
+// prefetch (ActorHost.prefetch): reads sent with the fence, inside the turn's scope, handed to the handler only when
+// the fence held. Real PostgreSQL.
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../../src/infra/audit/index.js';
 import { createDb, DbError, type DbHandle } from '../../../src/infra/db/index.js';
-import { claimPartitionEpoch, commitFencedBatch, type Envelope } from '../../../src/runtime/index.js';
+import { claimPartitionEpoch, commitFencedBatch, FencedOutError, type Envelope } from '../../../src/runtime/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 
 const PARTITION = 3;
@@ -100,5 +102,60 @@ describe('commitFencedBatch deferred writes', () => {
     expect((await commitFencedBatch(app.db, PARTITION, epoch, [next], async (_tx, fresh) => fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }))))[0]).toMatchObject({
       outcome: 'accepted',
     });
+  });
+});
+
+describe('commitFencedBatch prefetch', () => {
+  const accept = (fresh: Envelope[]) => fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }));
+
+  it("reads in the turn's transaction, under its scope, before the handler; sees replayed envelopes; its result reaches the handler", async () => {
+    const done = cmd();
+    await commitFencedBatch(app.db, PARTITION, epoch, [done], async (_tx, fresh) => accept(fresh));
+    const next = cmd();
+    const seen: string[][] = [];
+    let got: unknown;
+    const decisions = await commitFencedBatch(
+      app.db,
+      PARTITION,
+      epoch,
+      [done, next],
+      async (_tx, fresh, _defer, prefetched) => {
+        got = prefetched;
+        return accept(fresh);
+      },
+      {
+        prefetch: (_i, tx, envelopes) => {
+          seen.push(envelopes.map((e) => e.id));
+          return tx.execute<{ scope: string; xid: string }>(sql`select current_setting('raxx.user_ids', true) as scope, txid_current()::text as xid`).then((r) => r[0]);
+        },
+      },
+    );
+    expect(decisions.map((d) => [d.id, d.replayed])).toEqual([
+      [done.id, true],
+      [next.id, false],
+    ]);
+    expect(seen).toEqual([[done.id, next.id]]); // every envelope, the replayed one too
+    expect(got).toMatchObject({ scope: `{"${user}"}` }); // sent after the scope statement, in the same transaction
+  });
+
+  it('a fenced-out turn never reaches the handler with what was prefetched', async () => {
+    const env = cmd();
+    let prefetches = 0;
+    let handled = false;
+    const err = await commitFencedBatch(
+      app.db,
+      PARTITION,
+      epoch - 1, // an older owner's epoch
+      [env],
+      async (_tx, fresh) => {
+        handled = true;
+        return accept(fresh);
+      },
+      { prefetch: (_i, tx) => (prefetches++, tx.execute(sql`select 1`)) },
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FencedOutError);
+    expect(prefetches).toBe(1);
+    expect(handled).toBe(false);
+    expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
   });
 });

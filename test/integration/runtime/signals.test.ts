@@ -78,9 +78,18 @@ function signalHost(opts: { gate?: () => Promise<void>; holdMs?: number } = {}) 
         signalTurns++;
         if (signals.some((s) => s.kind === 'boom')) throw new Error('boom: signal handler failure');
         const rows = JSON.stringify(signals.map((s) => ({ u: s.userId, s: seqOf(s) })));
-        await ctx.tx.execute(sql`insert into sig_applied (user_id, seq, epoch, part)
+        const insert = ctx.tx.execute(sql`insert into sig_applied (user_id, seq, epoch, part)
           select x.j->>'u', (x.j->>'s')::int, ${ctx.epoch}, ${ctx.partition}
           from jsonb_array_elements(${rows}::jsonb) with ordinality as x(j, o) order by x.o`);
+        // `defer`: the insert is handed to the runtime unawaited; `defer-fail` also a write that fails, followed by a
+        // statement of the handler's own (which then meets an aborted transaction).
+        if (signals.some((s) => s.kind === 'defer' || s.kind === 'defer-fail')) {
+          ctx.defer!(insert);
+          if (signals.some((s) => s.kind === 'defer-fail')) {
+            ctx.defer!(ctx.tx.execute(sql`select 1 / 0`));
+            await ctx.tx.execute(sql`select 1`);
+          }
+        } else await insert;
         return signals.map((s) => ({ userId: s.userId, seq: seqOf(s) }));
       } finally {
         busy.delete(ctx.partition);
@@ -269,6 +278,36 @@ describe('runtime signals', () => {
       await waitFor(async () => (await applied()).length === 3, 10_000, 'the next signal applied');
       expect((await applied()).map((r) => r.seq)).toEqual([1, 3, 5]);
       expect(effects.slice(effectsBefore)).toEqual([{ userId: u, seq: 5 }]);
+    } finally {
+      await rt.stop();
+    }
+  });
+
+  it("a signal turn's deferred writes commit with it; a failing one drops the batch with its own error, nothing of it lands", async () => {
+    await reset();
+    const effects: unknown[] = [];
+    const warnings: string[] = [];
+    const logger = { info: () => undefined, warn: (obj: object, msg: string) => void warnings.push(`${msg} ${JSON.stringify(obj)}`) };
+    const rt = runtime(signalHost().host, { partitions: 1, logger, onSignalEffects: (list) => void effects.push(...list) });
+    await rt.start();
+    try {
+      const u = userId(31);
+      rt.deliver(sig(u, 1, 'defer'));
+      await waitFor(async () => (await applied()).length === 1, 10_000, 'the deferred insert committed');
+      await waitFor(() => effects.length === 1, 5_000, 'effects handed on after COMMIT');
+
+      rt.deliver(sig(u, 2, 'defer-fail'));
+      await waitFor(() => rt.stats().signals.droppedFailed >= 1, 10_000, 'the failing batch dropped');
+      const failure = warnings.find((w) => w.startsWith('signal turn failed'));
+      expect(failure).toContain('22012'); // division_by_zero: the deferred write's error, not 25P02 ("transaction is aborted")
+      expect(failure).not.toContain('25P02');
+      rt.deliver(sig(u, 3));
+      await waitFor(async () => (await applied()).length === 2, 10_000, 'the next signal applied');
+      expect((await applied()).map((r) => r.seq)).toEqual([1, 3]);
+      expect(effects).toEqual([
+        { userId: u, seq: 1 },
+        { userId: u, seq: 3 },
+      ]);
     } finally {
       await rt.stop();
     }

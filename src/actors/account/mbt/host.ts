@@ -72,8 +72,12 @@ export class MbtHost {
     return this.opts.clock ? this.opts.clock.now() : Date.now();
   }
 
-  beginTurn(tx: Tx): MbtTurn {
-    return new MbtTurn(this, tx);
+  /**
+   * A turn on the engines in `tx`. `prefetch`: prepared before the turn's fence is known to hold (ActorHost.prefetch),
+   * so the engines it loads join the cache only when the turn goes on (`MbtTurn.adopt`), never from a fenced-out one.
+   */
+  beginTurn(tx: Tx, opts: { prefetch?: boolean } = {}): MbtTurn {
+    return new MbtTurn(this, tx, opts.prefetch ?? false);
   }
 
   /** The user went idle or its partition left this replica: its engine is reloaded on next use. */
@@ -107,9 +111,10 @@ export class MbtHost {
   /**
    * Signals of one partition inside the turn's fenced transaction: `quote` (payload: the hub's quote frame; stepped
    * only for users with open orders on its symbol) and `clock` (payload: an MBT clock input). Returns the events to
-   * append to each user's private log after commit.
+   * append to each user's private log after commit. The engines' writes are sent before it returns; with `ctx.defer`
+   * they are handed to the runtime instead of awaited.
    */
-  async handleSignals(ctx: Pick<TurnContext, 'tx' | 'onRollback'>, signals: readonly Signal[]): Promise<SignalEffect[]> {
+  async handleSignals(ctx: Pick<TurnContext, 'tx' | 'onRollback' | 'defer'>, signals: readonly Signal[]): Promise<SignalEffect[]> {
     const turn = this.beginTurn(ctx.tx);
     ctx.onRollback(() => turn.discard());
     try {
@@ -126,7 +131,9 @@ export class MbtHost {
         e.to = acc.count;
         effects.set(s.userId, e);
       }
-      await turn.flush();
+      // Deferred when the runtime can await it: the caller's outbox insert then shares its round trip.
+      if (ctx.defer) ctx.defer(turn.flush());
+      else await turn.flush();
       return [...effects].flatMap(([userId, e]) =>
         e.events.length ? [{ userId, events: tradeUpdateEvents(e.events), key: `mbt:${e.accountId}:${e.from}-${e.to}` }] : [],
       );
@@ -153,12 +160,23 @@ export class MbtTurn {
   private readonly touched = new Set<HostedAccount>();
   private lkg = new Map<string, unknown>();
   private sessions: readonly MarketSession[] | null = null;
+  /** Engines loaded from PostgreSQL while prefetching, not yet in the host's cache (see MbtHost.beginTurn). */
+  private unadopted: HostedAccount[] | null;
 
   constructor(
     private readonly host: MbtHost,
     private readonly tx: Tx,
+    prefetching = false,
   ) {
     this.writer = new TurnWriter(tx);
+    this.unadopted = prefetching ? [] : null;
+  }
+
+  /** The prefetched turn goes on (its fence held): the engines it loaded join the host's cache. */
+  adopt(): this {
+    for (const acc of this.unadopted ?? []) this.host.keep(acc);
+    this.unadopted = null;
+    return this;
   }
 
   /**
@@ -193,7 +211,8 @@ export class MbtTurn {
     for (const u of missing) {
       const acc = accounts.get(u) ?? null;
       this.loaded.set(u, acc);
-      if (acc) this.host.keep(acc);
+      if (acc && this.unadopted) this.unadopted.push(acc);
+      else if (acc) this.host.keep(acc);
     }
     for (const [u, views] of closed) this.loaded.get(u)?.history.add([], views);
     for (const [u, entries] of used) this.loaded.get(u)?.history.add(entries);
