@@ -21,6 +21,13 @@ const steady = (rate: number, seconds = 20, warmupSeconds = 5): Step => ({ rate,
 export const SCENARIOS: readonly Scenario[] = [
   { name: 'idle', description: "baseline: 1 order/s for 10 s (every process's CPU with next to no load; the unloaded latency)", kind: 'steady', steps: [steady(1, 10, 2)], targets: [] },
   { name: 'smoke', description: 'harness check: 100 orders/s for 5 s', kind: 'steady', steps: [steady(100, 5, 2)], targets: [] },
+  {
+    name: 'steady-100',
+    description: '100 orders/s for 30 s: machine CPU per order at a rate this machine sustains (compare changes with it: a 10 s ramp step varies by ±15 %)',
+    kind: 'steady',
+    steps: [steady(100, 30, 5)],
+    targets: [],
+  },
   { name: 'steady-1000', description: `1,000 orders/s for 20 s: the latency target (p99 submit→decision < ${TARGETS.p99At1000Ms} ms)`, kind: 'steady', steps: [steady(1_000)], targets: ['p99-at-1000'] },
   { name: 'steady-2000', description: '2,000 orders/s for 20 s: the throughput target', kind: 'steady', steps: [steady(2_000)], targets: ['sustained-2000'] },
   {

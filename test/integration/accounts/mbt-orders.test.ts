@@ -335,6 +335,11 @@ describe('MBT in the account actor', () => {
     host().mbt.passivate(u);
     const [reused] = await turn(submit(u, { ...order, limit_price: '6' }));
     expect(reused).toMatchObject({ outcome: 'rejected', result: { status: 422, message: 'client_order_id must be unique' } });
+    // The engine in memory, the id gone from its bounded cache (as after 1,024 newer ids): found in orders again.
+    host().mbt.cached(u)!.history = new mbt.MemoryHistory({ maxIds: 1024, maxClosed: 64 });
+    expect(await turn(submit(u, { ...order, limit_price: '7' }))).toMatchObject([{ outcome: 'accepted', result: { duplicate: true, order: { id: firstId } } }]);
+    host().mbt.cached(u)!.history = new mbt.MemoryHistory({ maxIds: 1024, maxClosed: 64 });
+    expect(await turn(submit(u, { ...order, limit_price: '6' }))).toMatchObject([{ outcome: 'rejected', result: { status: 422 } }]);
 
     // A submit whose turn rolled back took the id only in memory; the rollback drops it with the engine.
     const lost = submit(u, { ...order, client_order_id: `l-${run}` });

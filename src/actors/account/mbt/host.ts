@@ -200,7 +200,11 @@ export class MbtTurn {
       return !acc || !(t.orderId in acc.state.orders || acc.history.closedOrder(t.orderId));
     });
     // A client order id the history holds is settled; one it does not hold may still be in `orders`.
-    const unseen = newIds.filter((n) => !this.loaded.get(n.userId)?.history.clientId(n.clientOrderId));
+    const unseen = newIds.flatMap((n) => {
+      const acc = this.loaded.get(n.userId);
+      if (acc?.history.clientId(n.clientOrderId)) return [];
+      return [acc ? { ...n, accountId: acc.accountId } : n];
+    });
     const [accounts, closed, used, lkg, sessions] = await Promise.all([
       loadAccounts(this.tx, missing),
       loadClosedOrders(this.tx, unknown),
