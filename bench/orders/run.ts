@@ -22,6 +22,7 @@ import { signSessionTokens } from '../shared/sessions.js';
 import { validity } from '../shared/validity.js';
 import { forkChild, runBench, Started, stopChildren, type ForkedChild } from '../shared/children.js';
 import { pgWorkPer, tableStats } from '../shared/pg-work.js';
+import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
 import { cpuSeconds, machineCores, machineLine, machineTicks, treeCpu, treeDelta } from '../shared/proc.js';
 import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
 import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySummary } from '../shared/util.js';
@@ -100,6 +101,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   pg: { ordersRows: number; fillsRows: number; accepted: number; fillEvents: number; work: string; commitsPerOrder: number };
   /** Redis commands by server time during the window (INFO commandstats): the 6 busiest, per accepted order. */
   redisTop: string;
+  /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
+  turns: string;
   /** Keys in Redis after the window (the feed's demand union SCANs all of them). */
   redisKeys: number;
   /** Command stream entries still pending 60 s after the step. */
@@ -223,10 +226,11 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
   );
   await sleep(windowStart - Date.now());
   const a = cpuReading(s);
-  const [st0, f0, r0] = await Promise.all([replicaStats(s), feedCounters(s), redisCommandStats(s.admin)]);
+  const replicaUrls = s.replicas.map((r) => r.url);
+  const [st0, f0, r0, t0] = await Promise.all([replicaStats(s), feedCounters(s), redisCommandStats(s.admin), turnHistograms(replicaUrls)]);
   await sleep(end - Date.now());
   const b = cpuReading(s);
-  const [st1, f1, r1] = await Promise.all([replicaStats(s), feedCounters(s), redisCommandStats(s.admin)]);
+  const [st1, f1, r1, t1] = await Promise.all([replicaStats(s), feedCounters(s), redisCommandStats(s.admin), turnHistograms(replicaUrls)]);
   const reports = await Promise.all(reportsP);
   for (const r of reports) if (r.type !== 'report') throw new Error(`load generator: ${r.type === 'error' ? r.message : r.type}`);
   const reps = reports as ClientReport[];
@@ -284,6 +288,7 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
     signalsDropped: st1.dropped - st0.dropped,
     pg: { ordersRows: rows1.orders - rows0.orders, fillsRows: rows1.fills - rows0.fills, accepted, fillEvents, work: work.line, commitsPerOrder: work.commits },
     redisTop: redisTopLine(r0, r1, Math.max(1, sum((r) => r.completedInWindow))),
+    turns: turnLine(t0, t1),
     redisKeys: await s.admin.dbsize(),
     backlog,
     loadAvg,
@@ -335,6 +340,7 @@ function printStep(r: StepResult, users: number): void {
   console.log(`     PostgreSQL    : ${fmt(g.ordersRows)} orders rows for ${fmt(g.accepted)} accepted answers (the step, warm-up and drain included): ${ordersNote}; ${fmt(g.fillsRows)} fills rows, ${fmt(g.fillEvents)} fill events received: ${fillsNote}`);
   console.log(`     PG per order  : ${g.work || 'n/a'}; ${fmt(g.commitsPerOrder, 2)} commits (all sessions)`);
   console.log(`     Redis / order : ${r.redisTop || 'n/a'} (server time, the window's busiest commands per accepted order); ${fmt(r.redisKeys)} keys`);
+  console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
   if (r.backlog > 0) console.log(`     NOT DRAINED   : ${fmt(r.backlog)} command stream entries still pending 60 s after the step: the next step starts behind`);
 }
 

@@ -1,5 +1,5 @@
 // Public surface of the partitioned actor runtime (knows no domain).
-export { PartitionRuntime, type ActorHost, type RuntimeLogger, type RuntimeOptions, type RuntimeStats, type Signal, type SignalStats, type TurnContext } from './runtime.js';
+export { PartitionRuntime, type ActorHost, type RuntimeLogger, type RuntimeOptions, type RuntimeStats, type Signal, type SignalStats, type TurnContext, type TurnTiming } from './runtime.js';
 export {
   appendCommand,
   CONSUMER_GROUP,

@@ -170,7 +170,20 @@ export interface RuntimeOptions {
   onSignalEffects?: (effects: unknown[], partition: number) => void | Promise<unknown>;
   /** The owned partitions after each takeover or drop (e.g. to load what a new partition's users need). */
   onPartitionsChanged?: (owned: number[]) => void;
+  /** After every turn's transaction (committed or not): how long it took and what it carried, e.g. for a histogram. */
+  onTurn?: (turn: TurnTiming) => void;
   logger?: RuntimeLogger;
+}
+
+/** One turn's transaction, from its BEGIN to COMMIT's answer (or the failure). */
+export interface TurnTiming {
+  kind: 'command' | 'signal';
+  /** Partitions that shared the transaction. */
+  partitions: number;
+  /** Commands (valid envelopes, redeliveries included) or signals it carried. */
+  messages: number;
+  ms: number;
+  outcome: 'committed' | 'fenced_out' | 'failed';
 }
 
 export interface RuntimeStats {
@@ -654,10 +667,13 @@ export class PartitionRuntime {
   private async turn(sts: PartitionState[]): Promise<void> {
     const parts = sts.map((st) => ({ st, ...this.parseBatch(st) }));
     this.s.turns++;
+    const timing = this.timeTurn('command', parts.length, parts.reduce((n, p) => n + p.valid.length, 0));
     let results: Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }>;
     try {
       results = await this.commitGroup(parts.map((p) => ({ st: p.st, envs: p.valid.map((v) => v.env) })));
+      timing('committed');
     } catch (err) {
+      timing(err instanceof FencedOutError ? 'fenced_out' : 'failed');
       if (err instanceof FencedOutError) {
         // Nothing of the turn landed: the fenced-out partition is dropped, the others run again at the next scheduling point.
         const st = sts.find((x) => x.partition === err.partition);
@@ -746,6 +762,20 @@ export class PartitionRuntime {
       for (const p of parts) out.push(await this.commitIsolated(p.st, p.envs));
       return out;
     }
+  }
+
+  /** Starts timing a turn for `onTurn`; call the result once with the outcome. */
+  private timeTurn(kind: TurnTiming['kind'], partitions: number, messages: number): (outcome: TurnTiming['outcome']) => void {
+    const onTurn = this.o.onTurn;
+    if (!onTurn) return () => undefined;
+    const t0 = performance.now();
+    return (outcome) => {
+      try {
+        onTurn({ kind, partitions, messages, ms: performance.now() - t0, outcome });
+      } catch (err) {
+        this.o.logger?.warn({ err: String(err) }, 'onTurn failed');
+      }
+    };
   }
 
   private fencedOut(st: PartitionState, err: FencedOutError): void {
@@ -900,6 +930,7 @@ export class PartitionRuntime {
     const handleSignals = this.o.host.handleSignals!.bind(this.o.host);
     const batches = items.map((x) => x.entries.map((e) => e.signal));
     this.sig.turns++;
+    const timing = this.timeTurn('signal', items.length, batches.reduce((n, b) => n + b.length, 0));
     const rollbacks: Array<() => void> = [];
     let effects: unknown[][];
     try {
@@ -923,7 +954,9 @@ export class PartitionRuntime {
           return settled.map((r) => (r as PromiseFulfilledResult<unknown[]>).value);
         },
       );
+      timing('committed');
     } catch (err) {
+      timing(err instanceof FencedOutError ? 'fenced_out' : 'failed');
       runRollbacks(rollbacks, this.o.logger);
       if (err instanceof FencedOutError) {
         // Nothing landed: the fenced-out partition's signals go with it; the others' go back in front of their queues.

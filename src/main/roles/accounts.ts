@@ -1,6 +1,6 @@
 // Composition of the `accounts` role: the partitioned actor runtime hosting the account actors, their decisions
 // and domain events appended to each user's private event log, and the ops endpoints.
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import {
   accountEvents,
   createAccountHost,
@@ -39,6 +39,21 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     decisions: new Counter({ name: 'raxx_accounts_decisions_total', help: 'Command decisions after commit, by outcome and code', labelNames: ['outcome', 'code', 'replayed'], registers }),
     eventFailures: new Counter({ name: 'raxx_accounts_event_append_failures_total', help: 'Private-log appends given up after retries', registers }),
     deadLetters: new Counter({ name: 'raxx_accounts_dead_letters_total', help: 'Command entries moved to cmd:dead', registers }),
+    // A turn's transaction is where a command's (and a fill's) latency goes: its tail is what to alert on.
+    turnSeconds: new Histogram({
+      name: 'raxx_accounts_turn_seconds',
+      help: "Turn transactions (BEGIN to COMMIT's answer), by kind (command, signal) and outcome (committed, fenced_out, failed)",
+      labelNames: ['kind', 'outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    turnMessages: new Histogram({
+      name: 'raxx_accounts_turn_messages',
+      help: 'Commands or signals one turn carried, by kind (batching grows with load)',
+      labelNames: ['kind'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers,
+    }),
   };
 
   // Auto-pipelined: a turn's private-log appends, and the reads of several partitions, share one write.
@@ -106,10 +121,14 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     db: db.db,
     partitions: config.accounts.partitions,
     leaseTtlMs: config.accounts.leaseTtlMs,
-    // Read a partition when appendCommand's wake-up says it has entries (full reads every 100 ms as the fallback).
+    // Read a partition when appendCommand's wake-up says it has entries (full reads every 1 s as the fallback).
     wakeups: true,
     host,
     logger,
+    onTurn: (t) => {
+      metrics.turnSeconds.observe({ kind: t.kind, outcome: t.outcome }, t.ms / 1000);
+      metrics.turnMessages.observe({ kind: t.kind }, t.messages);
+    },
     onDecision: (envelope, decision) => {
       metrics.decisions.inc({ outcome: decision.outcome, code: decision.code ?? decision.outcome, replayed: String(decision.replayed) });
       router.touched([envelope.userId]);

@@ -255,7 +255,11 @@ describe('account actor', () => {
       await appendCommand(redis, cmd('acc-b', 'account.open'), P);
       await waitFor(async () => (await logOf('acc-b')).length === before + 2, 10_000, 'open events');
       expect((await logOf('acc-b')).at(-1)).toMatchObject({ kind: 'account.opened', data: { cash: '5000' } });
-      expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/raxx_accounts_decisions_total\{[^}]*outcome="accepted"/);
+      const exposed = await (await fetch(`${url}/metrics`)).text();
+      expect(exposed).toMatch(/raxx_accounts_decisions_total\{[^}]*outcome="accepted"/);
+      // The turn that decided it is in the turn histogram (one committed command turn at least, carrying 1+ commands).
+      expect(Number(/raxx_accounts_turn_seconds_count\{[^}]*kind="command",outcome="committed"\} (\d+)/.exec(exposed)?.[1])).toBeGreaterThanOrEqual(1);
+      expect(Number(/raxx_accounts_turn_messages_sum\{[^}]*kind="command"\} (\d+)/.exec(exposed)?.[1])).toBeGreaterThanOrEqual(1);
 
       const { code } = await role.stop('SIGTERM');
       expect(code).toBe(0);

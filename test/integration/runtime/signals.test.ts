@@ -7,7 +7,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type DbHandle } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
-import { appendCommand, partitionOf, PartitionRuntime, type ActorHost, type Envelope, type RuntimeOptions, type Signal } from '../../../src/runtime/index.js';
+import { appendCommand, partitionOf, PartitionRuntime, type ActorHost, type Envelope, type RuntimeOptions, type Signal, type TurnTiming } from '../../../src/runtime/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { testRedisUrl } from '../../support/redis.js';
 import { sleep, waitFor } from '../../support/wait.js';
@@ -250,7 +250,8 @@ describe('runtime signals', () => {
   it('fenced: after the PostgreSQL epoch moved behind its back, a signal turn cannot commit; a host error drops its batch', async () => {
     await reset();
     const effects: unknown[] = [];
-    const rt = runtime(signalHost().host, { partitions: 1, onSignalEffects: (list) => void effects.push(...list) });
+    const timings: TurnTiming[] = [];
+    const rt = runtime(signalHost().host, { partitions: 1, onSignalEffects: (list) => void effects.push(...list), onTurn: (t) => void timings.push(t) });
     await rt.start();
     try {
       const u = userId(30);
@@ -278,6 +279,11 @@ describe('runtime signals', () => {
       await waitFor(async () => (await applied()).length === 3, 10_000, 'the next signal applied');
       expect((await applied()).map((r) => r.seq)).toEqual([1, 3, 5]);
       expect(effects.slice(effectsBefore)).toEqual([{ userId: u, seq: 5 }]);
+      // onTurn saw each signal turn once, with its outcome: 3 committed, 1 fenced out, 1 failed (the host error).
+      const signalTurns = timings.filter((t) => t.kind === 'signal');
+      expect(signalTurns.map((t) => t.outcome).sort()).toEqual(['committed', 'committed', 'committed', 'failed', 'fenced_out']);
+      for (const t of signalTurns) expect(t).toMatchObject({ partitions: 1, messages: 1 });
+      for (const t of signalTurns) expect(t.ms).toBeGreaterThan(0);
     } finally {
       await rt.stop();
     }
