@@ -99,8 +99,26 @@ export async function withFencedTransaction<T>(
 }
 
 /** withFencedTransaction over several partitions of one owner: every epoch checked (in partition order) before `fn`. */
-export async function withFencedGroup<T>(db: Db, fences: readonly Fence[], userIds: readonly string[], fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return fencedTransaction(db, fences, userIds, () => Promise.resolve(undefined), (tx) => fn(tx));
+export async function withFencedGroup<T>(
+  db: Db,
+  fences: readonly Fence[],
+  userIds: readonly string[],
+  fn: (tx: Tx) => Promise<T>,
+  phases?: TurnPhases,
+): Promise<T> {
+  return fencedTransaction(db, fences, userIds, () => Promise.resolve(undefined), (tx) => fn(tx), phases);
+}
+
+/**
+ * Where a turn's transaction spent its time (ms), filled in as it goes: `begin` until the transaction's callback ran
+ * (a pool connection, BEGIN sent), `fence` the first round trip (scope, fence, lookups, prefetch), `work` the
+ * handler with its writes, `commit` COMMIT's round trip (the WAL flush). A phase not reached stays undefined.
+ */
+export interface TurnPhases {
+  begin?: number;
+  fence?: number;
+  work?: number;
+  commit?: number;
 }
 
 /**
@@ -116,14 +134,22 @@ async function fencedTransaction<A, T>(
   userIds: readonly string[],
   alongside: (tx: Tx) => PromiseLike<A>,
   fn: (tx: Tx, pre: A) => Promise<T>,
+  phases: TurnPhases = {},
 ): Promise<T> {
   const literal = toTextArrayLiteral([...new Set(userIds)]);
   const sorted = [...fences].sort((a, b) => a.partition - b.partition);
   const first = sorted[0]!;
   const tag = turnTag(first.partition, first.epoch, sorted.length - 1);
   const partitions = `{${sorted.map((f) => f.partition).join(',')}}`;
+  let at = performance.now();
+  const lap = (phase: keyof TurnPhases) => {
+    const now = performance.now();
+    phases[phase] = now - at;
+    at = now;
+  };
   try {
-    return await db.transaction(async (tx) => {
+    const out = await db.transaction(async (tx) => {
+      lap('begin');
       const scope = tx.execute(sql`select set_config('raxx.user_ids', ${literal}, true), set_config('application_name', ${tag}, true)`).then(() => undefined);
       // Locked in partition order (one owner runs turns over several partitions at once).
       const fence = tx
@@ -131,13 +157,18 @@ async function fencedTransaction<A, T>(
         .then((r) => r);
       const pre = alongside(tx).then((r) => r);
       const [, rows] = await Promise.all([scope, fence, pre]);
+      lap('fence');
       const stored = new Map(rows.map((r) => [Number(r.partition), Number(r.epoch)]));
       for (const f of sorted) {
         const current = stored.get(f.partition) ?? null;
         if (current !== f.epoch) throw new FencedOutError(f.partition, f.epoch, current);
       }
-      return fn(tx, await pre);
+      const result = await fn(tx, await pre);
+      lap('work');
+      return result;
     });
+    lap('commit');
+    return out;
   } catch (err) {
     if (err instanceof FencedOutError) throw err;
     throw toDbError(err);
@@ -204,12 +235,9 @@ export async function commitFencedBatch(
   epoch: number,
   envelopes: readonly Envelope[],
   handle: (tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void, prefetched: unknown) => Promise<CommandDecision[]>,
-  opts: { prefetch?: Prefetch } = {},
+  opts: { prefetch?: Prefetch; phases?: TurnPhases } = {},
 ): Promise<StoredDecision[]> {
-  const prefetch = opts.prefetch;
-  const [out] = await commitFencedGroup(db, [{ partition, epoch, envelopes }], (_i, tx, fresh, defer, pre) => handle(tx, fresh, defer, pre), {
-    ...(prefetch ? { prefetch } : {}),
-  });
+  const [out] = await commitFencedGroup(db, [{ partition, epoch, envelopes }], (_i, tx, fresh, defer, pre) => handle(tx, fresh, defer, pre), opts);
   return out!;
 }
 
@@ -239,7 +267,7 @@ export async function commitFencedGroup(
   db: Db,
   batches: readonly FencedBatch[],
   handle: (index: number, tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void, prefetched: unknown) => Promise<CommandDecision[]>,
-  opts: { prefetch?: Prefetch } = {},
+  opts: { prefetch?: Prefetch; phases?: TurnPhases } = {},
 ): Promise<StoredDecision[][]> {
   const ids = batches.flatMap((b) => b.envelopes.map((e) => e.id));
   return fencedTransaction(
@@ -314,5 +342,6 @@ export async function commitFencedGroup(
         return out;
       });
     },
+    opts.phases,
   );
 }

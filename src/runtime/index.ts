@@ -26,5 +26,6 @@ export {
   type Fence,
   type FencedBatch,
   type Prefetch,
+  type TurnPhases,
   type StoredDecision,
 } from './fencing.js';

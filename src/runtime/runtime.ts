@@ -57,6 +57,7 @@ import {
   type CommandDecision,
   type Prefetch,
   type StoredDecision,
+  type TurnPhases,
 } from './fencing.js';
 import { fencedReadLua, partitionLeaseAcquireLua, partitionLeaseReleaseLua } from './scripts/partition-lease.lua.js';
 
@@ -184,6 +185,8 @@ export interface TurnTiming {
   messages: number;
   ms: number;
   outcome: 'committed' | 'fenced_out' | 'failed';
+  /** Where the (last) transaction of the turn spent that time; phases it did not reach are absent. */
+  phases: TurnPhases;
 }
 
 export interface RuntimeStats {
@@ -670,10 +673,13 @@ export class PartitionRuntime {
     const timing = this.timeTurn('command', parts.length, parts.reduce((n, p) => n + p.valid.length, 0));
     let results: Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }>;
     try {
-      results = await this.commitGroup(parts.map((p) => ({ st: p.st, envs: p.valid.map((v) => v.env) })));
-      timing('committed');
+      results = await this.commitGroup(
+        parts.map((p) => ({ st: p.st, envs: p.valid.map((v) => v.env) })),
+        timing.phases,
+      );
+      timing.done('committed');
     } catch (err) {
-      timing(err instanceof FencedOutError ? 'fenced_out' : 'failed');
+      timing.done(err instanceof FencedOutError ? 'fenced_out' : 'failed');
       if (err instanceof FencedOutError) {
         // Nothing of the turn landed: the fenced-out partition is dropped, the others run again at the next scheduling point.
         const st = sts.find((x) => x.partition === err.partition);
@@ -739,17 +745,18 @@ export class PartitionRuntime {
    */
   private async commitGroup(
     parts: { st: PartitionState; envs: Envelope[] }[],
+    phases: TurnPhases,
   ): Promise<Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }>> {
-    if (parts.length === 1) return [await this.commitIsolated(parts[0]!.st, parts[0]!.envs)];
+    if (parts.length === 1) return [await this.commitIsolated(parts[0]!.st, parts[0]!.envs, phases)];
     const live = parts.filter((p) => p.envs.length > 0);
-    if (live.length <= 1) return Promise.all(parts.map((p) => this.commitIsolated(p.st, p.envs)));
+    if (live.length <= 1) return Promise.all(parts.map((p) => this.commitIsolated(p.st, p.envs, phases)));
     const rollbacks: Array<() => void> = [];
     try {
       const decided = await commitFencedGroup(
         this.o.db,
         live.map((p) => ({ partition: p.st.partition, epoch: p.st.epoch, envelopes: p.envs })),
         (i, tx, fresh, defer, prefetched) => this.handle(live[i]!.st, tx, fresh, rollbacks, defer, prefetched),
-        this.prefetch,
+        { ...this.prefetch, phases },
       );
       return parts.map((p) => {
         const i = live.indexOf(p);
@@ -759,23 +766,25 @@ export class PartitionRuntime {
       runRollbacks(rollbacks, this.o.logger);
       if (err instanceof FencedOutError || isTransient(err)) throw err;
       const out: Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }> = [];
-      for (const p of parts) out.push(await this.commitIsolated(p.st, p.envs));
+      for (const p of parts) out.push(await this.commitIsolated(p.st, p.envs, phases));
       return out;
     }
   }
 
-  /** Starts timing a turn for `onTurn`; call the result once with the outcome. */
-  private timeTurn(kind: TurnTiming['kind'], partitions: number, messages: number): (outcome: TurnTiming['outcome']) => void {
+  /** Starts timing a turn for `onTurn`: the transaction fills `phases`; call `done` once with the outcome. */
+  private timeTurn(kind: TurnTiming['kind'], partitions: number, messages: number): { phases: TurnPhases; done(outcome: TurnTiming['outcome']): void } {
     const onTurn = this.o.onTurn;
-    if (!onTurn) return () => undefined;
+    const phases: TurnPhases = {};
     const t0 = performance.now();
-    return (outcome) => {
+    const done = (outcome: TurnTiming['outcome']) => {
+      if (!onTurn) return;
       try {
-        onTurn({ kind, partitions, messages, ms: performance.now() - t0, outcome });
+        onTurn({ kind, partitions, messages, ms: performance.now() - t0, outcome, phases });
       } catch (err) {
         this.o.logger?.warn({ err: String(err) }, 'onTurn failed');
       }
     };
+    return { phases, done };
   }
 
   private fencedOut(st: PartitionState, err: FencedOutError): void {
@@ -789,6 +798,7 @@ export class PartitionRuntime {
   private async commitIsolated(
     st: PartitionState,
     envs: Envelope[],
+    phases: TurnPhases = {},
   ): Promise<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }> {
     if (envs.length === 0) return { decisions: [], dead: [] };
     const { db } = this.o;
@@ -796,7 +806,7 @@ export class PartitionRuntime {
     try {
       const handle = (tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void, prefetched: unknown) =>
         this.handle(st, tx, fresh, rollbacks, defer, prefetched);
-      return { decisions: await commitFencedBatch(db, st.partition, st.epoch, envs, handle, this.prefetch), dead: [] };
+      return { decisions: await commitFencedBatch(db, st.partition, st.epoch, envs, handle, { ...this.prefetch, phases }), dead: [] };
     } catch (err) {
       runRollbacks(rollbacks, this.o.logger);
       if (err instanceof FencedOutError || isTransient(err)) throw err;
@@ -953,10 +963,11 @@ export class PartitionRuntime {
           await deferred.settle();
           return settled.map((r) => (r as PromiseFulfilledResult<unknown[]>).value);
         },
+        timing.phases,
       );
-      timing('committed');
+      timing.done('committed');
     } catch (err) {
-      timing(err instanceof FencedOutError ? 'fenced_out' : 'failed');
+      timing.done(err instanceof FencedOutError ? 'fenced_out' : 'failed');
       runRollbacks(rollbacks, this.o.logger);
       if (err instanceof FencedOutError) {
         // Nothing landed: the fenced-out partition's signals go with it; the others' go back in front of their queues.

@@ -47,6 +47,13 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
+    turnPhaseSeconds: new Histogram({
+      name: 'raxx_accounts_turn_phase_seconds',
+      help: "Committed turns' phases: begin (a connection, BEGIN sent), fence (first round trip: scope, fence, lookups), work (the handler and its writes), commit (COMMIT's round trip: the WAL flush)",
+      labelNames: ['kind', 'phase'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
     turnMessages: new Histogram({
       name: 'raxx_accounts_turn_messages',
       help: 'Commands or signals one turn carried, by kind (batching grows with load)',
@@ -128,6 +135,8 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     onTurn: (t) => {
       metrics.turnSeconds.observe({ kind: t.kind, outcome: t.outcome }, t.ms / 1000);
       metrics.turnMessages.observe({ kind: t.kind }, t.messages);
+      if (t.outcome !== 'committed') return;
+      for (const [phase, ms] of Object.entries(t.phases)) metrics.turnPhaseSeconds.observe({ kind: t.kind, phase }, ms / 1000);
     },
     onDecision: (envelope, decision) => {
       metrics.decisions.inc({ outcome: decision.outcome, code: decision.code ?? decision.outcome, replayed: String(decision.replayed) });

@@ -260,6 +260,10 @@ describe('account actor', () => {
       // The turn that decided it is in the turn histogram (one committed command turn at least, carrying 1+ commands).
       expect(Number(/raxx_accounts_turn_seconds_count\{[^}]*kind="command",outcome="committed"\} (\d+)/.exec(exposed)?.[1])).toBeGreaterThanOrEqual(1);
       expect(Number(/raxx_accounts_turn_messages_sum\{[^}]*kind="command"\} (\d+)/.exec(exposed)?.[1])).toBeGreaterThanOrEqual(1);
+      for (const phase of ['begin', 'fence', 'work', 'commit']) {
+        const re = new RegExp(`raxx_accounts_turn_phase_seconds_count\\{[^}]*kind="command",phase="${phase}"\\} (\\d+)`);
+        expect(Number(re.exec(exposed)?.[1]), phase).toBeGreaterThanOrEqual(1);
+      }
 
       const { code } = await role.stop('SIGTERM');
       expect(code).toBe(0);

@@ -284,6 +284,12 @@ describe('runtime signals', () => {
       expect(signalTurns.map((t) => t.outcome).sort()).toEqual(['committed', 'committed', 'committed', 'failed', 'fenced_out']);
       for (const t of signalTurns) expect(t).toMatchObject({ partitions: 1, messages: 1 });
       for (const t of signalTurns) expect(t.ms).toBeGreaterThan(0);
+      // Phases as far as each got: a committed turn has all four; a fenced-out or failed one stops after the fence.
+      const phaseNames = (o: string) => signalTurns.filter((t) => t.outcome === o).map((t) => Object.keys(t.phases).sort());
+      expect(phaseNames('committed')).toEqual(Array(3).fill(['begin', 'commit', 'fence', 'work']));
+      expect(phaseNames('fenced_out')).toEqual([['begin', 'fence']]);
+      expect(phaseNames('failed')).toEqual([['begin', 'fence']]);
+      for (const t of signalTurns) for (const ms of Object.values(t.phases)) expect(ms).toBeGreaterThanOrEqual(0);
     } finally {
       await rt.stop();
     }
