@@ -22,6 +22,7 @@ import { pgWorkPer, tableStats } from '../shared/pg-work.js';
 import { cpuSeconds, machineCores, machineLine, machineTicks, treeCpu, treeDelta } from '../shared/proc.js';
 import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
 import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySummary } from '../shared/util.js';
+import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
 import type { BenchUser, ChildMessage, ClientReport, ParentMessage } from './ipc.js';
 import { DEFAULT_SCENARIOS, RAMP_PASS, SCENARIOS, type Scenario, type Step } from './scenarios.js';
 
@@ -59,6 +60,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   maxInFlight: number;
   cpu: { gateway: number; replicas: number[]; redis: number; postgres: number; clients: number[]; parent: number; machine: number; foreign: number };
   meanBatch: number;
+  /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
+  turns: string;
   pgRows: number;
   answered: number;
   /** Stream entries still pending 60 s after the step (the next step starts with them). */
@@ -108,10 +111,11 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
   });
   await sleep(windowStart - Date.now());
   const a = pids();
-  const st0 = await replicaStats(s);
+  const replicaUrls = s.replicas.map((r) => r.url);
+  const [st0, t0] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls)]);
   await sleep(end - Date.now());
   const b = pids();
-  const st1 = await replicaStats(s);
+  const [st1, t1] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls)]);
   const reports = await Promise.all(reportsP);
   for (const r of reports) if (r.type !== 'report') throw new Error(`load generator: ${r.type === 'error' ? r.message : r.type}`);
   const reps = reports as ClientReport[];
@@ -165,6 +169,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     maxInFlight: sum((r) => r.maxInFlight),
     cpu,
     meanBatch: turns > 0 ? applied / turns : NaN,
+    turns: turnLine(t0, t1),
     pgRows: rows1 - rows0,
     answered: sum((r) => r.answered),
     backlog,
@@ -195,6 +200,7 @@ function printStep(r: StepResult, users: number): void {
   );
   const perCmd = r.achieved >= 1 ? (c.machine / r.achieved) * 1e6 : NaN;
   console.log(`     per command   : ${fmt(perCmd)} µs of machine CPU; mean batch ${fmt(r.meanBatch, 2)} commands per turn; load average before ${r.loadAvg.map((x) => fmt(x, 2)).join(' ')}`);
+  console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
   const rowsNote = r.pgRows >= r.answered ? 'ok' : 'FEWER ROWS THAN DECISIONS ANSWERED';
   console.log(`     PostgreSQL    : ${fmt(r.pgRows)} processed_commands rows added for ${fmt(r.answered)} requests answered 200 (warm-up included): ${rowsNote}`);
   console.log(`     PG per command: ${r.pgWork || 'n/a'}; ${fmt(r.commitsPerCommand, 2)} commits (all sessions)`);
