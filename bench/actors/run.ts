@@ -69,6 +69,7 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   /** Per processed command: rows inserted (+) / updated (~) / deleted (-) and scans, per table. */
   pgWork: string;
   commitsPerCommand: number;
+  walBytesPerCommand: number;
   loadAvg: number[];
   invalid: string[];
   shared: boolean;
@@ -175,6 +176,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     backlog,
     pgWork: work.line,
     commitsPerCommand: work.commits,
+    walBytesPerCommand: work.walBytes,
     loadAvg,
     ...validity({ lagP99Ms: pctMs(lag, 99), clientCores: cpu.clients, foreignCores: cpu.foreign }),
   };
@@ -203,7 +205,7 @@ function printStep(r: StepResult, users: number): void {
   console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
   const rowsNote = r.pgRows >= r.answered ? 'ok' : 'FEWER ROWS THAN DECISIONS ANSWERED';
   console.log(`     PostgreSQL    : ${fmt(r.pgRows)} processed_commands rows added for ${fmt(r.answered)} requests answered 200 (warm-up included): ${rowsNote}`);
-  console.log(`     PG per command: ${r.pgWork || 'n/a'}; ${fmt(r.commitsPerCommand, 2)} commits (all sessions)`);
+  console.log(`     PG per command: ${r.pgWork || 'n/a'}; ${fmt(r.commitsPerCommand, 2)} commits (all sessions); ${fmt(r.walBytesPerCommand / 1024, 1)} KB of WAL`);
   if (r.backlog > 0) console.log(`     NOT DRAINED   : ${fmt(r.backlog)} stream entries still pending 60 s after the step: the next step starts behind`);
 }
 

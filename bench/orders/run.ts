@@ -98,7 +98,7 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   quotesPerSecond: number;
   signalsPerSecond: number;
   signalsDropped: number;
-  pg: { ordersRows: number; fillsRows: number; accepted: number; fillEvents: number; work: string; commitsPerOrder: number };
+  pg: { ordersRows: number; fillsRows: number; accepted: number; fillEvents: number; work: string; commitsPerOrder: number; walBytesPerOrder: number };
   /** Redis commands by server time during the window (INFO commandstats): the 6 busiest, per accepted order. */
   redisTop: string;
   /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
@@ -286,7 +286,7 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
     quotesPerSecond: (st1.quotes - st0.quotes) / el,
     signalsPerSecond: (st1.signalsApplied - st0.signalsApplied) / el,
     signalsDropped: st1.dropped - st0.dropped,
-    pg: { ordersRows: rows1.orders - rows0.orders, fillsRows: rows1.fills - rows0.fills, accepted, fillEvents, work: work.line, commitsPerOrder: work.commits },
+    pg: { ordersRows: rows1.orders - rows0.orders, fillsRows: rows1.fills - rows0.fills, accepted, fillEvents, work: work.line, commitsPerOrder: work.commits, walBytesPerOrder: work.walBytes },
     redisTop: redisTopLine(r0, r1, Math.max(1, sum((r) => r.completedInWindow))),
     turns: turnLine(t0, t1),
     redisKeys: await s.admin.dbsize(),
@@ -338,7 +338,7 @@ function printStep(r: StepResult, users: number): void {
   const ordersNote = g.ordersRows >= g.accepted ? 'ok' : 'FEWER ROWS THAN ACCEPTED ANSWERS';
   const fillsNote = g.fillEvents > g.fillsRows ? 'MORE FILL EVENTS THAN FILL ROWS' : g.fillEvents < g.fillsRows ? `${fmt(g.fillsRows - g.fillEvents)} fill events not received (yet)` : 'ok';
   console.log(`     PostgreSQL    : ${fmt(g.ordersRows)} orders rows for ${fmt(g.accepted)} accepted answers (the step, warm-up and drain included): ${ordersNote}; ${fmt(g.fillsRows)} fills rows, ${fmt(g.fillEvents)} fill events received: ${fillsNote}`);
-  console.log(`     PG per order  : ${g.work || 'n/a'}; ${fmt(g.commitsPerOrder, 2)} commits (all sessions)`);
+  console.log(`     PG per order  : ${g.work || 'n/a'}; ${fmt(g.commitsPerOrder, 2)} commits (all sessions); ${fmt(g.walBytesPerOrder / 1024, 1)} KB of WAL`);
   console.log(`     Redis / order : ${r.redisTop || 'n/a'} (server time, the window's busiest commands per accepted order); ${fmt(r.redisKeys)} keys`);
   console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
   if (r.backlog > 0) console.log(`     NOT DRAINED   : ${fmt(r.backlog)} command stream entries still pending 60 s after the step: the next step starts behind`);
