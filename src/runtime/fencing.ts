@@ -248,7 +248,7 @@ export async function commitFencedBatch(
  * one more round trip). It sees every envelope of the batch, also ones already processed; its result reaches the
  * handler as `prefetched`.
  */
-export type Prefetch = (index: number, tx: Tx, envelopes: readonly Envelope[]) => PromiseLike<unknown>;
+export type Prefetch = (tx: Tx, envelopes: readonly Envelope[]) => PromiseLike<unknown>;
 
 /** One partition's part of a turn over several partitions. */
 export interface FencedBatch extends Fence {
@@ -285,7 +285,7 @@ export async function commitFencedGroup(
             .then((r) => r)
         : Promise.resolve([]);
       const prefetch = opts.prefetch;
-      const pre = batches.map((b, i) => (prefetch && b.envelopes.length ? Promise.resolve(prefetch(i, tx, b.envelopes)) : Promise.resolve(undefined)));
+      const pre = batches.map((b) => (prefetch && b.envelopes.length ? Promise.resolve(prefetch(tx, b.envelopes)) : Promise.resolve(undefined)));
       return Promise.all([done, Promise.all(pre)]);
     },
     async (tx, [done, prefetched]) => {

@@ -282,8 +282,8 @@ export class PartitionRuntime {
   /** Runs `schedule` when the earliest backed-off partition or signal mailbox may retry (not left to the next read). */
   private retryTimer: { at: number; timer: NodeJS.Timeout } | null = null;
   private readonly s = { turns: 0, applied: 0, replayed: 0, rejectedByRuntime: 0, deadLettered: 0, fencedOut: 0, turnErrors: 0, claimed: 0, takeovers: 0 };
-  /** The host's prefetch (ActorHost.prefetch), for commitFencedGroup. */
-  private readonly prefetch: { prefetch?: Prefetch };
+  /** The host's prefetch (ActorHost.prefetch), bound, for commitFencedGroup. */
+  private readonly prefetch: Prefetch | undefined;
 
   constructor(opts: RuntimeOptions) {
     const leaseTtlMs = opts.leaseTtlMs ?? 5000;
@@ -306,8 +306,7 @@ export class PartitionRuntime {
       maxSignalBatch: 256,
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as PartitionRuntime['o'];
-    const host = this.o.host;
-    this.prefetch = host.prefetch ? { prefetch: (_i, tx, envelopes) => host.prefetch!(tx, envelopes) } : {};
+    this.prefetch = this.o.host.prefetch?.bind(this.o.host);
   }
 
   async start(): Promise<void> {
@@ -756,7 +755,7 @@ export class PartitionRuntime {
         this.o.db,
         live.map((p) => ({ partition: p.st.partition, epoch: p.st.epoch, envelopes: p.envs })),
         (i, tx, fresh, defer, prefetched) => this.handle(live[i]!.st, tx, fresh, rollbacks, defer, prefetched),
-        { ...this.prefetch, phases },
+        { prefetch: this.prefetch, phases },
       );
       return parts.map((p) => {
         const i = live.indexOf(p);
@@ -806,7 +805,7 @@ export class PartitionRuntime {
     try {
       const handle = (tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void, prefetched: unknown) =>
         this.handle(st, tx, fresh, rollbacks, defer, prefetched);
-      return { decisions: await commitFencedBatch(db, st.partition, st.epoch, envs, handle, { ...this.prefetch, phases }), dead: [] };
+      return { decisions: await commitFencedBatch(db, st.partition, st.epoch, envs, handle, { prefetch: this.prefetch, phases }), dead: [] };
     } catch (err) {
       runRollbacks(rollbacks, this.o.logger);
       if (err instanceof FencedOutError || isTransient(err)) throw err;

@@ -24,7 +24,6 @@ export function fencedTurns(db: Db, partition: number, epoch: () => number, host
   return {
     async turn(...envs: Envelope[]): Promise<StoredDecision[]> {
       const h = host();
-      const prefetch = h.prefetch?.bind(h);
       const decisions = await rollingBack((onRollback) =>
         commitFencedBatch(
           db,
@@ -32,7 +31,7 @@ export function fencedTurns(db: Db, partition: number, epoch: () => number, host
           epoch(),
           envs,
           (tx, fresh, defer, prefetched) => h.handleBatch({ partition, epoch: epoch(), tx, onRollback, defer, prefetched }, fresh),
-          prefetch ? { prefetch: (_i, tx, list) => prefetch(tx, list) } : {},
+          { prefetch: h.prefetch?.bind(h) },
         ),
       );
       for (const [i, d] of decisions.entries()) await events.append(envs[i]!.userId, accountEvents(envs[i]!, d), envs[i]!.id);

@@ -412,7 +412,7 @@ describe('MBT in the account actor', () => {
     const late = submit(u, { symbol: sym('MQ'), side: 'buy', type: 'limit', qty: '1', limit_price: '3' });
     let prefetched = 0;
     const err = await commitFencedBatch(app.db, HARNESS_PARTITION, epoch - 1, [late], async () => [], {
-      prefetch: (_i, tx, list) => (prefetched++, h.prefetch!(tx, list)),
+      prefetch: (tx, list) => (prefetched++, h.prefetch!(tx, list)),
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FencedOutError);
     expect(prefetched).toBe(1); // the engine was read, with the fence…

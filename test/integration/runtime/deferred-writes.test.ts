@@ -124,7 +124,7 @@ describe('commitFencedBatch prefetch', () => {
         return accept(fresh);
       },
       {
-        prefetch: (_i, tx, envelopes) => {
+        prefetch: (tx, envelopes) => {
           seen.push(envelopes.map((e) => e.id));
           return tx.execute<{ scope: string; xid: string }>(sql`select current_setting('raxx.user_ids', true) as scope, txid_current()::text as xid`).then((r) => r[0]);
         },
@@ -151,7 +151,7 @@ describe('commitFencedBatch prefetch', () => {
         handled = true;
         return accept(fresh);
       },
-      { prefetch: (_i, tx) => (prefetches++, tx.execute(sql`select 1`)) },
+      { prefetch: (tx) => (prefetches++, tx.execute(sql`select 1`)) },
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FencedOutError);
     expect(prefetches).toBe(1);
