@@ -23,6 +23,7 @@ import { cpuSeconds, machineCores, machineLine, machineTicks, treeCpu, treeDelta
 import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
 import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySummary } from '../shared/util.js';
 import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
+import { diskLine, type DiskWindow } from '../shared/disk-probe.js';
 import type { BenchUser, ChildMessage, ClientReport, ParentMessage } from './ipc.js';
 import { DEFAULT_SCENARIOS, RAMP_PASS, SCENARIOS, type Scenario, type Step } from './scenarios.js';
 
@@ -62,6 +63,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   meanBatch: number;
   /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
   turns: string;
+  /** The independent disk probe's flushes in the window (disk-probe.ts). */
+  disk: DiskWindow;
   pgRows: number;
   answered: number;
   /** Stream entries still pending 60 s after the step (the next step starts with them). */
@@ -112,11 +115,12 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
   });
   await sleep(windowStart - Date.now());
   const a = pids();
+  s.disk.mark();
   const replicaUrls = s.replicas.map((r) => r.url);
   const [st0, t0] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls)]);
   await sleep(end - Date.now());
   const b = pids();
-  const [st1, t1] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls)]);
+  const [st1, t1, disk] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls), s.disk.read()]);
   const reports = await Promise.all(reportsP);
   for (const r of reports) if (r.type !== 'report') throw new Error(`load generator: ${r.type === 'error' ? r.message : r.type}`);
   const reps = reports as ClientReport[];
@@ -171,6 +175,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     cpu,
     meanBatch: turns > 0 ? applied / turns : NaN,
     turns: turnLine(t0, t1),
+    disk,
     pgRows: rows1 - rows0,
     answered: sum((r) => r.answered),
     backlog,
@@ -189,7 +194,7 @@ function stepPasses(r: StepResult): boolean {
 
 function printStep(r: StepResult, users: number): void {
   const tag = r.invalid.length ? `INVALID — ${r.invalid.join('; ')}` : 'valid';
-  console.log(`  ── ${fmt(r.rate)} commands/s offered (${fmt(r.rate / users, 2)} per user per s): ${tag}${r.shared ? ' · SHARED machine' : ''}`);
+  console.log(`  ── ${fmt(r.rate)} commands/s offered (${fmt(r.rate / users, 2)} per user per s): ${tag}${r.shared ? ' · SHARED machine' : ''}${r.disk.stalls ? ' · DISK STALLS' : ''}`);
   const errs = Object.entries(r.errors).map(([k, v]) => `${k} ×${fmt(v)}`).join(', ');
   console.log(`     requests      : ${fmt(r.scheduled)} scheduled in ${r.seconds} s → ${fmt(r.accepted)} accepted, ${fmt(r.rejected)} rejected, ${fmt(r.pending)} 504 decision_pending, ${fmt(r.timeouts)} client timeouts (${CLIENT_TIMEOUT_MS / 1000} s), errors: ${errs || 'none'}`);
   console.log(`     achieved      : ${fmt(r.achieved)} decisions/s answered in the window (${fmt((r.achieved / r.rate) * 100, 1)} % of offered); max ${fmt(r.maxInFlight)} in flight`);
@@ -203,6 +208,7 @@ function printStep(r: StepResult, users: number): void {
   const perCmd = r.achieved >= 1 ? (c.machine / r.achieved) * 1e6 : NaN;
   console.log(`     per command   : ${fmt(perCmd)} µs of machine CPU; mean batch ${fmt(r.meanBatch, 2)} commands per turn; load average before ${r.loadAvg.map((x) => fmt(x, 2)).join(' ')}`);
   console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
+  console.log(`     disk          : ${diskLine(r.disk)}`);
   const rowsNote = r.pgRows >= r.answered ? 'ok' : 'FEWER ROWS THAN DECISIONS ANSWERED';
   console.log(`     PostgreSQL    : ${fmt(r.pgRows)} processed_commands rows added for ${fmt(r.answered)} requests answered 200 (warm-up included): ${rowsNote}`);
   console.log(`     PG per command: ${r.pgWork || 'n/a'}; ${fmt(r.commitsPerCommand, 2)} commits (all sessions); ${fmt(r.walBytesPerCommand / 1024, 1)} KB of WAL`);
@@ -255,7 +261,7 @@ async function main(): Promise<void> {
   clients.forEach((c, k) => c.send({ type: 'config', url: gatewayUrl, users: users.filter((_, i) => i % args.clients === k), sockets: SOCKETS_PER_CLIENT, timeoutMs: CLIENT_TIMEOUT_MS }));
   await Promise.all(readyP);
 
-  const servers: Servers = { gateway, gatewayUrl, replicas, redisPid: redisServer.pid, pgPid: pg.pid, admin, batchSql, ownerSql, partitions: args.partitions };
+  const servers: Servers = { gateway, gatewayUrl, replicas, redisPid: redisServer.pid, pgPid: pg.pid, admin, batchSql, ownerSql, partitions: args.partitions, disk: stack.disk };
   // Warm the gateway's tier cache, JIT and connection pools; not measured.
   await runStep({ rate: 500, seconds: 3, warmupSeconds: 2 }, servers, clients);
 

@@ -21,6 +21,7 @@ import { runScenarios, type Outcome as ScenarioOutcome } from '../shared/scenari
 import { signSessionTokens } from '../shared/sessions.js';
 import { validity } from '../shared/validity.js';
 import { forkChild, runBench, Started, stopChildren, type ForkedChild } from '../shared/children.js';
+import { diskLine, type DiskWindow } from '../shared/disk-probe.js';
 import { pgWorkPer, tableStats } from '../shared/pg-work.js';
 import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
 import { cpuSeconds, machineCores, machineLine, machineTicks, treeCpu, treeDelta } from '../shared/proc.js';
@@ -101,6 +102,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   pg: { ordersRows: number; fillsRows: number; accepted: number; fillEvents: number; work: string; commitsPerOrder: number; walBytesPerOrder: number };
   /** Redis commands by server time during the window (INFO commandstats): the 6 busiest, per accepted order. */
   redisTop: string;
+  /** The independent disk probe's flushes in the window (disk-probe.ts). */
+  disk: DiskWindow;
   /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
   turns: string;
   /** Keys in Redis after the window (the feed's demand union SCANs all of them). */
@@ -226,11 +229,12 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
   );
   await sleep(windowStart - Date.now());
   const a = cpuReading(s);
+  s.disk.mark();
   const replicaUrls = s.replicas.map((r) => r.url);
   const [st0, f0, r0, t0] = await Promise.all([replicaStats(s), feedCounters(s), redisCommandStats(s.admin), turnHistograms(replicaUrls)]);
   await sleep(end - Date.now());
   const b = cpuReading(s);
-  const [st1, f1, r1, t1] = await Promise.all([replicaStats(s), feedCounters(s), redisCommandStats(s.admin), turnHistograms(replicaUrls)]);
+  const [st1, f1, r1, t1, disk] = await Promise.all([replicaStats(s), feedCounters(s), redisCommandStats(s.admin), turnHistograms(replicaUrls), s.disk.read()]);
   const reports = await Promise.all(reportsP);
   for (const r of reports) if (r.type !== 'report') throw new Error(`load generator: ${r.type === 'error' ? r.message : r.type}`);
   const reps = reports as ClientReport[];
@@ -289,6 +293,7 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
     pg: { ordersRows: rows1.orders - rows0.orders, fillsRows: rows1.fills - rows0.fills, accepted, fillEvents, work: work.line, commitsPerOrder: work.commits, walBytesPerOrder: work.walBytes },
     redisTop: redisTopLine(r0, r1, Math.max(1, sum((r) => r.completedInWindow))),
     turns: turnLine(t0, t1),
+    disk,
     redisKeys: await s.admin.dbsize(),
     backlog,
     loadAvg,
@@ -312,7 +317,7 @@ function sustained(r: StepResult): boolean {
 
 function printStep(r: StepResult, users: number): void {
   const tag = r.invalid.length ? `INVALID — ${r.invalid.join('; ')}` : 'valid';
-  console.log(`  ── ${fmt(r.rate)} orders/s offered (${fmt(r.rate / users, 2)} per user per s): ${tag}${r.shared ? ' · SHARED machine' : ''}`);
+  console.log(`  ── ${fmt(r.rate)} orders/s offered (${fmt(r.rate / users, 2)} per user per s): ${tag}${r.shared ? ' · SHARED machine' : ''}${r.disk.stalls ? ' · DISK STALLS' : ''}`);
   const rej = Object.entries(r.rejected).map(([k, v]) => `${k} "${v.message}" ×${fmt(v.count)}`).join(', ');
   const errs = Object.entries(r.errors).map(([k, v]) => `${k} ×${fmt(v)}`).join(', ');
   console.log(`     orders        : ${fmt(r.scheduled)} scheduled in ${r.seconds} s → ${fmt(r.accepted)} accepted (buy ${fmt(r.mix.buy)} / sell ${fmt(r.mix.sell)}, market ${fmt(r.mix.market)} / limit ${fmt(r.mix.limit)})`);
@@ -341,6 +346,7 @@ function printStep(r: StepResult, users: number): void {
   console.log(`     PG per order  : ${g.work || 'n/a'}; ${fmt(g.commitsPerOrder, 2)} commits (all sessions); ${fmt(g.walBytesPerOrder / 1024, 1)} KB of WAL`);
   console.log(`     Redis / order : ${r.redisTop || 'n/a'} (server time, the window's busiest commands per accepted order); ${fmt(r.redisKeys)} keys`);
   console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
+  console.log(`     disk          : ${diskLine(r.disk)}`);
   if (r.backlog > 0) console.log(`     NOT DRAINED   : ${fmt(r.backlog)} command stream entries still pending 60 s after the step: the next step starts behind`);
 }
 
@@ -497,6 +503,7 @@ async function main(): Promise<void> {
     batchSql: stack.batchSql,
     ownerSql: stack.ownerSql,
     partitions: args.partitions,
+    disk: stack.disk,
     clients,
   };
   // Warm the tier cache, asset list, engines (one load per user), JIT and pools; not reported.

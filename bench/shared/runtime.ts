@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import { startRoleProcess, type RoleProcess } from '../../test/support/processes.js';
 import { CONSUMER_GROUP, runtimeKeys } from '../../src/runtime/index.js';
+import type { DiskProbe } from './disk-probe.js';
 import { sleep } from './util.js';
 
 /** Entries delivered or waiting in every partition's command stream, not yet XACKed. */
@@ -47,6 +48,7 @@ export interface StepServers {
   batchSql: postgres.Sql;
   ownerSql: postgres.Sql;
   partitions: number;
+  disk: DiskProbe;
 }
 
 /**

@@ -9,6 +9,7 @@ import postgres from 'postgres';
 import { freePort, startPostgres, startRedis, type LocalPostgres, type LocalRedis } from '../../src/devstack/index.js';
 import { bootstrapDatabase, DB_ROLES, runMigrations } from '../../src/infra/db/index.js';
 import type { Started } from './children.js';
+import { startDiskProbe, type DiskProbe } from './disk-probe.js';
 import { fmt } from './util.js';
 
 export interface BenchStack {
@@ -21,6 +22,8 @@ export interface BenchStack {
   batchSql: postgres.Sql;
   /** raxx_owner: cumulative table statistics. */
   ownerSql: postgres.Sql;
+  /** The independent disk gauge, on PostgreSQL's filesystem (disk-probe.ts). */
+  disk: DiskProbe;
   /** A plain Redis connection for the harness (stream backlog…). */
   admin: Redis;
   /** Superuser pool in the bench database with pg_stat_statements reset; undefined without `pgStats`. */
@@ -37,6 +40,8 @@ export async function startBenchStack(started: Started, opts: { name: string; da
   const settings = opts.pgStats ? ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all', 'pg_stat_statements.track_planning=on'] : [];
   const pg = await startPostgres({ port: await freePort(), dir: join(dir, 'pg'), durable: true, settings });
   started.add('postgres', () => pg.stop());
+  const disk = startDiskProbe(dir);
+  started.add('disk probe', () => disk.stop());
   const urls = await bootstrapDatabase({ adminUrl: pg.adminUrl, database: opts.database });
   await runMigrations({ url: urls.ownerUrl, role: DB_ROLES.owner });
   const batchSql = postgres(urls.batchUrl, { max: 2, onnotice: () => {} });
@@ -50,6 +55,7 @@ export async function startBenchStack(started: Started, opts: { name: string; da
     dir,
     redis,
     pg,
+    disk,
     urls,
     batchSql,
     ownerSql,
