@@ -28,6 +28,13 @@ export const SCENARIOS: readonly Scenario[] = [
     steps: [steady(100, 30, 5)],
     targets: [],
   },
+  {
+    name: 'steady-200',
+    description: '200 orders/s for 20 s: near saturation here (~175 % of the 2 cores): CPU per order and latency when turns start to carry more than one command',
+    kind: 'steady',
+    steps: [steady(200, 20, 5)],
+    targets: [],
+  },
   { name: 'steady-1000', description: `1,000 orders/s for 20 s: the latency target (p99 submit→decision < ${TARGETS.p99At1000Ms} ms)`, kind: 'steady', steps: [steady(1_000)], targets: ['p99-at-1000'] },
   { name: 'steady-2000', description: '2,000 orders/s for 20 s: the throughput target', kind: 'steady', steps: [steady(2_000)], targets: ['sustained-2000'] },
   {

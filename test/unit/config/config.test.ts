@@ -33,7 +33,7 @@ describe('loadConfig', () => {
     expect(c.redis.url).toBe('redis://127.0.0.1:16379');
     expect(c.database.appUrl).toBe('postgres://raxx_app@127.0.0.1:15432/raxx');
     expect(c.database.migrationRole).toBe('raxx_owner');
-    expect(c.accounts).toEqual({ partitions: 64, leaseTtlMs: 5000, startingCash: '100000', gateCycles: 20, quoteLingerMs: 60_000 });
+    expect(c.accounts).toEqual({ partitions: 64, leaseTtlMs: 5000, startingCash: '100000', gateCycles: 20, quoteLingerMs: 60_000, maxConcurrentTurns: 4 });
     expect(c.tiers.freeDelayMs).toBe(900_000);
     expect(c.dev.statusPort).toBe(8700);
     expect(c.alpaca.liveHandoffDisabled).toBe(false);
@@ -47,6 +47,7 @@ describe('loadConfig', () => {
     expect(c.clock.offsetMs).toBe(-2500);
     expect(c.kms.endpoint).toBeUndefined();
     expect(c.database.migrationRole).toBeUndefined();
+    expect(loadConfig({ ACCOUNTS_MAX_CONCURRENT_TURNS: '12' }).accounts.maxConcurrentTurns).toBe(12);
   });
 
   it.each([
@@ -56,6 +57,8 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'not a url'],
     ['RAXX_ENV', 'staging'],
     ['ACCOUNTS_PARTITIONS', '0'],
+    ['ACCOUNTS_MAX_CONCURRENT_TURNS', '0'],
+    ['ACCOUNTS_MAX_CONCURRENT_TURNS', '65'],
     ['PAPER_STARTING_CASH', '1e5'],
     ['ALPACA_MARKET_DATA_DISABLED', 'maybe'],
   ])('fails fast naming %s for %j', (name, value) => {
