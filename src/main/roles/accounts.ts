@@ -129,8 +129,9 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     partitions: config.accounts.partitions,
     leaseTtlMs: config.accounts.leaseTtlMs,
     // Few turns at once, each carrying every partition ready when it starts: on a small machine 16 concurrent
-    // transactions only interleave (turns of 30–150 ms at 200 orders/s), where 4 finish in 13–17 ms with more commands
-    // each (docs/bench-orders.md, "Fewer turns at once").
+    // transactions only interleave (turns of 30–150 ms at 200 orders/s), where 4–8 finish in 13–22 ms with more commands
+    // each (docs/bench-orders.md, "Fewer turns at once"). 8, not 4: a live submit holds its slot while the broker
+    // answers (up to ALPACA_BROKER_TIMEOUT_MS), and a slow broker must not stall the replica's paper turns.
     maxConcurrentTurns: config.accounts.maxConcurrentTurns,
     // Read a partition when appendCommand's wake-up says it has entries (full reads every 1 s as the fallback).
     wakeups: true,
