@@ -26,7 +26,7 @@ export interface DiskProbe {
   stop(): Promise<void>;
 }
 
-export const STALL_MS = 50;
+const STALL_MS = 50;
 const INTERVAL_MS = 10;
 
 // Plain JS: an eval worker needs no TypeScript loader. Synchronous calls, so the time is the syscalls' alone.
@@ -87,14 +87,14 @@ export function startDiskProbe(dir: string): DiskProbe {
 }
 
 /** Summary of flush durations in ms. */
-export function diskWindow(latencies: readonly number[]): DiskWindow {
+function diskWindow(latencies: readonly number[]): DiskWindow {
   const s = [...latencies].sort((a, b) => a - b);
   const at = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : Number.NaN);
   const stalls = s.filter((x) => x > STALL_MS);
   return { flushes: s.length, p50Ms: at(50), p99Ms: at(99), maxMs: s.length ? s[s.length - 1]! : Number.NaN, stalls: stalls.length, stalledMs: stalls.reduce((a, b) => a + b, 0) };
 }
 
-/** The report line: `fdatasync of 8 KB every 5 ms …: p50 · p99 · max; N stalls > 50 ms, T s stalled`. */
+/** The report line: flushes, p50 · p99 · max, and the stalls over STALL_MS with the time they took. */
 export function diskLine(d: DiskWindow): string {
   const stalls = d.stalls ? `${fmt(d.stalls)} STALLS > ${STALL_MS} ms, ${fmt(d.stalledMs / 1000, 2)} s stalled` : `no stall > ${STALL_MS} ms`;
   return `${fmt(d.flushes)} probe flushes (8 KB fdatasync every ${INTERVAL_MS} ms beside PostgreSQL's data): p50 ${fmt(d.p50Ms, 2)} · p99 ${fmt(d.p99Ms, 2)} · max ${fmt(d.maxMs, 1)} ms; ${stalls}`;
