@@ -1,9 +1,8 @@
 // PostgreSQL side of the runtime: the fencing epoch per partition and the effectively-once turn transaction.
-import { inArray, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Db, Tx } from '../infra/db/client.js';
-import { processedCommands } from '../infra/db/schema/index.js';
 import { DbError, toDbError } from '../infra/db/errors.js';
-import { toTextArrayLiteral } from '../infra/db/tenant.js';
+import { arrayLiteral, arrayParam, jsonCells } from '../infra/db/arrays.js';
 import type { Envelope } from './envelope.js';
 
 /** The partition's epoch in PostgreSQL is not the one this turn runs under: a newer owner took it. Nothing was written. */
@@ -136,7 +135,7 @@ async function fencedTransaction<A, T>(
   fn: (tx: Tx, pre: A) => Promise<T>,
   phases: TurnPhases = {},
 ): Promise<T> {
-  const literal = toTextArrayLiteral([...new Set(userIds)]);
+  const literal = arrayLiteral([...new Set(userIds)]);
   const sorted = [...fences].sort((a, b) => a.partition - b.partition);
   const first = sorted[0]!;
   const tag = turnTag(first.partition, first.epoch, sorted.length - 1);
@@ -279,9 +278,9 @@ export async function commitFencedGroup(
     (tx) => {
       const done = ids.length
         ? tx
-            .select({ id: processedCommands.commandId, code: processedCommands.resultCode, result: processedCommands.result })
-            .from(processedCommands)
-            .where(inArray(processedCommands.commandId, ids))
+            .execute<{ id: string; code: string; result: unknown }>(
+              sql`select command_id as id, result_code as code, result from processed_commands where command_id = any(${arrayParam(ids, 'text')})`,
+            )
             .then((r) => r)
         : Promise.resolve([]);
       const prefetch = opts.prefetch;
@@ -322,7 +321,7 @@ export async function commitFencedGroup(
           };
         }),
       );
-      const insert = rows.length ? tx.insert(processedCommands).values(rows).then(() => null, (error: unknown) => ({ error })) : Promise.resolve(null);
+      const insert = rows.length ? insertProcessed(tx, rows).then(() => null, (error: unknown) => ({ error })) : Promise.resolve(null);
       // Sent after the deferred writes, so it runs after them; the first failure in send order is the cause.
       await deferred.settle(insert);
       const emitted = new Set<string>();
@@ -344,4 +343,25 @@ export async function commitFencedGroup(
     },
     opts.phases,
   );
+}
+
+/**
+ * The turn's processed_commands rows in one statement whose text does not depend on how many there are. Sent now
+ * (`.then` sends a drizzle query), so it runs after every statement the handlers sent before it.
+ */
+function insertProcessed(
+  tx: Tx,
+  rows: ReadonlyArray<{ commandId: string; userId: string; partition: number; type: string; resultCode: string; result: unknown }>,
+): Promise<unknown> {
+  const ids = arrayParam(rows.map((r) => r.commandId), 'text');
+  const users = arrayParam(rows.map((r) => r.userId), 'text');
+  const partitions = arrayParam(rows.map((r) => r.partition), 'int');
+  const types = arrayParam(rows.map((r) => r.type), 'text');
+  const codes = arrayParam(rows.map((r) => r.resultCode), 'text');
+  const results = arrayParam(jsonCells(rows.map((r) => r.result)), 'jsonb');
+  return tx
+    .execute(sql`
+      insert into processed_commands (command_id, user_id, partition, type, result_code, result)
+      select * from unnest(${ids}, ${users}, ${partitions}, ${types}, ${codes}, ${results})`)
+    .then((r) => r);
 }

@@ -34,6 +34,7 @@ export type SubmitResult =
 export interface SubmitRequest {
   /** Lower-cased UUID; a client-chosen one is looked up in processed_commands first. */
   commandId: string;
+  /** The client named the id (a retry may repeat it): it is reserved before the append. A server-chosen one is not. */
   clientChosenId: boolean;
   type: string;
   payload: unknown;
@@ -194,7 +195,9 @@ export function createCommandSubmitter(deps: CommandSubmitterDeps): CommandSubmi
         const prev = await stored(userId, commandId);
         if (prev) return { kind: 'decided', decision: prev };
       }
-      const reserved = await deps.redis.set(commandIdKey(commandId), userId, 'EX', idemTtl, 'NX');
+      // Only a client-chosen id can come twice: a server-chosen one is a fresh random UUID nobody else knows before it
+      // is appended, so reserving it would cost a round trip and a 24 h key per command for nothing.
+      const reserved = req.clientChosenId ? await deps.redis.set(commandIdKey(commandId), userId, 'EX', idemTtl, 'NX') : 'OK';
       if (reserved === null) {
         const owner = await deps.redis.get(commandIdKey(commandId));
         if (owner !== null && owner !== userId) return { kind: 'conflict', commandId };
@@ -203,7 +206,7 @@ export function createCommandSubmitter(deps: CommandSubmitterDeps): CommandSubmi
         try {
           await appendCommand(deps.redis, { id: commandId, userId, type: req.type, payload: req.payload, issuedAt: new Date(deps.clock.now()).toISOString() }, deps.partitions);
         } catch (err) {
-          await deps.redis.del(commandIdKey(commandId)).catch(() => {});
+          if (req.clientChosenId) await deps.redis.del(commandIdKey(commandId)).catch(() => {});
           throw err;
         }
       }

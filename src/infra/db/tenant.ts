@@ -1,17 +1,13 @@
 // Tenant-scoped transactions: the only way app-role code should touch tenant tables.
 import { sql } from 'drizzle-orm';
 import type { Db, Tx } from './client.js';
+import { arrayLiteral } from './arrays.js';
 import { toDbError } from './errors.js';
 
 /** Raised before touching the database when the scope itself is malformed. */
 export class TenantScopeError extends Error {
   readonly code = 'TENANT_SCOPE_INVALID' as const;
   override readonly name = 'TenantScopeError';
-}
-
-/** Quotes ids into a PostgreSQL text[] literal: `{"a","b"}` (every element quoted, `"` and `\` escaped). */
-export function toTextArrayLiteral(ids: readonly string[]): string {
-  return `{${ids.map((id) => `"${id.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
 
 /**
@@ -23,7 +19,7 @@ export async function withTenant<T>(db: Db, userIds: readonly string[], fn: (tx:
   if (userIds.some((id) => typeof id !== 'string' || id.length === 0)) {
     throw new TenantScopeError('tenant scope contains an empty or non-string user id');
   }
-  const literal = toTextArrayLiteral(userIds);
+  const literal = arrayLiteral(userIds);
   try {
     return await db.transaction(async (tx) => {
       await tx.execute(sql`select set_config('raxx.user_ids', ${literal}, true)`);

@@ -12,7 +12,7 @@ import { userEventChannel, userEventKeys } from '../../../src/contracts/user-eve
 import { ENVELOPE_FIELD, envelopeSchema, partitionOf, runtimeKeys, type Envelope } from '../../../src/runtime/index.js';
 import { TierDirectory, type Gateway } from '../../../src/gateway/index.js';
 import { unlimited, type RequestLimiter } from '../../../src/gateway/http/request-limiter.js';
-import { createCommandRoutes } from '../../../src/gateway/http/commands.js';
+import { commandIdKey, createCommandRoutes } from '../../../src/gateway/http/commands.js';
 import { createCommandSubmitter } from '../../../src/gateway/http/command-submitter.js';
 import { createUserEventBus, type UserEventBus } from '../../../src/gateway/private-events.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
@@ -208,6 +208,27 @@ describe('POST /api/commands', () => {
     expect(stolen.status).toBe(409);
     expect(stolen.body).toMatchObject({ code: 'id_conflict' });
     expect(await appended('demo-free')).toEqual([]);
+  });
+
+  it('only a client-chosen id is reserved: a server-chosen one costs no reservation key', async () => {
+    const submitter = createCommandSubmitter({ redis, db: app.db, events: bus, partitions: P, clock: { now: () => Date.now() }, options: { decisionWaitMs: 2000 } });
+    const submit = (commandId: string, clientChosenId: boolean) => submitter.submit('demo-pro', { commandId, clientChosenId, type: 'account.reset', payload: {} });
+
+    const chosen = randomUUID();
+    const withId = submit(chosen, true);
+    const a = await nextCommand('demo-pro');
+    expect(a.id).toBe(chosen);
+    expect(await redis.get(commandIdKey(chosen))).toBe(a.userId);
+    const seqA = await decide(a, 'accepted');
+    expect(await withId).toMatchObject({ kind: 'decided', decision: { commandId: chosen, outcome: 'accepted', seq: seqA } });
+
+    const serverId = randomUUID();
+    const withoutId = submit(serverId, false);
+    const b = await nextCommand('demo-pro');
+    expect(b.id).toBe(serverId);
+    expect(await redis.exists(commandIdKey(serverId))).toBe(0);
+    const seqB = await decide(b, 'accepted');
+    expect(await withoutId).toMatchObject({ kind: 'decided', decision: { commandId: serverId, outcome: 'accepted', seq: seqB } });
   });
 
   it('a decision stored but whose event was missed is still found when the wait ends', async () => {

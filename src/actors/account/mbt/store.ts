@@ -3,6 +3,7 @@
 // per table (issued together: postgres.js pipelines them, so a turn's writes cost one round trip).
 import { sql, type SQL } from 'drizzle-orm';
 import { mbt } from '../../../domain/index.js';
+import { arrayParam, jsonCells } from '../../../infra/db/arrays.js';
 import { toDbError, type Tx } from '../../../infra/db/index.js';
 import type { CycleRow, FillRow, OrderRow, PositionRow, Projection } from './projection.js';
 
@@ -53,10 +54,7 @@ export async function loadAccounts(tx: Tx, userIds: readonly string[]): Promise<
   const rows = await tx.execute<LoadRow>(sql`
     select p.id::text as account_id, p.user_id, p.account_type, p.status, p.cash::text as cash, s.init, s.state, s.input_count
       from paper_accounts p left join mbt_states s on s.account_id = p.id
-     where p.user_id in (${sql.join(
-       userIds.map((u) => sql`${u}`),
-       sql`, `,
-     )})`);
+     where p.user_id = any(${arrayParam(userIds, 'text')})`);
   for (const r of rows) {
     if (r.state && r.init) {
       const n = Number(r.input_count);
@@ -169,14 +167,13 @@ function chunks<T>(rows: readonly T[]): T[][] {
   return out;
 }
 const values = (rows: SQL[]) => sql.join(rows, sql`, `);
-const json = (v: unknown) => sql`${JSON.stringify(v)}::jsonb`;
 const num = (v: string | null) => sql`${v}::numeric`;
 const ts = (v: string | null) => sql`${v}::timestamptz`;
 
 /** Everything one turn changes, saved by `flush()` inside the turn's transaction. */
 export class TurnWriter {
   private states = new Map<string, HostedAccount>();
-  private inputs: SQL[] = [];
+  private inputs: Array<{ accountId: string; n: number; userId: string; input: mbt.MbtInput }> = [];
   private orders = new Map<string, OrderRow>();
   private fills: FillRow[] = [];
   private positions = new Map<string, PositionRow>();
@@ -200,7 +197,7 @@ export class TurnWriter {
   /** Records input number `acc.count` (already incremented by the caller). */
   recordInput(acc: HostedAccount, input: mbt.MbtInput): void {
     this.touch(acc);
-    this.inputs.push(sql`(${acc.accountId}::uuid, ${acc.count}, ${acc.userId}, ${json(input)})`);
+    this.inputs.push({ accountId: acc.accountId, n: acc.count, userId: acc.userId, input });
   }
 
   /** Adds a step's projection; `balances` false when the caller already wrote cash itself (account.* commands). */
@@ -251,24 +248,40 @@ export class TurnWriter {
     // saves: raxx_expect_rows fails the statement with 40001, which aborts the turn (retried; the engines reload).
     // Checked in the statement itself, so the failure is an SQL error like any other (and a pipelined COMMIT could
     // never get past it).
+    // One array parameter per column (infra/db/arrays.ts): one statement text whatever the number of engines.
     if (fresh.length) {
+      const ids = arrayParam(fresh.map((a) => a.accountId), 'uuid');
+      const users = arrayParam(fresh.map((a) => a.userId), 'text');
+      const inits = arrayParam(jsonCells(fresh.map((a) => a.init)), 'jsonb');
+      const saves = arrayParam(jsonCells(fresh.map((a) => a.state)), 'jsonb');
+      const ns = arrayParam(fresh.map((a) => counts.get(a)!), 'bigint');
       send(sql`
         with saved as (
           insert into mbt_states (account_id, user_id, init, state, input_count)
-          values ${values(fresh.map((a) => sql`(${a.accountId}::uuid, ${a.userId}, ${json(a.init)}, ${json(a.state)}, ${counts.get(a)!})`))}
+          select * from unnest(${ids}, ${users}, ${inits}, ${saves}, ${ns})
           on conflict (account_id) do nothing returning 1)
         select public.raxx_expect_rows((select count(*) from saved), ${fresh.length}::bigint, 'mbt_states (new engines)'::text)`);
     }
     if (known.length) {
+      const ids = arrayParam(known.map((a) => a.accountId), 'uuid');
+      const saves = arrayParam(jsonCells(known.map((a) => a.state)), 'jsonb');
+      const ns = arrayParam(known.map((a) => counts.get(a)!), 'bigint');
+      const prevs = arrayParam(known.map((a) => a.saved), 'bigint');
       send(sql`
         with saved as (
           update mbt_states m set state = v.state, input_count = v.n, updated_at = now()
-            from (values ${values(known.map((a) => sql`(${a.accountId}::uuid, ${json(a.state)}, ${counts.get(a)!}::bigint, ${a.saved}::bigint)`))}) as v(account_id, state, n, prev)
+            from unnest(${ids}, ${saves}, ${ns}, ${prevs}) as v(account_id, state, n, prev)
            where m.account_id = v.account_id and m.input_count = v.prev
           returning 1)
         select public.raxx_expect_rows((select count(*) from saved), ${known.length}::bigint, 'mbt_states'::text)`);
     }
-    for (const c of chunks(inputs)) send(sql`insert into mbt_inputs (account_id, n, user_id, input) values ${values(c)}`);
+    if (inputs.length) {
+      const ids = arrayParam(inputs.map((i) => i.accountId), 'uuid');
+      const ns = arrayParam(inputs.map((i) => i.n), 'bigint');
+      const users = arrayParam(inputs.map((i) => i.userId), 'text');
+      const recorded = arrayParam(jsonCells(inputs.map((i) => i.input)), 'jsonb');
+      send(sql`insert into mbt_inputs (account_id, n, user_id, input) select * from unnest(${ids}, ${ns}, ${users}, ${recorded})`);
+    }
     for (const c of chunks([...orders.values()])) send(upsertOrders(c, fingerprints));
     for (const c of chunks(fills)) send(insertFills(c));
     const [closed, open] = [[...positions.values()].filter((p) => isZeroQty(p.qty)), [...positions.values()].filter((p) => !isZeroQty(p.qty))];
