@@ -146,6 +146,15 @@ export interface RuntimeOptions {
   readCount?: number; // default 256
   maxMailbox?: number; // default 1024 (per partition; reading pauses above it)
   maxConcurrentTurns?: number; // default 16
+  /**
+   * Command types whose handler waits on a service outside the database (a broker, KMS). Such a command runs in a
+   * turn of its own — its partition alone, its batch cut before and after it — in one of `maxSoloTurns` slots kept
+   * for them. A slow broker then holds back only its own partition (whose commands wait for it anyway: they are
+   * serialised), never the other partitions a shared turn would carry, nor a slot of the database-only turns.
+   * Default: none.
+   */
+  solo?: (type: string) => boolean;
+  maxSoloTurns?: number; // default 2
   maxDeliveries?: number; // default 10
   /**
    * Every owned partition is read at least this often (default 10 ms; 1 s with `wakeups`, where it only catches a
@@ -268,6 +277,10 @@ export class PartitionRuntime {
   private readonly floors = new Map<number, number>();
   private readonly users = new Map<string, { partition: number; at: number }>();
   private inflight = 0;
+  /** Solo turns in flight (RuntimeOptions.solo): counted apart from `inflight`. */
+  private soloInflight = 0;
+  /** Each mailbox entry's envelope JSON, parsed once (the scheduler looks at a head's type, the turn at all of it). */
+  private readonly parsed = new WeakMap<RawEntry, unknown>();
   private running = false;
   /** Partitions with a wake-up since their last read. */
   private readonly dirty = new Set<number>();
@@ -297,6 +310,8 @@ export class PartitionRuntime {
       readCount: 256,
       maxMailbox: 1024,
       maxConcurrentTurns: 16,
+      solo: (_type: string): boolean => false,
+      maxSoloTurns: 2,
       maxDeliveries: 10,
       idlePollMs: opts.wakeups ? 1000 : 10,
       wakeups: false,
@@ -584,12 +599,22 @@ export class PartitionRuntime {
   private schedule(): void {
     const now = Date.now();
     // Partitions with commands waiting, and partitions with a signal turn due, each gathered into turns of up to
-    // maxTurnPartitions partitions (one transaction each).
+    // maxTurnPartitions partitions (one transaction each); a partition whose next command is solo gets a turn alone.
     let commands: PartitionState[] = [];
     let signals: Array<{ st: PartitionState; box: SignalBox }> = [];
+    const slot = () => this.inflight < this.o.maxConcurrentTurns;
+    const soloSlot = () => this.soloInflight < this.o.maxSoloTurns;
     for (const st of this.owned.values()) {
-      if (this.inflight >= this.o.maxConcurrentTurns) break;
+      if (!slot() && !soloSlot()) break;
       if (!st.active || st.running) continue;
+      const head = st.mailbox[0];
+      const soloHead = head !== undefined && st.retryAt <= now && this.isSolo(head);
+      if (soloHead && soloSlot()) {
+        this.launch([st], this.turn([st], true), true);
+        continue;
+      }
+      if (!slot()) continue;
+      // A partition waiting for a solo slot may still run its due signals in an ordinary one.
       const box = this.signalTurnDue(st, now);
       if (box) {
         signals.push({ st, box });
@@ -599,7 +624,7 @@ export class PartitionRuntime {
         }
         continue;
       }
-      if (st.mailbox.length === 0 || st.retryAt > now) continue;
+      if (soloHead || st.mailbox.length === 0 || st.retryAt > now) continue;
       commands.push(st);
       if (commands.length >= this.o.maxTurnPartitions) {
         this.launch(commands, this.turn(commands));
@@ -607,8 +632,8 @@ export class PartitionRuntime {
       }
     }
     // Without a free turn slot they wait for the next scheduling point (a turn ending); a due signal turn stays due.
-    if (signals.length > 0 && this.inflight < this.o.maxConcurrentTurns) this.launch(signals.map((x) => x.st), this.signalTurn(signals));
-    if (commands.length > 0 && this.inflight < this.o.maxConcurrentTurns) this.launch(commands, this.turn(commands));
+    if (signals.length > 0 && slot()) this.launch(signals.map((x) => x.st), this.signalTurn(signals));
+    if (commands.length > 0 && slot()) this.launch(commands, this.turn(commands));
     this.armRetry(now);
   }
 
@@ -630,11 +655,13 @@ export class PartitionRuntime {
     this.retryTimer = { at, timer };
   }
 
-  /** Marks `sts` running for `work` (one turn slot), and schedules again when it ends. */
-  private launch(sts: PartitionState[], work: Promise<void>): void {
-    this.inflight++;
+  /** Marks `sts` running for `work` (one turn slot, or a solo one), and schedules again when it ends. */
+  private launch(sts: PartitionState[], work: Promise<void>, solo = false): void {
+    if (solo) this.soloInflight++;
+    else this.inflight++;
     const running = work.finally(() => {
-      this.inflight--;
+      if (solo) this.soloInflight--;
+      else this.inflight--;
       for (const st of sts) {
         if (st.running === running) st.running = null;
         if (st.more) this.wake(); // reading paused at the mailbox cap
@@ -644,20 +671,40 @@ export class PartitionRuntime {
     for (const st of sts) st.running = running;
   }
 
-  /** Splits a partition's mailbox head into valid envelopes and poison entries (not JSON, or not an envelope). */
-  private parseBatch(st: PartitionState): { batch: RawEntry[]; valid: { entry: RawEntry; env: Envelope }[]; poison: { entry: RawEntry; reason: string }[] } {
-    const batch = st.mailbox.slice(0, this.o.maxBatch);
+  /** The entry's envelope JSON (undefined when the field is missing or not JSON), parsed once. */
+  private parse(entry: RawEntry): unknown {
+    if (this.parsed.has(entry)) return this.parsed.get(entry);
+    const fields = entry[1];
+    const at = fields.indexOf(ENVELOPE_FIELD);
+    const raw = at % 2 === 0 ? fields[at + 1] : undefined;
+    let value: unknown;
+    try {
+      value = raw === undefined ? undefined : JSON.parse(raw);
+    } catch {
+      value = undefined;
+    }
+    this.parsed.set(entry, value);
+    return value;
+  }
+
+  /** Whether the entry is a command of a solo type (RuntimeOptions.solo); a malformed one is not. */
+  private isSolo(entry: RawEntry): boolean {
+    const type = (this.parse(entry) as { type?: unknown } | undefined)?.type;
+    return typeof type === 'string' && this.o.solo(type);
+  }
+
+  /**
+   * Splits a partition's mailbox head into valid envelopes and poison entries (not JSON, or not an envelope). A solo
+   * turn takes the head alone; any other stops before the first solo command (it gets its own turn next).
+   */
+  private parseBatch(st: PartitionState, solo = false): { batch: RawEntry[]; valid: { entry: RawEntry; env: Envelope }[]; poison: { entry: RawEntry; reason: string }[] } {
+    let batch = st.mailbox.slice(0, solo ? 1 : this.o.maxBatch);
+    const cut = solo ? -1 : batch.findIndex((e, i) => i > 0 && this.isSolo(e));
+    if (cut > 0) batch = batch.slice(0, cut);
     const valid: { entry: RawEntry; env: Envelope }[] = [];
     const poison: { entry: RawEntry; reason: string }[] = [];
     for (const entry of batch) {
-      const fields = entry[1];
-      const raw = fields[fields.indexOf(ENVELOPE_FIELD) + 1];
-      let parsed: unknown;
-      try {
-        parsed = raw === undefined || fields.indexOf(ENVELOPE_FIELD) % 2 !== 0 ? undefined : JSON.parse(raw);
-      } catch {
-        parsed = undefined;
-      }
+      const parsed = this.parse(entry);
       const r = envelopeSchema.safeParse(parsed);
       if (r.success) valid.push({ entry, env: r.data });
       else poison.push({ entry, reason: parsed === undefined ? 'not a JSON envelope' : `invalid envelope: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` });
@@ -666,8 +713,8 @@ export class PartitionRuntime {
   }
 
   /** One command turn over one or more partitions: one transaction, then each partition's decisions and XACK. */
-  private async turn(sts: PartitionState[]): Promise<void> {
-    const parts = sts.map((st) => ({ st, ...this.parseBatch(st) }));
+  private async turn(sts: PartitionState[], solo = false): Promise<void> {
+    const parts = sts.map((st) => ({ st, ...this.parseBatch(st, solo) }));
     this.s.turns++;
     const timing = this.timeTurn('command', parts.length, parts.reduce((n, p) => n + p.valid.length, 0));
     let results: Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }>;

@@ -48,6 +48,7 @@ export const TEST_REDIS_DBS = {
   'bench-orders': 52,
   'quote-router': 53,
   'runtime-wakeups': 54,
+  'runtime-solo': 55,
 } as const;
 export type TestRedisDb = keyof typeof TEST_REDIS_DBS;
 

@@ -6,6 +6,7 @@ import {
   createAccountHost,
   createMarketQuotes,
   createSessionCache,
+  isLiveCommandType,
   openOrderSymbolsByUser,
   openSymbolsFromEngines,
   QuoteRouter,
@@ -29,6 +30,9 @@ import { PartitionRuntime, partitionOf } from '../../runtime/index.js';
 import type { RoleContext, RunningRole } from '../role-context.js';
 import { envelopeFromConfig, oauthFromConfig, standingFromConfig } from './live-deps.js';
 import { storageChecks } from './readiness.js';
+
+/** Live commands (broker and KMS calls) in flight at once per replica, each in a solo turn of its own. */
+const SOLO_TURNS = 4;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -66,8 +70,9 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
   // Auto-pipelined: a turn's private-log appends, and the reads of several partitions, share one write.
   const redis = createRedis(config.redis.url, 'raxx-accounts', { autoPipelining: true });
   redis.on('error', () => {}); // readiness and the runtime's own retries report outages
-  // One connection per concurrent turn, and two for partition claims and the live handoff's reads: a turn never waits.
-  const db = createDb(config.database.appUrl, { max: config.accounts.maxConcurrentTurns + 2, appName: 'raxx-accounts', genericPlans: true });
+  // One connection per concurrent turn (solo ones included), and two for partition claims and the live handoff's
+  // reads: a turn never waits.
+  const db = createDb(config.database.appUrl, { max: config.accounts.maxConcurrentTurns + SOLO_TURNS + 2, appName: 'raxx-accounts', genericPlans: true });
   ctx.onShutdown(async () => {
     await Promise.all([closeRedis(redis), db.close()]);
   });
@@ -130,9 +135,13 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     leaseTtlMs: config.accounts.leaseTtlMs,
     // Few turns at once, each carrying every partition ready when it starts: on a small machine 16 concurrent
     // transactions only interleave (turns of 30–150 ms at 200 orders/s), where 4–8 finish in 13–22 ms with more commands
-    // each (docs/bench-orders.md, "Fewer turns at once"). 8, not 4: a live submit holds its slot while the broker
-    // answers (up to ALPACA_BROKER_TIMEOUT_MS), and a slow broker must not stall the replica's paper turns.
+    // each (docs/bench-orders.md, "Fewer turns at once").
     maxConcurrentTurns: config.accounts.maxConcurrentTurns,
+    // A live command waits on the broker and KMS inside its turn (up to ALPACA_BROKER_TIMEOUT_MS): it runs alone, in
+    // slots of its own, so a slow broker holds neither the other partitions a shared turn would carry nor the paper
+    // turns' slots (docs/accounts.md, "Solo turns").
+    solo: isLiveCommandType,
+    maxSoloTurns: SOLO_TURNS,
     // Read a partition when appendCommand's wake-up says it has entries (full reads every 1 s as the fallback).
     wakeups: true,
     host,
