@@ -1,6 +1,7 @@
 // PostgreSQL side of the runtime: the fencing epoch per partition and the effectively-once turn transaction.
-import { sql } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../infra/db/client.js';
+import { processedCommands } from '../infra/db/schema/index.js';
 import { DbError, toDbError } from '../infra/db/errors.js';
 import { arrayLiteral, arrayParam, jsonCells } from '../infra/db/arrays.js';
 import type { Envelope } from './envelope.js';
@@ -278,9 +279,9 @@ export async function commitFencedGroup(
     (tx) => {
       const done = ids.length
         ? tx
-            .execute<{ id: string; code: string; result: unknown }>(
-              sql`select command_id as id, result_code as code, result from processed_commands where command_id = any(${arrayParam(ids, 'text')})`,
-            )
+            .select({ id: processedCommands.commandId, code: processedCommands.resultCode, result: processedCommands.result })
+            .from(processedCommands)
+            .where(inArray(processedCommands.commandId, ids))
             .then((r) => r)
         : Promise.resolve([]);
       const prefetch = opts.prefetch;

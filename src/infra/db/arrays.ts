@@ -1,8 +1,13 @@
-// Multi-row statements whose text does not depend on the number of rows: each column goes over as ONE array
-// parameter (`unnest($1::uuid[], $2::jsonb[], …)`, `= any($1::text[])`). Every statement is a named prepared statement
-// per connection (client.ts), so a `values (…), (…)` list would be a new statement — parsed, planned, and one extra
-// round trip for its parameter types — for every row count a turn happens to have; one text per statement kind is
-// prepared once. It also spares building one parameter per cell.
+// Multi-row INSERTs whose text does not depend on the number of rows: each column goes over as ONE array parameter
+// (`insert … select * from unnest($1::uuid[], $2::jsonb[], …)`). Every statement is a named prepared statement per
+// connection (client.ts), so a `values (…), (…)` list is a new statement — parsed, planned, and one extra round trip
+// for its parameter types — for every row count a turn happens to have, with one parameter built per cell; one text
+// per statement kind is prepared once.
+//
+// Inserts only. A lookup or a join against an array parameter (`= any($1)`, `from unnest(…) join t`) gets a generic
+// plan that assumes 10 elements, and while a table is small that plan is a sequential scan or a hash join over all of
+// it — which the connection then keeps (force_generic_plan) as the table grows. Lookups and updates keep their
+// equality shapes (`in ($1, …)`, `values` joined on the key), whose plans use the index.
 import { sql, type SQL } from 'drizzle-orm';
 
 /** A cell of an array parameter: text, a number, a boolean, or null (SQL NULL). */

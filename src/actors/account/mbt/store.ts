@@ -54,7 +54,10 @@ export async function loadAccounts(tx: Tx, userIds: readonly string[]): Promise<
   const rows = await tx.execute<LoadRow>(sql`
     select p.id::text as account_id, p.user_id, p.account_type, p.status, p.cash::text as cash, s.init, s.state, s.input_count
       from paper_accounts p left join mbt_states s on s.account_id = p.id
-     where p.user_id = any(${arrayParam(userIds, 'text')})`);
+     where p.user_id in (${sql.join(
+       userIds.map((u) => sql`${u}`),
+       sql`, `,
+     )})`);
   for (const r of rows) {
     if (r.state && r.init) {
       const n = Number(r.input_count);
@@ -248,7 +251,7 @@ export class TurnWriter {
     // saves: raxx_expect_rows fails the statement with 40001, which aborts the turn (retried; the engines reload).
     // Checked in the statement itself, so the failure is an SQL error like any other (and a pipelined COMMIT could
     // never get past it).
-    // One array parameter per column (infra/db/arrays.ts): one statement text whatever the number of engines.
+    // Inserts: one array parameter per column (infra/db/arrays.ts), one statement text whatever the number of rows.
     if (fresh.length) {
       const ids = arrayParam(fresh.map((a) => a.accountId), 'uuid');
       const users = arrayParam(fresh.map((a) => a.userId), 'text');
@@ -262,15 +265,12 @@ export class TurnWriter {
           on conflict (account_id) do nothing returning 1)
         select public.raxx_expect_rows((select count(*) from saved), ${fresh.length}::bigint, 'mbt_states (new engines)'::text)`);
     }
+    // An update joins its rows to the table: those stay a VALUES list (see infra/db/arrays.ts).
     if (known.length) {
-      const ids = arrayParam(known.map((a) => a.accountId), 'uuid');
-      const saves = arrayParam(jsonCells(known.map((a) => a.state)), 'jsonb');
-      const ns = arrayParam(known.map((a) => counts.get(a)!), 'bigint');
-      const prevs = arrayParam(known.map((a) => a.saved), 'bigint');
       send(sql`
         with saved as (
           update mbt_states m set state = v.state, input_count = v.n, updated_at = now()
-            from unnest(${ids}, ${saves}, ${ns}, ${prevs}) as v(account_id, state, n, prev)
+            from (values ${values(known.map((a) => sql`(${a.accountId}::uuid, ${JSON.stringify(a.state)}::jsonb, ${counts.get(a)!}::bigint, ${a.saved}::bigint)`))}) as v(account_id, state, n, prev)
            where m.account_id = v.account_id and m.input_count = v.prev
           returning 1)
         select public.raxx_expect_rows((select count(*) from saved), ${known.length}::bigint, 'mbt_states'::text)`);
