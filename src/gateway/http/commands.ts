@@ -8,10 +8,9 @@ import { z } from 'zod';
 import type { Clock } from '../../domain/index.js';
 import type { Db } from '../../infra/db/index.js';
 import type { Logger } from '../../infra/logging/index.js';
-import type { RateLimiter } from '../../infra/rate-limit/index.js';
 import type { UserEventBus } from '../private-events.js';
 import { createCommandSubmitter, isUuid, type CommandDecisionBody, type CommandSubmitter } from './command-submitter.js';
-import { admit, readRequest, type AccessDeps } from './market-rest.js';
+import { admit, identify, readRequest, spend, type AccessDeps } from './market-rest.js';
 import { guard, readBody, STATUS_TEXT, type ResState } from './response.js';
 import type { RouteModule } from './routes.js';
 
@@ -56,8 +55,6 @@ export interface CommandRoutesDeps extends AccessDeps {
   db: Db;
   /** Shared user-events subscriber (the same one the WebSocket private channel uses). */
   events: UserEventBus;
-  /** Generic Redis limiter (createRedisRateLimiter) for the per-user command budget. */
-  rateLimiter: RateLimiter;
   /** P of the accounts runtime (config.accounts.partitions). */
   partitions: number;
   clock: Clock;
@@ -93,6 +90,32 @@ function fail(res: HttpResponse, state: ResState, status: number, code: CommandE
   send(res, state, status, { code, message, ...extra }, headers);
 }
 
+type ParsedCommand =
+  | { ok: true; command: z.infer<typeof postSchema> }
+  | { ok: false; status: 400 | 413 | 415; code: CommandErrorCode; message: string; extra?: Record<string, unknown> };
+
+/** The body of `POST /api/commands` (null: over `maxBody`), checked without any I/O. */
+function parseCommand(body: Buffer | null, contentType: string, maxBody: number): ParsedCommand {
+  if (body === null) return { ok: false, status: 413, code: 'payload_too_large', message: `the body is limited to ${maxBody} bytes` };
+  if (!contentType.toLowerCase().startsWith('application/json')) return { ok: false, status: 415, code: 'json_required', message: 'content-type must be application/json' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { ok: false, status: 400, code: 'invalid_request', message: 'the body is not valid JSON' };
+  }
+  const type = (raw as { type?: unknown } | null)?.type;
+  if (typeof type === 'string' && !(ACCOUNT_COMMAND_TYPES as readonly string[]).includes(type)) {
+    return { ok: false, status: 400, code: 'unknown_command', message: 'unknown command type', extra: { type: type.slice(0, 64), known: ACCOUNT_COMMAND_TYPES } };
+  }
+  const parsed = postSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { ok: false, status: 400, code: 'invalid_request', message: `${issue.path.join('.') || '(body)'}: ${issue.message}` };
+  }
+  return { ok: true, command: parsed.data };
+}
+
 export function createCommandRoutes(deps: CommandRoutesDeps): RouteModule {
   const o = deps.options ?? {};
   const perSecond = o.commandsPerSecond ?? 20;
@@ -122,28 +145,19 @@ export function createCommandRoutes(deps: CommandRoutesDeps): RouteModule {
       // The body is read first: uWS hands it over only to a reader attached inside the handler.
       const body = await readBody(res, state, maxBody);
       if (state.aborted) return;
-      const user = await admit(deps, res, state, parts.token);
+      const user = await identify(deps, res, state, parts.token);
       if (!user) return;
-      if (body === null) return fail(res, state, 413, 'payload_too_large', `the body is limited to ${maxBody} bytes`);
-      if (!contentType.toLowerCase().startsWith('application/json')) return fail(res, state, 415, 'json_required', 'content-type must be application/json');
-      let raw: unknown;
-      try {
-        raw = JSON.parse(body.toString('utf8'));
-      } catch {
-        return fail(res, state, 400, 'invalid_request', 'the body is not valid JSON');
+      const parsed = parseCommand(body, contentType, maxBody);
+      if (!parsed.ok) {
+        // A request that will not be appended still counts against the HTTP budget (and over it, 429 comes first).
+        if (await spend(deps, res, state, user)) fail(res, state, parsed.status, parsed.code, parsed.message, parsed.extra);
+        return;
       }
-      const type = (raw as { type?: unknown } | null)?.type;
-      if (typeof type === 'string' && !(ACCOUNT_COMMAND_TYPES as readonly string[]).includes(type)) {
-        return fail(res, state, 400, 'unknown_command', 'unknown command type', { type: type.slice(0, 64), known: ACCOUNT_COMMAND_TYPES });
-      }
-      const parsed = postSchema.safeParse(raw);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        return fail(res, state, 400, 'invalid_request', `${issue.path.join('.') || '(body)'}: ${issue.message}`);
-      }
-      const cmd = await deps.rateLimiter.limit('cmd', user.id, perSecond, 1000);
-      if (!cmd.allowed) {
-        const retry = Math.max(1, cmd.retryAfterSeconds);
+      // The HTTP budget and the command budget in one Redis call, counted as two calls would be.
+      const budget = await spend(deps, res, state, user, undefined, { scope: 'cmd', limit: perSecond, windowMs: 1000 });
+      if (!budget) return;
+      if (!budget.allowed) {
+        const retry = Math.max(1, budget.retryAfterSeconds);
         return fail(res, state, 429, 'rate_limited', `at most ${perSecond} commands per second`, { retryAfterSeconds: retry }, {
           'retry-after': String(retry),
           'x-ratelimit-limit': String(perSecond),
@@ -151,10 +165,10 @@ export function createCommandRoutes(deps: CommandRoutesDeps): RouteModule {
         });
       }
 
-      const commandId = (parsed.data.id ?? randomUUID()).toLowerCase();
+      const commandId = (parsed.command.id ?? randomUUID()).toLowerCase();
       const result = await submitter.submit(
         user.id,
-        { commandId, clientChosenId: parsed.data.id !== undefined, type: parsed.data.type, payload: parsed.data.payload ?? {} },
+        { commandId, clientChosenId: parsed.command.id !== undefined, type: parsed.command.type, payload: parsed.command.payload ?? {} },
         () => state.aborted,
       );
       if (result.kind === 'conflict') return fail(res, state, 409, 'id_conflict', 'this command id is already in use');

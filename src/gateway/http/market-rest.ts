@@ -10,7 +10,7 @@ import type { Logger } from '../../infra/logging/index.js';
 import { extractToken, type SessionAuth } from '../auth.js';
 import type { HubPort } from '../hub-port.js';
 import type { TierDirectory, UserRecord } from '../tier-directory.js';
-import type { RequestLimiter } from './request-limiter.js';
+import type { ExtraBudget, LimitDecision, RequestLimiter } from './request-limiter.js';
 import { guard, type ResState } from './response.js';
 import type { RouteModule } from './routes.js';
 
@@ -97,6 +97,12 @@ export interface AccessDeps {
  * `fail`: the paper API answers in Alpaca's error shape) and returns null then; the caller returns too.
  */
 export async function admit(deps: AccessDeps, res: HttpResponse, state: ResState, token: string, fail: typeof sendError = sendError): Promise<UserRecord | null> {
+  const user = await identify(deps, res, state, token, fail);
+  return user && (await spend(deps, res, state, user, fail)) ? user : null;
+}
+
+/** admit without the budget: the session's user, or null after answering 401/403. */
+export async function identify(deps: Pick<AccessDeps, 'auth' | 'directory'>, res: HttpResponse, state: ResState, token: string, fail: typeof sendError = sendError): Promise<UserRecord | null> {
   if (token === '') {
     fail(res, state, 401, 'unauthorized', 'a session token is required (cookie, Bearer or access_token)');
     return null;
@@ -111,17 +117,30 @@ export async function admit(deps: AccessDeps, res: HttpResponse, state: ResState
     fail(res, state, 403, 'unknown_user', 'the user does not exist');
     return null;
   }
-  const decision = await deps.limiter.check(user.id, user.tier);
-  if (!decision.allowed) {
-    const retry = Math.max(1, Math.ceil(decision.retryAfterSeconds));
-    fail(res, state, 429, 'rate_limited', `at most ${decision.limit} requests per minute`, { retryAfterSeconds: retry }, {
-      'retry-after': String(retry),
-      'x-ratelimit-limit': String(decision.limit),
-      'x-ratelimit-remaining': '0',
-    });
-    return null;
-  }
   return user;
+}
+
+/**
+ * One request of `user`'s budget (and of `extra` too, in the same call: LimitDecision `refusedBy`). False after
+ * answering 429 for the request budget; a refusal by `extra` is the caller's to answer (returned as the decision).
+ */
+export async function spend(
+  deps: Pick<AccessDeps, 'limiter'>,
+  res: HttpResponse,
+  state: ResState,
+  user: UserRecord,
+  fail: typeof sendError = sendError,
+  extra?: ExtraBudget,
+): Promise<LimitDecision | false> {
+  const decision = await deps.limiter.check(user.id, user.tier, extra);
+  if (decision.allowed || decision.refusedBy === 'extra') return decision;
+  const retry = Math.max(1, Math.ceil(decision.retryAfterSeconds));
+  fail(res, state, 429, 'rate_limited', `at most ${decision.limit} requests per minute`, { retryAfterSeconds: retry }, {
+    'retry-after': String(retry),
+    'x-ratelimit-limit': String(decision.limit),
+    'x-ratelimit-remaining': '0',
+  });
+  return false;
 }
 
 const CHANNELS: readonly MarketChannel[] = ['quotes', 'trades', 'bars', 'updatedBars', 'dailyBars', 'statuses', 'lulds', 'depth'];

@@ -4,6 +4,8 @@ export {
   createRedisRateLimiter,
   createRedisRequestLimiter,
   rateLimitKey,
+  type Budget,
+  type MultiRateDecision,
   type RateDecision,
   type RateLimiter,
   type RedisRequestLimiterOptions,

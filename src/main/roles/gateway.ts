@@ -124,11 +124,11 @@ export async function startGatewayRole(ctx: RoleContext, overrides: GatewayRoleO
     createCommandRoutes({
       auth,
       directory,
+      // The HTTP budget, and the command budget with it in the same call.
       limiter: requestLimiter,
       redis,
       db: db.db,
       events: userEvents,
-      rateLimiter: createRedisRateLimiter(redis),
       partitions: config.accounts.partitions,
       clock,
       logger,

@@ -34,9 +34,14 @@ const tokens: Record<string, string> = {};
 const denied = new Set<string>();
 const cursors = new Map<number, string>();
 
+// The HTTP budget is played by `denied`; the command budget (the extra one) is the real Redis limiter's.
 const limiter: RequestLimiter = {
-  check: async (userId, tier) =>
-    denied.has(userId) ? { allowed: false, limit: 60, remaining: 0, retryAfterSeconds: 7 } : unlimited.check(userId, tier),
+  check: async (userId, tier, extra) => {
+    if (denied.has(userId)) return { allowed: false, limit: 60, remaining: 0, retryAfterSeconds: 7, refusedBy: 'request' };
+    if (!extra) return unlimited.check(userId, tier);
+    const d = await createRedisRateLimiter(redis).limit(extra.scope, userId, extra.limit, extra.windowMs);
+    return d.allowed ? d : { ...d, refusedBy: 'extra' };
+  },
 };
 
 // ---- the simulated account actor ----
@@ -118,7 +123,6 @@ beforeAll(async () => {
     redis,
     db: app.db,
     events: bus,
-    rateLimiter: createRedisRateLimiter(redis),
     partitions: P,
     clock,
     logger,
@@ -292,6 +296,7 @@ describe('POST /api/commands', () => {
     expect(accepted + statuses.filter((s) => s === 429).length).toBe(7);
     const limited = results.find((r) => r.status === 429)!;
     expect(limited.body).toMatchObject({ code: 'rate_limited' });
+    expect(limited.body.message).toMatch(/commands per second/);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(await appended('demo-free')).toHaveLength(accepted); // refused commands are not appended
 
@@ -300,6 +305,10 @@ describe('POST /api/commands', () => {
       const res = await post('demo-free', { type: 'account.reset' });
       expect(res.status).toBe(429);
       expect(res.headers.get('retry-after')).toBe('7');
+      expect(res.body.message).toMatch(/requests per minute/);
+      // Over the HTTP budget, an invalid body is refused by the budget first, as any request is.
+      const invalid = await post('demo-free', { type: 'account.nope' });
+      expect(invalid.status).toBe(429);
     } finally {
       denied.delete('demo-free');
     }

@@ -67,7 +67,7 @@ beforeAll(async () => {
 
   redis = createRedis(redisUrl(), 'ops-test');
   await redis.del(marketDataKeys.killSwitch, marketDataKeys.status);
-  for (const key of await redis.keys('rl:{ops:*')) await redis.del(key);
+  for (const key of await redis.keys('rl:{*}:ops')) await redis.del(key);
 
   auth = hmacAuth(SECRET);
   directory = new TierDirectory(app.db, { cacheMs: 1000 });

@@ -118,7 +118,52 @@ describe('Redis rate limiter', () => {
   });
 });
 
+describe('several budgets of one subject in one call (limitAll)', () => {
+  it('counts them in order as separate calls would: the first refusal stops the rest, earlier ones keep their count', async () => {
+    const limiter = createRedisRateLimiter(a);
+    const [wide, narrow] = [scope(), scope()];
+    const both = () => limiter.limitAll('u1', [{ scope: wide, limit: 4, windowMs: 60_000 }, { scope: narrow, limit: 2, windowMs: 60_000 }]);
+    const first = await both();
+    expect(first).toMatchObject({ allowed: true, refusedBy: null, limit: 2, remaining: 1, retryAfterMs: 0 });
+    expect(first.budgets.map((d) => [d.allowed, d.remaining])).toEqual([[true, 3], [true, 1]]);
+    expect((await both()).allowed).toBe(true);
+    // The narrow budget is spent: the wide one still counts the request, the narrow one does not.
+    const third = await both();
+    expect(third).toMatchObject({ allowed: false, refusedBy: 1, limit: 2, remaining: 0 });
+    expect(third.retryAfterSeconds).toBe(60);
+    expect(third.budgets.map((d) => d.allowed)).toEqual([true, false]);
+    expect(await a.zcard(rateLimitKey(wide, 'u1'))).toBe(3);
+    expect(await a.zcard(rateLimitKey(narrow, 'u1'))).toBe(2);
+    // The wide one spent too (4): refused first, so the narrow one is not even asked (remaining -1) and nothing counts.
+    expect((await both()).refusedBy).toBe(1);
+    const fifth = await both();
+    expect(fifth).toMatchObject({ allowed: false, refusedBy: 0, limit: 4 });
+    expect(fifth.budgets.map((d) => d.remaining)).toEqual([0, -1]);
+    expect(await a.zcard(rateLimitKey(wide, 'u1'))).toBe(4);
+    expect(await a.zcard(rateLimitKey(narrow, 'u1'))).toBe(2);
+    // Every key of one subject shares its hash tag: one Redis Cluster slot, so one script may touch them all.
+    expect(rateLimitKey(wide, 'u1').match(/\{(.*)\}/)?.[1]).toBe('u1');
+    expect(rateLimitKey(narrow, 'u1').match(/\{(.*)\}/)?.[1]).toBe('u1');
+    await expect(limiter.limitAll('u1', [])).rejects.toBeInstanceOf(RateLimitInputError);
+  });
+});
+
 describe('createRedisRequestLimiter (the gateway RequestLimiter port)', () => {
+  it('counts an extra budget (the command budget) in the same call and says which budget refused', async () => {
+    const s = scope();
+    const cmd = scope();
+    const limiter: RequestLimiter = createRedisRequestLimiter(a, { perMinute: { free: 3, pro: 600, pro_plus: 3000 }, scope: s });
+    const extra = { scope: cmd, limit: 2, windowMs: 1000 };
+    const d = [];
+    for (let i = 0; i < 4; i++) d.push(await limiter.check('x', 'free', extra));
+    expect(d.map((x) => x.allowed)).toEqual([true, true, false, false]);
+    // Third: the HTTP budget (3/min) allowed it, the command budget (2/s) refused it; fourth: the HTTP budget is spent.
+    expect(d[2]).toMatchObject({ refusedBy: 'extra', limit: 2, retryAfterSeconds: 1 });
+    expect(d[3]).toMatchObject({ refusedBy: 'request', limit: 3, retryAfterSeconds: 60 });
+    expect(d[0]!.refusedBy).toBeUndefined();
+  });
+
+
   it('gives Free 60, Pro 600 and Pro+ 3,000 requests per minute, shared by two replicas', async () => {
     const s = scope();
     const one: RequestLimiter = createRedisRequestLimiter(a, { perMinute: httpRequestsPerMinute, scope: s });
