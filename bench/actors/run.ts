@@ -16,10 +16,10 @@ import { commonArgs, COMMON_OPTIONS, parseOptions } from '../shared/args.js';
 import { drainStreams, startAccountsAndGateway, type StepServers } from '../shared/runtime.js';
 import { runScenarios, type Outcome as ScenarioOutcome } from '../shared/scenarios.js';
 import { signSessionTokens } from '../shared/sessions.js';
-import { validity } from '../shared/validity.js';
+import { STOLEN_NOTE, validity } from '../shared/validity.js';
 import { forkChild, runBench, Started, stopChildren, type ForkedChild } from '../shared/children.js';
 import { pgWorkPer, tableStats } from '../shared/pg-work.js';
-import { cpuSeconds, machineCores, machineLine, machineTicks, treeCpu, treeDelta } from '../shared/proc.js';
+import { cpuSeconds, machineCores, machineLine, machineTicks, stolenCores, treeCpu, treeDelta } from '../shared/proc.js';
 import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
 import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySummary } from '../shared/util.js';
 import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
@@ -59,7 +59,7 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   lagMax: number;
   loopP99: number[];
   maxInFlight: number;
-  cpu: { gateway: number; replicas: number[]; redis: number; postgres: number; clients: number[]; parent: number; machine: number; foreign: number };
+  cpu: { gateway: number; replicas: number[]; redis: number; postgres: number; clients: number[]; parent: number; machine: number; stolen: number; foreign: number };
   meanBatch: number;
   /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
   turns: string;
@@ -136,10 +136,11 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     clients: b.clients.map((v, i) => (v - a.clients[i]!) / el),
     parent: (parentUse.user + parentUse.system) / 1e6 / el,
     machine: machineCores(a.machine, b.machine),
+    stolen: stolenCores(a.machine, b.machine),
     foreign: 0,
   };
   const ours = cpu.gateway + cpu.replicas.reduce((x, y) => x + y, 0) + cpu.redis + cpu.postgres + cpu.clients.reduce((x, y) => x + y, 0) + cpu.parent;
-  cpu.foreign = Math.max(0, cpu.machine - ours);
+  cpu.foreign = Math.max(0, cpu.machine - cpu.stolen - ours);
 
   const lat = mergeHists(reps.map((r) => r.latency));
   const lag = mergeHists(reps.map((r) => r.sendLag));
@@ -194,7 +195,7 @@ function stepPasses(r: StepResult): boolean {
 
 function printStep(r: StepResult, users: number): void {
   const tag = r.invalid.length ? `INVALID — ${r.invalid.join('; ')}` : 'valid';
-  console.log(`  ── ${fmt(r.rate)} commands/s offered (${fmt(r.rate / users, 2)} per user per s): ${tag}${r.shared ? ' · SHARED machine' : ''}${r.disk.stalls ? ' · DISK STALLS' : ''}`);
+  console.log(`  ── ${fmt(r.rate)} commands/s offered (${fmt(r.rate / users, 2)} per user per s): ${tag}${r.shared ? ' · SHARED machine' : ''}${r.disk.stalls ? ' · DISK STALLS' : ''}${r.cpu.stolen > STOLEN_NOTE ? ' · HOST BUSY (steal)' : ''}`);
   const errs = Object.entries(r.errors).map(([k, v]) => `${k} ×${fmt(v)}`).join(', ');
   console.log(`     requests      : ${fmt(r.scheduled)} scheduled in ${r.seconds} s → ${fmt(r.accepted)} accepted, ${fmt(r.rejected)} rejected, ${fmt(r.pending)} 504 decision_pending, ${fmt(r.timeouts)} client timeouts (${CLIENT_TIMEOUT_MS / 1000} s), errors: ${errs || 'none'}`);
   console.log(`     achieved      : ${fmt(r.achieved)} decisions/s answered in the window (${fmt((r.achieved / r.rate) * 100, 1)} % of offered); max ${fmt(r.maxInFlight)} in flight`);
@@ -203,7 +204,7 @@ function printStep(r: StepResult, users: number): void {
   console.log(`     generator     : dispatch lag p99 ${fmt(r.lagP99, 2)} ms, max ${fmt(r.lagMax, 1)} ms; event-loop p99 ${r.loopP99.map((x) => `${fmt(x, 1)} ms`).join(', ')}`);
   const c = r.cpu;
   console.log(
-    `     CPU (% core)  : gateway ${fmt(c.gateway * 100)} · accounts ${c.replicas.map((x) => fmt(x * 100)).join(' + ')} · redis-server ${fmt(c.redis * 100)} · postgres ${fmt(c.postgres * 100)} · load generator ${c.clients.map((x) => fmt(x * 100)).join(' + ')} · bench parent ${fmt(c.parent * 100)} · machine ${fmt(c.machine * 100)} of ${cpus().length * 100} (outside the bench ${fmt(c.foreign * 100)})`,
+    `     CPU (% core)  : gateway ${fmt(c.gateway * 100)} · accounts ${c.replicas.map((x) => fmt(x * 100)).join(' + ')} · redis-server ${fmt(c.redis * 100)} · postgres ${fmt(c.postgres * 100)} · load generator ${c.clients.map((x) => fmt(x * 100)).join(' + ')} · bench parent ${fmt(c.parent * 100)} · machine ${fmt(c.machine * 100)} of ${cpus().length * 100} (outside the bench ${fmt(c.foreign * 100)}, stolen by the host ${fmt(c.stolen * 100)})`,
   );
   const perCmd = r.achieved >= 1 ? (c.machine / r.achieved) * 1e6 : NaN;
   console.log(`     per command   : ${fmt(perCmd)} µs of machine CPU; mean batch ${fmt(r.meanBatch, 2)} commands per turn; load average before ${r.loadAvg.map((x) => fmt(x, 2)).join(' ')}`);

@@ -19,12 +19,12 @@ import { commonArgs, COMMON_OPTIONS, parseOptions } from '../shared/args.js';
 import { drainStreams, startAccountsAndGateway, type StepServers } from '../shared/runtime.js';
 import { runScenarios, type Outcome as ScenarioOutcome } from '../shared/scenarios.js';
 import { signSessionTokens } from '../shared/sessions.js';
-import { validity } from '../shared/validity.js';
+import { STOLEN_NOTE, validity } from '../shared/validity.js';
 import { forkChild, runBench, Started, stopChildren, type ForkedChild } from '../shared/children.js';
 import { diskLine, type DiskWindow } from '../shared/disk-probe.js';
 import { pgWorkPer, tableStats } from '../shared/pg-work.js';
 import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
-import { cpuSeconds, machineCores, machineLine, machineTicks, treeCpu, treeDelta } from '../shared/proc.js';
+import { cpuSeconds, machineCores, machineLine, machineTicks, stolenCores, treeCpu, treeDelta } from '../shared/proc.js';
 import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
 import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySummary } from '../shared/util.js';
 import type { BenchUser, ChildMessage, ClientReport, ClientTotals, ParentMessage } from './ipc.js';
@@ -75,6 +75,8 @@ interface Cpu {
   clients: number[];
   parent: number;
   machine: number;
+  /** Cores the hypervisor gave to others (part of `machine`, not of `foreign`). */
+  stolen: number;
   foreign: number;
 }
 
@@ -193,11 +195,12 @@ function cpuBetween(a: ReturnType<typeof cpuReading>, b: ReturnType<typeof cpuRe
     clients: b.clients.map((v, i) => (v - a.clients[i]!) / el),
     parent: (parentUse.user + parentUse.system) / 1e6 / el,
     machine: machineCores(a.machine, b.machine),
+    stolen: stolenCores(a.machine, b.machine),
     foreign: 0,
   };
   const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
   const ours = cpu.sim + cpu.feed + cpu.gateway + sum(cpu.replicas) + cpu.redis + cpu.postgres + sum(cpu.clients) + cpu.parent;
-  cpu.foreign = Math.max(0, cpu.machine - ours);
+  cpu.foreign = Math.max(0, cpu.machine - cpu.stolen - ours);
   return cpu;
 }
 
@@ -317,7 +320,7 @@ function sustained(r: StepResult): boolean {
 
 function printStep(r: StepResult, users: number): void {
   const tag = r.invalid.length ? `INVALID — ${r.invalid.join('; ')}` : 'valid';
-  console.log(`  ── ${fmt(r.rate)} orders/s offered (${fmt(r.rate / users, 2)} per user per s): ${tag}${r.shared ? ' · SHARED machine' : ''}${r.disk.stalls ? ' · DISK STALLS' : ''}`);
+  console.log(`  ── ${fmt(r.rate)} orders/s offered (${fmt(r.rate / users, 2)} per user per s): ${tag}${r.shared ? ' · SHARED machine' : ''}${r.disk.stalls ? ' · DISK STALLS' : ''}${r.cpu.stolen > STOLEN_NOTE ? ' · HOST BUSY (steal)' : ''}`);
   const rej = Object.entries(r.rejected).map(([k, v]) => `${k} "${v.message}" ×${fmt(v.count)}`).join(', ');
   const errs = Object.entries(r.errors).map(([k, v]) => `${k} ×${fmt(v)}`).join(', ');
   console.log(`     orders        : ${fmt(r.scheduled)} scheduled in ${r.seconds} s → ${fmt(r.accepted)} accepted (buy ${fmt(r.mix.buy)} / sell ${fmt(r.mix.sell)}, market ${fmt(r.mix.market)} / limit ${fmt(r.mix.limit)})`);
@@ -333,7 +336,7 @@ function printStep(r: StepResult, users: number): void {
   const c = r.cpu;
   const p = (x: number) => fmt(x * 100);
   console.log(
-    `     CPU (% core)  : gateway ${p(c.gateway)} · accounts ${c.replicas.map(p).join(' + ')} · postgres ${p(c.postgres)} · redis-server ${p(c.redis)} · feed ${p(c.feed)} · sim ${p(c.sim)} · load generator ${c.clients.map(p).join(' + ')} · bench parent ${p(c.parent)} · machine ${p(c.machine)} of ${cpus().length * 100} (outside the bench ${p(c.foreign)})`,
+    `     CPU (% core)  : gateway ${p(c.gateway)} · accounts ${c.replicas.map(p).join(' + ')} · postgres ${p(c.postgres)} · redis-server ${p(c.redis)} · feed ${p(c.feed)} · sim ${p(c.sim)} · load generator ${c.clients.map(p).join(' + ')} · bench parent ${p(c.parent)} · machine ${p(c.machine)} of ${cpus().length * 100} (outside the bench ${p(c.foreign)}, stolen by the host ${p(c.stolen)})`,
   );
   const perOrder = r.achieved >= 1 ? (c.machine / r.achieved) * 1e6 : Number.NaN;
   console.log(`     per order     : ${fmt(perOrder)} µs of machine CPU; mean batch ${fmt(r.meanBatch, 2)} commands per turn; load average before ${r.loadAvg.map((x) => fmt(x, 2)).join(' ')}`);

@@ -43,16 +43,26 @@ export function treeDelta(before: Map<number, number>, after: Map<number, number
   return sum;
 }
 
-/** Busy and total ticks of the whole machine (`/proc/stat`, all CPUs; idle and iowait are not busy). */
-export function machineTicks(): { busy: number; total: number } {
+/**
+ * Busy and total ticks of the whole machine (`/proc/stat`, all CPUs; idle and iowait are not busy), and `steal`: time
+ * the hypervisor gave this VM's CPUs to someone else (counted in `busy`: the VM wanted to run).
+ */
+export function machineTicks(): { busy: number; total: number; steal: number } {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3]! - f[4]!, total };
+  return { busy: total - f[3]! - f[4]!, total, steal: f[7]! };
 }
 
+type Ticks = ReturnType<typeof machineTicks>;
+
 /** Cores the machine used between two `machineTicks` readings (0 … number of CPUs). */
-export function machineCores(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
+export function machineCores(a: Ticks, b: Ticks): number {
   return ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * cpus().length;
+}
+
+/** Cores stolen by the hypervisor between two readings: a step with much of it ran on a busy host. */
+export function stolenCores(a: Ticks, b: Ticks): number {
+  return ((b.steal - a.steal) / Math.max(1, b.total - a.total)) * cpus().length;
 }
 
 /** One line naming the machine, for the top of a report. */

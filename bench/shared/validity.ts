@@ -7,6 +7,11 @@ export const SEND_LAG_P99_LIMIT_MS = 10;
 export const CLIENT_CPU_LIMIT = 0.9;
 /** Cores used by processes outside the bench above which the run is flagged SHARED (figures are then conservative). */
 export const FOREIGN_CPU_NOTE = 0.25;
+/**
+ * Cores stolen by the hypervisor above which a step is headed HOST BUSY: the VM's CPUs ran for someone else, and what
+ * is left runs slower (every process, the load generators too, uses more CPU for the same work).
+ */
+export const STOLEN_NOTE = 0.1;
 
 /** Why the step is INVALID (empty: valid), and whether other processes shared the machine. */
 export function validity(v: { lagP99Ms: number; clientCores: readonly number[]; foreignCores: number }): { invalid: string[]; shared: boolean } {
