@@ -14,6 +14,7 @@ import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/in
 import { ENVELOPE_FIELD, envelopeSchema, partitionOf, runtimeKeys, type Envelope } from '../../../src/runtime/index.js';
 import { TierDirectory, type Gateway } from '../../../src/gateway/index.js';
 import { unlimited, type RequestLimiter } from '../../../src/gateway/http/request-limiter.js';
+import type { RateLimiter } from '../../../src/infra/rate-limit/index.js';
 import { createCommandSubmitter } from '../../../src/gateway/http/command-submitter.js';
 import { createPaperRoutes } from '../../../src/gateway/http/paper/routes.js';
 import { createPaperStream } from '../../../src/gateway/paper-stream.js';
@@ -32,6 +33,7 @@ const A = `paper-a-${tag}`;
 const B = `paper-b-${tag}`;
 const NOACCT = `paper-none-${tag}`;
 const LIMITED = `paper-limited-${tag}`;
+const BUSY = `paper-busy-${tag}`;
 
 let t: TestDatabase;
 let app: DbHandle;
@@ -45,8 +47,20 @@ let url: string;
 const tokens: Record<string, string> = {};
 const accountIds: Record<string, string> = {};
 
+// LIMITED has spent its HTTP budget; BUSY its order budget (the extra budget a submit counts with the HTTP one).
 const limiter: RequestLimiter = {
-  check: async (userId, tier) => (userId === LIMITED ? { allowed: false, limit: 60, remaining: 0, retryAfterSeconds: 7 } : unlimited.check(userId, tier)),
+  check: async (userId, tier, extra) => {
+    if (userId === LIMITED) return { allowed: false, limit: 60, remaining: 0, retryAfterSeconds: 7, refusedBy: 'request' };
+    if (userId === BUSY && extra) return { allowed: false, limit: extra.limit, remaining: 0, retryAfterSeconds: 1, refusedBy: 'extra' };
+    return unlimited.check(userId, tier);
+  },
+};
+// Replace and cancel count the order budget on their own: never spent here.
+const orderBudget: RateLimiter = {
+  limit: async (_scope, _subject, limit) => ({ allowed: true, limit, remaining: limit, retryAfterMs: 0, retryAfterSeconds: 0 }),
+  limitAll: async () => {
+    throw new Error('not used by the paper routes');
+  },
 };
 
 // ---- helpers ----
@@ -167,7 +181,7 @@ async function insertOrder(user: string, o: Partial<typeof orders.$inferInsert> 
 beforeAll(async () => {
   t = await createTestDatabase('raxx_paper');
   app = createDb(t.appUrl, { max: 4 });
-  const ids = [A, B, NOACCT, LIMITED];
+  const ids = [A, B, NOACCT, LIMITED, BUSY];
   await withTenant(app.db, ids, async (tx) => {
     await tx.insert(users).values(ids.map((id) => ({ id, tier: 'pro' as const })));
     for (const id of [A, B]) {
@@ -192,6 +206,7 @@ beforeAll(async () => {
     auth,
     directory,
     limiter,
+    rateLimiter: orderBudget,
     db: app.db,
     submitter,
     assets,
@@ -333,9 +348,25 @@ describe('access', () => {
     expect(limited.status).toBe(429);
     expect(limited.json.code).toBe(42910000);
     expect(limited.headers.get('retry-after')).toBe('7');
+    // Over the HTTP budget, an order that would be refused anyway is refused by the budget first.
+    const limitedOrder = await call(LIMITED, 'POST', '/paper/v2/orders', { symbol: 'NOPE', qty: '1', side: 'buy', type: 'market', time_in_force: 'day' });
+    expect(limitedOrder.status).toBe(429);
+    expect(limitedOrder.json.message).toMatch(/requests per minute/);
     const unknown = await call(A, 'GET', '/paper/v2/watchlists');
     expect(unknown.status).toBe(404);
     expect(unknown.json.code).toBe(40410000);
+  });
+
+  it('a spent order budget refuses a valid order with 429 and appends nothing; an invalid one is still a 422', async () => {
+    const before = await streamLen(BUSY);
+    const order = { symbol: 'AAPL', qty: '1', side: 'buy', type: 'market', time_in_force: 'day' };
+    const refused = await call(BUSY, 'POST', '/paper/v2/orders', order);
+    expect(refused.status).toBe(429);
+    expect(refused.json).toMatchObject({ code: 42910000, message: 'at most 20 orders per second' });
+    expect(refused.headers.get('retry-after')).toBe('1');
+    const invalidOrder = await call(BUSY, 'POST', '/paper/v2/orders', { ...order, symbol: 'NOPE' });
+    expect(invalidOrder.status).toBe(422);
+    expect(await streamLen(BUSY)).toBe(before);
   });
 
   it("isolation: another user's order and position are 404 (not 403), and cancel/replace of them append nothing", async () => {

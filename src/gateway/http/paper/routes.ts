@@ -15,7 +15,8 @@ import type { Logger } from '../../../infra/logging/index.js';
 import type { RateLimiter } from '../../../infra/rate-limit/index.js';
 import type { UserRecord } from '../../tier-directory.js';
 import type { CommandDecisionBody, CommandSubmitter } from '../command-submitter.js';
-import { admit, readRequest, type AccessDeps } from '../market-rest.js';
+import { identify, readRequest, spend, type AccessDeps } from '../market-rest.js';
+import type { ExtraBudget, LimitDecision } from '../request-limiter.js';
 import { guard, readBody, type ResState } from '../response.js';
 import type { RouteModule } from '../routes.js';
 import { accountJson, asOrderRecord, assetId, orderJson, positionJson, type OrderRecord } from './format.js';
@@ -43,7 +44,10 @@ export interface PaperRoutesDeps extends AccessDeps {
   clock: TradingClockClient;
   /** Prices positions are valued at (default: none, i.e. the average entry price). */
   marks?: MarkSource;
-  /** Per-user command budget (createRedisRateLimiter); none = only the HTTP budget. */
+  /**
+   * Per-user order budget (`options.commandsPerSecond`, scope `cmd`; createRedisRateLimiter) for replace and cancel;
+   * a submit counts it through `limiter`, in the same call as the HTTP budget. None = only the HTTP budget.
+   */
   rateLimiter?: RateLimiter;
   logger?: Logger;
   options?: PaperRoutesOptions;
@@ -57,6 +61,12 @@ interface Ctx {
   params: string[];
   /** The body (write routes), already checked for size and content type. */
   body: Record<string, unknown> | null;
+  /**
+   * Only for routes whose handler counts the request itself (`budget: 'handler'`): counts it against the HTTP budget
+   * (and `extra` in the same call); false after answering 429 for the HTTP budget. Every other route was counted
+   * before its handler ran.
+   */
+  spend(extra?: ExtraBudget): Promise<LimitDecision | false>;
 }
 
 type Handler = (ctx: Ctx) => Promise<void>;
@@ -72,8 +82,12 @@ export function createPaperRoutes(deps: PaperRoutesDeps): RouteModule {
   const marks = deps.marks ?? noMarks;
   const store: PaperStore = createPaperStore(deps.db);
 
-  /** Wraps a handler: request parts read synchronously, admission (401/403/429), the body for writes, errors → 500. */
-  function route(fn: Handler, opts: { params?: number; body?: boolean } = {}) {
+  /**
+   * Wraps a handler: request parts read synchronously, admission (401/403/429), the body for writes, errors → 500.
+   * `budget: 'handler'`: the handler counts the request itself (`ctx.spend`, once), so a valid order can count the HTTP
+   * budget and the order budget in one call; a body refused here is counted first (over the budget: 429 first).
+   */
+  function route(fn: Handler, opts: { params?: number; body?: boolean; budget?: 'route' | 'handler' } = {}) {
     return (res: HttpResponse, req: HttpRequest): void => {
       const parts = readRequest(req);
       const params = Array.from({ length: opts.params ?? 0 }, (_, i) => decodeURIComponent(req.getParameter(i) ?? ''));
@@ -83,17 +97,27 @@ export function createPaperRoutes(deps: PaperRoutesDeps): RouteModule {
         // The body is read first: uWS hands it over only to a reader attached inside the handler.
         const raw = opts.body ? await readBody(res, state, maxBody) : null;
         if (state.aborted) return;
-        const user = await admit(deps, res, state, parts.token, admitFailure);
+        const user = await identify(deps, res, state, parts.token, admitFailure);
         if (!user) return;
+        let spent = false;
+        const charge = async (extra?: ExtraBudget): Promise<LimitDecision | false> => {
+          if (spent) throw new Error('a request is counted once');
+          spent = true;
+          return spend(deps, res, state, user, admitFailure, extra);
+        };
+        if (opts.budget !== 'handler' && !(await charge())) return;
+        const refuse = async (error: AlpacaError) => {
+          if (spent || (await charge())) replyError(res, state, error);
+        };
         let body: Record<string, unknown> | null = null;
         if (opts.body) {
-          if (raw === null) return replyError(res, state, alpacaError(413, 41310000, `the request body is limited to ${maxBody} bytes`));
-          if (!contentType.startsWith('application/json')) return replyError(res, state, alpacaError(415, 41510000, 'content-type must be application/json'));
+          if (raw === null) return refuse(alpacaError(413, 41310000, `the request body is limited to ${maxBody} bytes`));
+          if (!contentType.startsWith('application/json')) return refuse(alpacaError(415, 41510000, 'content-type must be application/json'));
           const parsed = parseJsonObject(raw.toString('utf8'));
-          if (isAlpacaError(parsed)) return replyError(res, state, parsed);
+          if (isAlpacaError(parsed)) return refuse(parsed);
           body = parsed;
         }
-        await fn({ res, state, user, query: parts.query, params, body });
+        await fn({ res, state, user, query: parts.query, params, body, spend: charge });
       })().catch((err: unknown) => {
         deps.logger?.warn({ err }, 'paper API request failed');
         replyError(res, state, internal);
@@ -107,8 +131,11 @@ export function createPaperRoutes(deps: PaperRoutesDeps): RouteModule {
   async function commandBudget(c: Ctx): Promise<boolean> {
     if (!deps.rateLimiter) return true;
     const d = await deps.rateLimiter.limit('cmd', c.user.id, perSecond, 1000);
-    if (d.allowed) return true;
-    const retry = Math.max(1, d.retryAfterSeconds);
+    return d.allowed || orderBudgetSpent(c, d.retryAfterSeconds);
+  }
+
+  function orderBudgetSpent(c: Ctx, retryAfterSeconds: number): false {
+    const retry = Math.max(1, retryAfterSeconds);
     replyError(c.res, c.state, alpacaError(429, ALPACA_CODES.rateLimited, `at most ${perSecond} orders per second`), {}, {
       'retry-after': String(retry),
       'x-ratelimit-limit': String(perSecond),
@@ -168,12 +195,22 @@ export function createPaperRoutes(deps: PaperRoutesDeps): RouteModule {
     return found;
   }
 
+  // Counts its own request (route budget 'handler'): a valid order counts the HTTP budget and the order budget in one
+  // Redis call; one refused before that counts the HTTP budget alone, first.
   const submitOrder: Handler = async (c) => {
     // Before the first asset list arrived every symbol would look unknown: that is an outage, not a 422.
-    if (deps.assets.size() === 0) return replyError(c.res, c.state, alpacaError(503, ALPACA_CODES.unavailable, 'asset list unavailable; retry'), {}, { 'retry-after': '1' });
+    if (deps.assets.size() === 0) {
+      if (await c.spend()) replyError(c.res, c.state, alpacaError(503, ALPACA_CODES.unavailable, 'asset list unavailable; retry'), {}, { 'retry-after': '1' });
+      return;
+    }
     const payload = submitPayload(c.body!, (s) => deps.assets.get(s));
-    if (isAlpacaError(payload)) return replyError(c.res, c.state, payload);
-    if (!(await commandBudget(c))) return;
+    if (isAlpacaError(payload)) {
+      if (await c.spend()) replyError(c.res, c.state, payload);
+      return;
+    }
+    const budget = await c.spend(deps.rateLimiter ? { scope: 'cmd', limit: perSecond, windowMs: 1000 } : undefined);
+    if (!budget) return;
+    if (!budget.allowed) return void orderBudgetSpent(c, budget.retryAfterSeconds);
     const d = await run(c, ORDER_COMMAND_TYPES.submit, payload, { id: payload.order.id, client_order_id: payload.order.client_order_id });
     if (!d) return;
     if (!d.accepted) return replyError(c.res, c.state, d.error!);
@@ -291,7 +328,7 @@ export function createPaperRoutes(deps: PaperRoutesDeps): RouteModule {
     register(app: TemplatedApp) {
       app.get(`${PREFIX}/account`, route(getAccount));
       app.get(`${PREFIX}/orders`, route(listOrders));
-      app.post(`${PREFIX}/orders`, route(submitOrder, { body: true }));
+      app.post(`${PREFIX}/orders`, route(submitOrder, { body: true, budget: 'handler' }));
       app.del(`${PREFIX}/orders`, route(cancelAll));
       app.get(`${PREFIX}/orders:by_client_order_id`, route(byClientOrderId));
       app.get(`${PREFIX}/orders/:id`, route(getOrder, { params: 1 }));
