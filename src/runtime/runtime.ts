@@ -279,8 +279,8 @@ export class PartitionRuntime {
   private inflight = 0;
   /** Solo turns in flight (RuntimeOptions.solo): counted apart from `inflight`. */
   private soloInflight = 0;
-  /** Each mailbox entry's envelope JSON, parsed once (the scheduler looks at a head's type, the turn at all of it). */
-  private readonly parsed = new WeakMap<RawEntry, unknown>();
+  /** The command type of mailbox heads the scheduler looked at (null: not an envelope with a type). */
+  private readonly types = new WeakMap<RawEntry, string | null>();
   private running = false;
   /** Partitions with a wake-up since their last read. */
   private readonly dirty = new Set<number>();
@@ -671,26 +671,31 @@ export class PartitionRuntime {
     for (const st of sts) st.running = running;
   }
 
-  /** The entry's envelope JSON (undefined when the field is missing or not JSON), parsed once. */
+  /**
+   * The entry's envelope JSON (undefined when the field is missing or not JSON), parsed anew each time: a retried turn
+   * must not hand its handler objects an earlier attempt may have changed.
+   */
   private parse(entry: RawEntry): unknown {
-    if (this.parsed.has(entry)) return this.parsed.get(entry);
     const fields = entry[1];
     const at = fields.indexOf(ENVELOPE_FIELD);
     const raw = at % 2 === 0 ? fields[at + 1] : undefined;
-    let value: unknown;
     try {
-      value = raw === undefined ? undefined : JSON.parse(raw);
+      return raw === undefined ? undefined : JSON.parse(raw);
     } catch {
-      value = undefined;
+      return undefined;
     }
-    this.parsed.set(entry, value);
-    return value;
   }
 
-  /** Whether the entry is a command of a solo type (RuntimeOptions.solo); a malformed one is not. */
+  private static typeOf(parsed: unknown): string | null {
+    const type = (parsed as { type?: unknown } | undefined)?.type;
+    return typeof type === 'string' ? type : null;
+  }
+
+  /** Whether the entry is a command of a solo type (RuntimeOptions.solo); a malformed one is not. Its type is kept. */
   private isSolo(entry: RawEntry): boolean {
-    const type = (this.parse(entry) as { type?: unknown } | undefined)?.type;
-    return typeof type === 'string' && this.o.solo(type);
+    let type = this.types.get(entry);
+    if (type === undefined) this.types.set(entry, (type = PartitionRuntime.typeOf(this.parse(entry))));
+    return type !== null && this.o.solo(type);
   }
 
   /**
@@ -698,13 +703,16 @@ export class PartitionRuntime {
    * turn takes the head alone; any other stops before the first solo command (it gets its own turn next).
    */
   private parseBatch(st: PartitionState, solo = false): { batch: RawEntry[]; valid: { entry: RawEntry; env: Envelope }[]; poison: { entry: RawEntry; reason: string }[] } {
-    let batch = st.mailbox.slice(0, solo ? 1 : this.o.maxBatch);
-    const cut = solo ? -1 : batch.findIndex((e, i) => i > 0 && this.isSolo(e));
-    if (cut > 0) batch = batch.slice(0, cut);
+    const batch: RawEntry[] = [];
     const valid: { entry: RawEntry; env: Envelope }[] = [];
     const poison: { entry: RawEntry; reason: string }[] = [];
-    for (const entry of batch) {
+    for (const entry of st.mailbox.slice(0, solo ? 1 : this.o.maxBatch)) {
       const parsed = this.parse(entry);
+      if (batch.length > 0) {
+        const type = PartitionRuntime.typeOf(parsed);
+        if (type !== null && this.o.solo(type)) break;
+      }
+      batch.push(entry);
       const r = envelopeSchema.safeParse(parsed);
       if (r.success) valid.push({ entry, env: r.data });
       else poison.push({ entry, reason: parsed === undefined ? 'not a JSON envelope' : `invalid envelope: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` });
