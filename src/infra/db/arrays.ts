@@ -27,8 +27,8 @@ export function arrayLiteral(cells: readonly ArrayCell[]): string {
 const ELEMENT_TYPE = /^[a-z_][a-z0-9_ ]*$/;
 
 /**
- * `cells` as one parameter of type `elementType[]` (e.g. `uuid`, `jsonb`, `numeric`, `timestamptz`), ready for
- * `unnest(…)` or `= any(…)`. The element type is SQL text, so it must be a plain type name.
+ * `cells` as one parameter of type `elementType[]` (e.g. `uuid`, `jsonb`, `numeric`, `timestamptz`), ready for an
+ * insert's `unnest(…)` (not for lookups: see above). The element type is SQL text, so it must be a plain type name.
  */
 export function arrayParam(cells: readonly ArrayCell[], elementType: string): SQL {
   if (!ELEMENT_TYPE.test(elementType)) throw new Error(`not a plain type name: ${elementType}`);
