@@ -118,7 +118,8 @@ export function createRedisRequestLimiter(redis: Redis, opts: RedisRequestLimite
   const windowMs = opts.windowMs ?? 60_000;
   return {
     async check(userId, tier, extra) {
-      const d = await limiter.limitAll(userId, extra ? [{ scope, limit: opts.perMinute[tier], windowMs }, extra] : [{ scope, limit: opts.perMinute[tier], windowMs }]);
+      const http = { scope, limit: opts.perMinute[tier], windowMs };
+      const d = await limiter.limitAll(userId, extra ? [http, extra] : [http]);
       return {
         allowed: d.allowed,
         limit: d.limit,
