@@ -13,6 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import type { RoleProcess } from '../../test/support/processes.js';
 import { commonArgs, COMMON_OPTIONS, parseOptions } from '../shared/args.js';
+import { roleLauncher } from '../shared/roles.js';
 import { drainStreams, startAccountsAndGateway, type StepServers } from '../shared/runtime.js';
 import { runScenarios, type Outcome as ScenarioOutcome } from '../shared/scenarios.js';
 import { signSessionTokens } from '../shared/sessions.js';
@@ -246,12 +247,16 @@ async function main(): Promise<void> {
     ...(args.cpuProf ? { NODE_OPTIONS: `--import ${resolve(import.meta.dirname, 'cpu-profile.mjs')}`, RAXX_BENCH_CPU_PROF_DIR: args.cpuProf } : {}),
   };
   if (args.cpuProf) mkdirSync(args.cpuProf, { recursive: true });
+  // The roles run compiled, as in production (bench/shared/roles.ts); BENCH_ROLES_TSX=1 runs them under tsx.
+  const launcher = roleLauncher();
+  started.add('role build', async () => launcher.remove());
+  console.log(`  roles: ${launcher.mode}`);
   const roles: RoleProcess[] = [];
   // A role that has not exited 15 s after SIGTERM (e.g. draining a deep overload backlog) is killed, so the bench
   // still stops its Redis and PostgreSQL.
   started.add('roles', async () => Promise.all(roles.map((r) => r.stop('SIGTERM', 15_000))));
   const session = { secret, issuer: ISSUER, audience: AUDIENCE };
-  const { replicas, gateway, gatewayUrl } = await startAccountsAndGateway(roles, common, { replicas: args.replicas, partitions: args.partitions, session });
+  const { replicas, gateway, gatewayUrl } = await startAccountsAndGateway(launcher, roles, common, { replicas: args.replicas, partitions: args.partitions, session });
   const users: BenchUser[] = await signSessionTokens(ids, session);
 
   const clients: ClientProc[] = [];

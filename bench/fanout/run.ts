@@ -12,11 +12,11 @@ import * as hdr from 'hdr-histogram-js';
 import { Redis } from 'ioredis';
 import { freePort, startPostgres, startRedis } from '../../src/devstack/index.js';
 import { bootstrapDatabase, createDb, DB_ROLES, runMigrations, seedDemoUsers } from '../../src/infra/db/index.js';
-import { spawnTsx, startRoleProcess, type RoleProcess } from '../../test/support/processes.js';
+import { spawnTsx, type RoleProcess } from '../../test/support/processes.js';
 import { DEFAULT_SCENARIOS, KINDS, SCENARIOS, isSlow, symbolsFor, type Scenario } from './scenarios.js';
 import type { ChildMessage, ClientConfig, ClientConnected, ClientReport, ParentMessage } from './ipc.js';
 import { runBench } from '../shared/children.js';
-import { buildGateway, startCompiledRole } from './build.js';
+import { roleLauncher } from '../shared/roles.js';
 import { buildNativeClient, messageWaiter, nativeHistogram, spawnNativeClient, type NativeResumed } from './native.js';
 
 const ORIGIN = 'http://raxx-bench-fanout.local';
@@ -591,11 +591,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'raxx-bench-fanout-'));
   chmodSync(dir, 0o755);
   started.push({ name: 'temp dir', stop: async () => rmSync(dir, { recursive: true, force: true }) });
-  // The gateway runs compiled, as in production (see build.ts); FANOUT_GATEWAY_TSX=1 runs it under tsx instead.
-  const gatewayUnderTsx = process.env.FANOUT_GATEWAY_TSX === '1';
-  const gatewayBuild = gatewayUnderTsx ? null : buildGateway();
-  if (gatewayBuild) started.push({ name: 'gateway build', stop: async () => gatewayBuild.remove() });
-  console.log(`gateway: ${gatewayBuild ? 'compiled (TypeScript transpile, plain node, as the Dockerfile runs it)' : 'under tsx (FANOUT_GATEWAY_TSX=1)'}`);
+  // The roles run compiled, as in production (bench/shared/roles.ts); BENCH_ROLES_TSX=1 runs them under tsx instead.
+  const roles = roleLauncher();
+  started.push({ name: 'role build', stop: async () => roles.remove() });
+  console.log(`roles: ${roles.mode}`);
   const nativeBinary = runnable.some((sc) => (sc.client ?? 'native') === 'native') ? buildNativeClient(dir) : '';
   const redisServer = await startRedis({ port: await freePort(), dir: join(dir, 'redis'), persistent: false });
   started.push({ name: 'redis', stop: () => redisServer.stop() });
@@ -628,7 +627,7 @@ async function main(): Promise<void> {
     };
     started.push(scopeEntry);
     try {
-      const sim = startRoleProcess('sim', {
+      const sim = roles.start('sim', {
         PORT: '0',
         SIM_KMS_PORT: '0',
         SIM_RATE: String(sc.rate),
@@ -643,7 +642,7 @@ async function main(): Promise<void> {
       const simUrl = (await sim.ready).url;
       const assets = (await (await fetch(`${simUrl}/v2/assets`, { headers: { 'APCA-API-KEY-ID': 'bench-key', 'APCA-API-SECRET-KEY': 'bench-secret' } })).json()) as Array<{ symbol: string }>;
       const universe = assets.map((a) => a.symbol).slice(0, sc.symbols);
-      const feed = startRoleProcess('feed', {
+      const feed = roles.start('feed', {
         RAXX_ENV: 'test',
         REDIS_URL: redisServer.url,
         DATABASE_URL: urls.appUrl,
@@ -670,7 +669,7 @@ async function main(): Promise<void> {
         // Diagnostics only (off by default): FANOUT_HEAP_SNAPSHOT_DIR=/tmp/x takes a V8 heap snapshot after warm-up.
         ...(heapDir ? { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${heapDir}` } : {}),
       };
-      const gateway = gatewayBuild ? startCompiledRole(gatewayBuild.outDir, 'gateway', gatewayEnv, gatewayNodeArgs) : startRoleProcess('gateway', gatewayEnv);
+      const gateway = roles.start('gateway', gatewayEnv, undefined, gatewayNodeArgs);
       scoped.push(gateway);
       const gwReady = await gateway.ready;
       const gwUrl = gwReady.url;

@@ -14,8 +14,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { marketDataKeys } from '../../src/contracts/index.js';
-import { startRoleProcess, type RoleProcess } from '../../test/support/processes.js';
+import type { RoleProcess } from '../../test/support/processes.js';
 import { commonArgs, COMMON_OPTIONS, parseOptions } from '../shared/args.js';
+import { roleLauncher } from '../shared/roles.js';
 import { drainStreams, startAccountsAndGateway, type StepServers } from '../shared/runtime.js';
 import { runScenarios, type Outcome as ScenarioOutcome } from '../shared/scenarios.js';
 import { signSessionTokens } from '../shared/sessions.js';
@@ -440,11 +441,15 @@ async function main(): Promise<void> {
 
   const profiling = args.cpuProf ? { NODE_OPTIONS: `--import ${resolve(import.meta.dirname, '../actors/cpu-profile.mjs')}`, RAXX_BENCH_CPU_PROF_DIR: args.cpuProf } : {};
   if (args.cpuProf) mkdirSync(args.cpuProf, { recursive: true });
+  // The roles run compiled, as in production (bench/shared/roles.ts); BENCH_ROLES_TSX=1 runs them under tsx.
+  const launcher = roleLauncher();
+  started.add('role build', async () => launcher.remove());
+  console.log(`  roles: ${launcher.mode}`);
   const roles: RoleProcess[] = [];
   // A role that has not exited 15 s after SIGTERM (e.g. draining a deep overload backlog) is killed, so the bench
   // still stops its Redis and PostgreSQL.
   started.add('roles', async () => Promise.all(roles.map((r) => r.stop('SIGTERM', 15_000))));
-  const sim = startRoleProcess('sim', {
+  const sim = launcher.start('sim', {
     SIM_KMS_PORT: '0',
     SIM_CLOCK: 'nyse',
     CLOCK_OFFSET_MS: String(offsetMs),
@@ -474,11 +479,11 @@ async function main(): Promise<void> {
     ...profiling,
   };
   // The feed always wants the bench symbols: their last-known-good quote prices a market buy at submit.
-  const feed = startRoleProcess('feed', { ...common, FEED_SYMBOLS: symbols.map((s) => s.symbol).join(',') }, 60_000);
+  const feed = launcher.start('feed', { ...common, FEED_SYMBOLS: symbols.map((s) => s.symbol).join(',') }, 60_000);
   roles.push(feed);
   const feedUrl = (await feed.ready).url;
   const session = { secret, issuer: ISSUER, audience: AUDIENCE };
-  const { replicas, gateway, gatewayUrl } = await startAccountsAndGateway(roles, common, { replicas: args.replicas, partitions: args.partitions, session });
+  const { replicas, gateway, gatewayUrl } = await startAccountsAndGateway(launcher, roles, common, { replicas: args.replicas, partitions: args.partitions, session });
   await waitUntil('a last-known-good quote of every symbol', 30_000, async () => (await stack.admin.hmget(marketDataKeys.lkg, ...symbols.map((s) => `q:${s.symbol}`))).every(Boolean));
 
   const users: BenchUser[] = await signSessionTokens(ids, session);

@@ -2,9 +2,10 @@
 // stream entries not yet acknowledged.
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
-import { startRoleProcess, type RoleProcess } from '../../test/support/processes.js';
+import type { RoleProcess } from '../../test/support/processes.js';
 import { CONSUMER_GROUP, runtimeKeys } from '../../src/runtime/index.js';
 import type { DiskProbe } from './disk-probe.js';
+import type { RoleLauncher } from './roles.js';
 import { sleep } from './util.js';
 
 /** Entries delivered or waiting in every partition's command stream, not yet XACKed. */
@@ -52,21 +53,22 @@ export interface StepServers {
 }
 
 /**
- * Starts `replicas` accounts processes and one gateway (`npm run role …`, each pushed on `roles` as soon as it is
+ * Starts `replicas` accounts processes and one gateway (through `launcher`, each pushed on `roles` as soon as it is
  * spawned, so the caller stops it whatever happens), then waits until the replicas own every partition.
  */
 export async function startAccountsAndGateway(
+  launcher: RoleLauncher,
   roles: RoleProcess[],
   env: Record<string, string | undefined>,
   o: { replicas: number; partitions: number; session: { secret: string; issuer: string; audience: string } },
 ): Promise<{ replicas: StepServers['replicas']; gateway: RoleProcess; gatewayUrl: string }> {
   const replicas: StepServers['replicas'] = [];
   for (let i = 0; i < o.replicas; i++) {
-    const proc = startRoleProcess('accounts', env, 30_000);
+    const proc = launcher.start('accounts', env, 30_000);
     roles.push(proc);
     replicas.push({ proc, url: (await proc.ready).url });
   }
-  const gateway = startRoleProcess('gateway', { ...env, SESSION_JWT_SECRET: o.session.secret, SESSION_JWT_ISSUER: o.session.issuer, SESSION_JWT_AUDIENCE: o.session.audience });
+  const gateway = launcher.start('gateway', { ...env, SESSION_JWT_SECRET: o.session.secret, SESSION_JWT_ISSUER: o.session.issuer, SESSION_JWT_AUDIENCE: o.session.audience });
   roles.push(gateway);
   const gatewayUrl = (await gateway.ready).url;
   // Every partition owned before traffic starts.
