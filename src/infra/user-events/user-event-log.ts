@@ -9,14 +9,29 @@ const appendScript = new LuaScript('user-event-append', userEventAppendLua);
 /** An event before the script assigns `T` and the per-user `seq`. */
 export type UserEventDraft = Omit<UserEvent, 'T' | 'seq'>;
 
-/** Dedupe marker of one command's events: same hash tag as the log, so one script touches one slot. */
-export const userEventDedupeKey = (userId: string, commandId: string) => `{u:${userId}}:cmd:${commandId}`;
+/**
+ * The user's recent dedupe ids (a sorted set, scored by first seq): one key per user, not one per command — a marker
+ * per command kept for days was ~165 B of Redis memory per command (100 GB a week at 1,000 commands/s). Same hash tag as the
+ * log, so one script touches one slot.
+ */
+export const userEventDedupeKey = (userId: string) => `{u:${userId}}:appended`;
+
+/**
+ * How many of a user's most recent dedupe ids are remembered. A re-append comes from a batch the runtime delivers
+ * again (committed, not yet acknowledged: at most one batch per partition, ≤ 64 commands by default, appended before
+ * anything newer of that user) or a signal outbox row swept again; 128 covers that with room, and a set that small
+ * stays in Redis's compact listpack encoding (6.2 KB per user at most, measured; at 129 it would become a
+ * skiplist of ~20 KB for good).
+ */
+export const USER_EVENT_DEDUPE_WINDOW = 128;
 
 export interface UserEventLogOptions {
   /** Approximate stream cap (XADD MAXLEN ~); default USER_EVENT_LOG_MAX. */
   maxLen?: number;
-  /** How long a command's dedupe marker lives (ms); default 7 days (longer than any redelivery). */
+  /** How long a user's dedupe set lives after their last append (ms); default 7 days (longer than any redelivery). */
   dedupeTtlMs?: number;
+  /** How many recent dedupe ids per user are remembered; default USER_EVENT_DEDUPE_WINDOW. */
+  dedupeWindow?: number;
   /** Attempts of `submit` before it gives up on one append (default 5, backoff 50 ms doubling to 2 s). */
   attempts?: number;
   onError?: (err: unknown, userId: string, dedupeId: string | undefined) => void;
@@ -34,6 +49,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class UserEventLog {
   private readonly maxLen: number;
   private readonly dedupeTtlMs: number;
+  private readonly dedupeWindow: number;
   private readonly attempts: number;
   private readonly queues = new Map<string, Promise<unknown>>();
 
@@ -43,20 +59,22 @@ export class UserEventLog {
   ) {
     this.maxLen = opts.maxLen ?? USER_EVENT_LOG_MAX;
     this.dedupeTtlMs = opts.dedupeTtlMs ?? 7 * 24 * 3600_000;
+    this.dedupeWindow = opts.dedupeWindow ?? USER_EVENT_DEDUPE_WINDOW;
     this.attempts = opts.attempts ?? 5;
   }
 
   /**
    * One atomic script: INCR the user's seq per frame, XADD `{s, f}` (MAXLEN ~), PUBLISH each frame on
-   * `user-events:<id>`. With `dedupeId` (a command id) the whole append happens at most once per id.
+   * `user-events:<id>`. With `dedupeId` (a command id, a signal effect's key) the whole append happens at most once
+   * per id while the id is among the user's last `dedupeWindow` dedupe ids.
    */
   async append(userId: string, drafts: readonly UserEventDraft[], dedupeId?: string): Promise<AppendResult> {
     if (drafts.length === 0) return { appended: false, firstSeq: 0 };
     const tails = drafts.map((d) => JSON.stringify(d));
     const reply = (await appendScript.run(
       this.redis,
-      [userEventKeys.log(userId), userEventKeys.seq(userId), userEventDedupeKey(userId, dedupeId ?? '-')],
-      [this.maxLen, userEventChannel(userId), dedupeId === undefined ? 0 : this.dedupeTtlMs, ...tails],
+      [userEventKeys.log(userId), userEventKeys.seq(userId), userEventDedupeKey(userId)],
+      [this.maxLen, userEventChannel(userId), dedupeId === undefined ? 0 : this.dedupeTtlMs, dedupeId ?? '', this.dedupeWindow, ...tails],
     )) as [number, number];
     return { appended: reply[0] === 1, firstSeq: Number(reply[1]) };
   }

@@ -8,7 +8,7 @@ import { accountEvents, createAccountHost } from '../../../src/actors/account/in
 import { userEventChannel, userEventKeys, userEventSchema, type UserEvent } from '../../../src/contracts/index.js';
 import { createDb, seedDemoUsers, users, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
-import { UserEventLog } from '../../../src/infra/user-events/index.js';
+import { USER_EVENT_DEDUPE_WINDOW, UserEventLog, userEventDedupeKey } from '../../../src/infra/user-events/index.js';
 import { appendCommand, PartitionRuntime, runtimeKeys, type Envelope, type StoredDecision } from '../../../src/runtime/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { startRoleProcess } from '../../support/processes.js';
@@ -199,6 +199,38 @@ describe('account actor', () => {
     expect(await events.append('acc-c', accountEvents(env, d), env.id)).toEqual({ appended: true, firstSeq: 1 });
     expect(await events.append('acc-c', accountEvents(env, d), env.id)).toEqual({ appended: false, firstSeq: 1 });
     expect((await logOf('acc-c')).map((e) => e.seq)).toEqual([1]);
+  });
+
+  it("dedupe ids live in one bounded set per user (its user's recent ids, never a key per command), with the set's TTL", async () => {
+    const events = new UserEventLog(redis, { dedupeWindow: 3, dedupeTtlMs: 60_000 });
+    const user = 'acc-window';
+    const draft = (n: number) => {
+      const env = { ...cmd(user, 'account.adjust_cash', { amount: '1', reason: 'x' }), id: `c${n}` };
+      return accountEvents(env, { id: env.id, outcome: 'rejected', code: 'account_not_found', result: { message: 'm' }, replayed: false });
+    };
+    for (let n = 1; n <= 5; n++) expect(await events.append(user, draft(n), `c${n}`)).toEqual({ appended: true, firstSeq: n });
+    // The three most recent are recognised (with the seq of their append); older ones have left the window.
+    for (const n of [3, 4, 5]) expect(await events.append(user, draft(n), `c${n}`)).toEqual({ appended: false, firstSeq: n });
+    expect(await events.append(user, draft(1), 'c1')).toEqual({ appended: true, firstSeq: 6 });
+    expect((await logOf(user)).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await redis.keys(`{u:${user}}:*`)).sort()).toEqual([userEventDedupeKey(user), userEventKeys.log(user), userEventKeys.seq(user)].sort());
+    expect(await redis.zrange(userEventDedupeKey(user), '0', '-1')).toEqual(['c4', 'c5', 'c1']);
+    const ttl = await redis.pttl(userEventDedupeKey(user));
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    // Appends without a dedupe id leave the set alone.
+    expect(await events.append(user, draft(9))).toEqual({ appended: true, firstSeq: 7 });
+    expect(await redis.zcard(userEventDedupeKey(user))).toBe(3);
+  });
+
+  it('at the default window a busy user’s dedupe set stays in the compact encoding', async () => {
+    const events = new UserEventLog(redis);
+    const user = 'acc-busy';
+    const env = cmd(user, 'account.adjust_cash', { amount: '1', reason: 'x' });
+    const drafts = accountEvents(env, { id: env.id, outcome: 'rejected', code: 'account_not_found', result: { message: 'm' }, replayed: false });
+    for (let n = 0; n < USER_EVENT_DEDUPE_WINDOW + 20; n++) await events.append(user, drafts, randomUUID());
+    expect(await redis.zcard(userEventDedupeKey(user))).toBe(USER_EVENT_DEDUPE_WINDOW);
+    expect(await redis.call('OBJECT', 'ENCODING', userEventDedupeKey(user))).toBe('listpack');
   });
 
   it("two users' commands in one batch touch only their own accounts; A's events never reach B's channel", async () => {
