@@ -14,6 +14,7 @@ import { resolve } from 'node:path';
 import type { RoleProcess } from '../../test/support/processes.js';
 import { commonArgs, COMMON_OPTIONS, parseOptions } from '../shared/args.js';
 import { roleLauncher } from '../shared/roles.js';
+import { redisFootprint, redisFootprintLine } from '../shared/redis-footprint.js';
 import { drainStreams, startAccountsAndGateway, type StepServers } from '../shared/runtime.js';
 import { runScenarios, type Outcome as ScenarioOutcome } from '../shared/scenarios.js';
 import { signSessionTokens } from '../shared/sessions.js';
@@ -74,6 +75,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   pgWork: string;
   commitsPerCommand: number;
   walBytesPerCommand: number;
+  /** Redis keys and memory the step left per command (redis-footprint.ts). */
+  redisWork: string;
   loadAvg: number[];
   invalid: string[];
   shared: boolean;
@@ -97,6 +100,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
   const loadAvg = loadavg();
   const rows0 = await processedRows(s);
   const pg0 = await tableStats(s.ownerSql);
+  const redis0 = await redisFootprint(s.admin);
   const C = clients.length;
   const startAt = Date.now() + 500;
   const windowStart = startAt + step.warmupSeconds * 1000;
@@ -156,6 +160,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
   await sleep(1_100); // cumulative statistics are flushed about once a second
   const pg1 = await tableStats(s.ownerSql);
   const work = pgWorkPer(pg0, pg1, rows1 - rows0);
+  const redisWork = redisFootprintLine(redis0, await redisFootprint(s.admin), rows1 - rows0, 'command');
   const applied = st1.reduce((x, r) => x + r.applied, 0) - st0.reduce((x, r) => x + r.applied, 0);
   const turns = st1.reduce((x, r) => x + r.turns, 0) - st0.reduce((x, r) => x + r.turns, 0);
 
@@ -184,6 +189,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     pgWork: work.line,
     commitsPerCommand: work.commits,
     walBytesPerCommand: work.walBytes,
+    redisWork,
     loadAvg,
     ...validity({ lagP99Ms: pctMs(lag, 99), clientCores: cpu.clients, foreignCores: cpu.foreign }),
   };
@@ -214,6 +220,7 @@ function printStep(r: StepResult, users: number): void {
   const rowsNote = r.pgRows >= r.answered ? 'ok' : 'FEWER ROWS THAN DECISIONS ANSWERED';
   console.log(`     PostgreSQL    : ${fmt(r.pgRows)} processed_commands rows added for ${fmt(r.answered)} requests answered 200 (warm-up included): ${rowsNote}`);
   console.log(`     PG per command: ${r.pgWork || 'n/a'}; ${fmt(r.commitsPerCommand, 2)} commits (all sessions); ${fmt(r.walBytesPerCommand / 1024, 1)} KB of WAL`);
+  console.log(`     Redis         : ${r.redisWork}`);
   if (r.backlog > 0) console.log(`     NOT DRAINED   : ${fmt(r.backlog)} stream entries still pending 60 s after the step: the next step starts behind`);
 }
 

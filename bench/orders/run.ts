@@ -17,6 +17,7 @@ import { marketDataKeys } from '../../src/contracts/index.js';
 import type { RoleProcess } from '../../test/support/processes.js';
 import { commonArgs, COMMON_OPTIONS, parseOptions } from '../shared/args.js';
 import { roleLauncher } from '../shared/roles.js';
+import { redisFootprint, redisFootprintLine } from '../shared/redis-footprint.js';
 import { drainStreams, startAccountsAndGateway, type StepServers } from '../shared/runtime.js';
 import { runScenarios, type Outcome as ScenarioOutcome } from '../shared/scenarios.js';
 import { signSessionTokens } from '../shared/sessions.js';
@@ -110,7 +111,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
   turns: string;
   /** Keys in Redis after the window (the feed's demand union SCANs all of them). */
-  redisKeys: number;
+  /** Redis keys and memory the step left per order (redis-footprint.ts). */
+  redisWork: string;
   /** Command stream entries still pending 60 s after the step. */
   backlog: number;
   loadAvg: number[];
@@ -223,6 +225,7 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
   const totals0 = await clientTotals(s);
   const rows0 = await rowCounts(s);
   const pg0 = await tableStats(s.ownerSql);
+  const redis0 = await redisFootprint(s.admin);
   const C = s.clients.length;
   const startAt = Date.now() + 500;
   const windowStart = startAt + step.warmupSeconds * 1000;
@@ -298,7 +301,7 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
     redisTop: redisTopLine(r0, r1, Math.max(1, sum((r) => r.completedInWindow))),
     turns: turnLine(t0, t1),
     disk,
-    redisKeys: await s.admin.dbsize(),
+    redisWork: redisFootprintLine(redis0, await redisFootprint(s.admin), rows1.orders - rows0.orders, 'order'),
     backlog,
     loadAvg,
     ...validity({ lagP99Ms: pctMs(lag, 99), clientCores: cpu.clients, foreignCores: cpu.foreign }),
@@ -348,7 +351,8 @@ function printStep(r: StepResult, users: number): void {
   const fillsNote = g.fillEvents > g.fillsRows ? 'MORE FILL EVENTS THAN FILL ROWS' : g.fillEvents < g.fillsRows ? `${fmt(g.fillsRows - g.fillEvents)} fill events not received (yet)` : 'ok';
   console.log(`     PostgreSQL    : ${fmt(g.ordersRows)} orders rows for ${fmt(g.accepted)} accepted answers (the step, warm-up and drain included): ${ordersNote}; ${fmt(g.fillsRows)} fills rows, ${fmt(g.fillEvents)} fill events received: ${fillsNote}`);
   console.log(`     PG per order  : ${g.work || 'n/a'}; ${fmt(g.commitsPerOrder, 2)} commits (all sessions); ${fmt(g.walBytesPerOrder / 1024, 1)} KB of WAL`);
-  console.log(`     Redis / order : ${r.redisTop || 'n/a'} (server time, the window's busiest commands per accepted order); ${fmt(r.redisKeys)} keys`);
+  console.log(`     Redis / order : ${r.redisTop || 'n/a'} (server time, the window's busiest commands per accepted order)`);
+  console.log(`     Redis left    : ${r.redisWork}`);
   console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
   console.log(`     disk          : ${diskLine(r.disk)}`);
   if (r.backlog > 0) console.log(`     NOT DRAINED   : ${fmt(r.backlog)} command stream entries still pending 60 s after the step: the next step starts behind`);
