@@ -26,13 +26,18 @@ export function forkChild<In, Out>(script: string, env: Record<string, string> =
     child,
     exited,
     send: (m) => void (child.connected && child.send(m as object)),
-    next: (timeoutMs) =>
-      new Promise((res, rej) => {
+    next: (timeoutMs) => {
+      const p = new Promise<Out>((res, rej) => {
         if (queue.length) return res(queue.shift()!);
         const timer = setTimeout(() => rej(new Error(`child ${child.pid}: no message in ${timeoutMs} ms`)), timeoutMs);
         waiting.push((m) => (clearTimeout(timer), res(m)));
-        void exited.then(() => rej(new Error(`child ${child.pid} exited`)));
-      }),
+        void exited.then(() => (clearTimeout(timer), rej(new Error(`child ${child.pid} exited`))));
+      });
+      // A step that fails before it awaits its reports abandons them; when cleanup then stops the children, an unhandled
+      // rejection would kill the bench halfway through its cleanup and leave Redis, PostgreSQL and roles running.
+      p.catch(() => undefined);
+      return p;
+    },
   };
 }
 
@@ -62,6 +67,11 @@ export class Started {
  */
 export async function runBench(name: string, started: Pick<Started, 'cleanup'>, main: () => Promise<void>): Promise<never> {
   let interrupted = false;
+  // Any other forgotten rejection is reported, not fatal: dying here would skip the cleanup below.
+  process.on('unhandledRejection', (err) => {
+    console.error('unhandled rejection:', err);
+    process.exitCode = 1;
+  });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       interrupted = true;
