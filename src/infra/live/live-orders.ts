@@ -1,6 +1,6 @@
 // Live orders from draft to broker outcome (table `live_orders`). Every function runs in the caller's tenant
 // transaction; the submit-attempt marker is the exception, committed on its own before anything is sent.
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, or, sql } from 'drizzle-orm';
 import { liveClientOrderId, liveDraftHash, type LiveOrderDraft } from '../../contracts/live.js';
 import type { Db, Executor } from '../db/client.js';
 import { liveOrders, type LiveOrderStatus } from '../db/schema/index.js';
@@ -10,6 +10,15 @@ export type LiveOrderRow = typeof liveOrders.$inferSelect;
 
 /** Statuses of an order the broker may still change (sent, or possibly sent, and not final). */
 export const OPEN_LIVE_STATUSES: readonly LiveOrderStatus[] = ['submitting', 'submitted', 'in_doubt', 'partially_filled'];
+
+/**
+ * Orders to reconcile with the broker: the open ones, and drafts with a submit attempt. A replica that dies after
+ * sending, before its turn commits, leaves a draft with the attempt marker; the redelivered command normally asks
+ * the broker then — but if Redis lost that command too (a restart within its last unsynced second, security-notes
+ * T14), nothing would: the broker would hold an order this system shows as an unsent draft. Reconciling such drafts
+ * by client_order_id at takeover finds it (or finds nothing: it was never placed, and the draft stays submittable).
+ */
+const toReconcile = or(inArray(liveOrders.status, [...OPEN_LIVE_STATUSES]), and(eq(liveOrders.status, 'draft'), gt(liveOrders.submitAttempts, 0)));
 
 export async function insertDraft(tx: Executor, a: { id: string; userId: string; draft: LiveOrderDraft; connectionId: string }): Promise<LiveOrderRow> {
   const clientOrderId = liveClientOrderId(a.id);
@@ -31,11 +40,11 @@ export async function listLiveOrders(tx: Executor, userId: string, limit = 100):
   return tx.select().from(liveOrders).where(eq(liveOrders.userId, userId)).orderBy(desc(liveOrders.createdAt)).limit(limit);
 }
 
-export async function openLiveOrders(tx: Executor, userId: string): Promise<LiveOrderRow[]> {
+export async function liveOrdersToReconcile(tx: Executor, userId: string): Promise<LiveOrderRow[]> {
   return tx
     .select()
     .from(liveOrders)
-    .where(and(eq(liveOrders.userId, userId), inArray(liveOrders.status, [...OPEN_LIVE_STATUSES])));
+    .where(and(eq(liveOrders.userId, userId), toReconcile));
 }
 
 /**
@@ -106,8 +115,8 @@ export async function findByClientOrderId(tx: Executor, userId: string, clientOr
   return row;
 }
 
-/** Users with live orders still open at the broker (batch role: crosses tenants). */
-export async function usersWithOpenLiveOrders(batchDb: Db): Promise<string[]> {
-  const rows = await batchDb.selectDistinct({ userId: liveOrders.userId }).from(liveOrders).where(inArray(liveOrders.status, [...OPEN_LIVE_STATUSES]));
+/** Users with live orders to reconcile (open, or an attempted draft; batch role: crosses tenants). */
+export async function usersWithLiveOrdersToReconcile(batchDb: Db): Promise<string[]> {
+  const rows = await batchDb.selectDistinct({ userId: liveOrders.userId }).from(liveOrders).where(toReconcile);
   return rows.map((r) => r.userId);
 }

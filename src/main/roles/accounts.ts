@@ -18,7 +18,7 @@ import {
   type UserEventDraft,
 } from '../../actors/account/index.js';
 import { createAlpacaBroker, followTradeUpdates } from '../../infra/broker/index.js';
-import { usersWithOpenLiveOrders } from '../../infra/live/live-orders.js';
+import { usersWithLiveOrdersToReconcile } from '../../infra/live/live-orders.js';
 import { offsetClock } from '../../domain/index.js';
 import { createAssetDirectory, createMarketCalendar } from '../../infra/alpaca/index.js';
 import { createDb } from '../../infra/db/index.js';
@@ -177,9 +177,10 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     onPartitionsChanged: (owned) => {
       router.partitionsChanged(owned);
       void outboxSweep(owned);
-      // Live orders still open in partitions taken over: follow their users' trade updates now (a signal turn opens the token).
+      // Live orders still open (or drafts with a submit attempt) in partitions taken over: follow their users' trade
+      // updates now (a signal turn opens the token; the stream's authorisation reconciles them by client_order_id).
       const mine = new Set(owned);
-      void usersWithOpenLiveOrders(batchDb.db)
+      void usersWithLiveOrdersToReconcile(batchDb.db)
         .then((users) => users.forEach((userId) => mine.has(partitionOf(userId, config.accounts.partitions)) && runtime.deliver({ userId, kind: LIVE_FOLLOW_SIGNAL, payload: null })))
         .catch((err: unknown) => logger.warn({ err }, 'open live orders unavailable: their users are followed from their next command'));
     },

@@ -13,7 +13,7 @@ import { createAlpacaBroker, followTradeUpdates, type TradeUpdate } from '../../
 import { createDb, customerTradingModeOverrides, liveGateOverrides, runtimeSwitches, users, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
 import { createKmsClient, Envelope } from '../../../src/infra/kms/index.js';
 import { activeConnection, insertSealedConnection, sealTokens } from '../../../src/infra/live/connections.js';
-import { getLiveOrder, insertDraft, markSubmitAttempt } from '../../../src/infra/live/live-orders.js';
+import { getLiveOrder, insertDraft, markSubmitAttempt, usersWithLiveOrdersToReconcile } from '../../../src/infra/live/live-orders.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { UserEventLog } from '../../../src/infra/user-events/index.js';
 import { claimPartitionEpoch, type Envelope as CommandEnvelope, type Signal, type StoredDecision } from '../../../src/runtime/index.js';
@@ -282,6 +282,48 @@ describe('trade updates and revoke', () => {
     await signals(...delivered);
     expect((await orderRow(u, id))!.status).toBe('canceled');
   }, 30_000);
+
+  it('a submit that reached the broker and lost its command with Redis (T14) is found at takeover and never sent twice', async () => {
+    const u = await liveUser('lost');
+    const id = await draft(u);
+    const row = (await orderRow(u, id))!;
+    const broker = createAlpacaBroker({ baseUrl: sim.url, timeoutMs: 3000 });
+    // What a replica did before dying: marked the attempt (committed on its own) and sent the order; its turn never
+    // committed, and Redis lost the command entry (restarted within its last unsynced second), so nothing redelivers it.
+    expect(await markSubmitAttempt(app.db, u, id)).toBe(1);
+    await broker.submitOrder(tokens.get(u)!, { ...market(), client_order_id: row.clientOrderId });
+    expect((await orderRow(u, id))!.status).toBe('draft');
+
+    // The next owner, at takeover: the user is among those to reconcile, and the broker's order is applied to the draft.
+    const batch = createDb(tdb.batchUrl, { max: 1 });
+    try {
+      expect(await usersWithLiveOrdersToReconcile(batch.db)).toContain(u);
+    } finally {
+      await batch.close();
+    }
+    const delivered: Signal[] = [];
+    expect(await reconcileOpenOrders({ db: app.db, broker, deliver: (s) => delivered.push(s) }, u, tokens.get(u)!)).toBe(1);
+    await signals(...delivered);
+    const after = (await orderRow(u, id))!;
+    expect(['submitted', 'filled']).toContain(after.status);
+    expect(after.brokerOrderId).toBeTruthy();
+    // The user's own retry is refused, and the broker holds exactly one order for the client_order_id.
+    const [again] = await turn(cmd(u, 'live.submit', { liveOrderId: id }));
+    expect(again).toMatchObject({ outcome: 'rejected', code: 'draft_already_submitted' });
+    expect((await brokerOrders(u)).filter((o) => o.client_order_id === row.clientOrderId)).toHaveLength(1);
+
+    // A draft whose attempt never reached the broker is left as it was, still submittable (once).
+    const never = await draft(u, market('3'));
+    expect(await markSubmitAttempt(app.db, u, never)).toBe(1);
+    const none: Signal[] = [];
+    await reconcileOpenOrders({ db: app.db, broker, deliver: (s) => none.push(s) }, u, tokens.get(u)!);
+    await signals(...none);
+    expect((await orderRow(u, never))!.status).toBe('draft');
+    const [sent] = await turn(cmd(u, 'live.submit', { liveOrderId: never }));
+    expect(sent!.outcome).toBe('accepted');
+    const neverCoid = (await orderRow(u, never))!.clientOrderId;
+    expect((await brokerOrders(u)).filter((o) => o.client_order_id === neverCoid)).toHaveLength(1);
+  }, 40_000);
 
   it('a fill from the broker stream updates the order and becomes a private event', async () => {
     const u = await liveUser('fill');

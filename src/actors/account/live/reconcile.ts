@@ -1,8 +1,9 @@
 // Catching up with the broker when a user's trade-updates stream (re)authorises: the stream does not replay what
-// happened while nobody listened, so every open live order is read over REST once and delivered like a trade update.
+// happened while nobody listened, so every open live order (and every draft with a submit attempt: it may have reached
+// the broker) is read over REST once and delivered like a trade update.
 import type { BrokerAdapter, TradeUpdate } from '../../../infra/broker/index.js';
 import { withTenant, type Db } from '../../../infra/db/index.js';
-import { openLiveOrders } from '../../../infra/live/live-orders.js';
+import { liveOrdersToReconcile } from '../../../infra/live/live-orders.js';
 import type { Signal } from '../../../runtime/index.js';
 import { LIVE_TRADE_UPDATE_SIGNAL } from './live-host.js';
 
@@ -16,7 +17,7 @@ export interface ReconcileDeps {
 
 /** Returns how many open orders the broker knew (each delivered as a signal to the user's actor). */
 export async function reconcileOpenOrders(deps: ReconcileDeps, userId: string, token: string): Promise<number> {
-  const open = await withTenant(deps.db, [userId], (tx) => openLiveOrders(tx, userId));
+  const open = await withTenant(deps.db, [userId], (tx) => liveOrdersToReconcile(tx, userId));
   let found = 0;
   for (const row of open) {
     const order = await deps.broker.getOrderByClientOrderId(token, row.clientOrderId);
