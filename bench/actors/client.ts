@@ -8,7 +8,7 @@ import type * as hdr from 'hdr-histogram-js';
 import { keepAliveAgent, postJson } from '../shared/http-post.js';
 import { nowMs as now, openLoopPlan, runOpenLoop } from '../shared/open-loop.js';
 import { encodeHist, newHist } from '../shared/util.js';
-import type { BenchUser, ChildMessage, ClientReport, ParentMessage } from './ipc.js';
+import { COMMAND_BODIES, type BenchUser, type ChildMessage, type ClientReport, type ParentMessage } from './ipc.js';
 
 const send = (m: ChildMessage) => process.send?.(m);
 
@@ -20,8 +20,6 @@ let timeoutMs = 10_000;
 /** The report's counters, with live histograms. */
 type Tally = Omit<ClientReport, 'type' | 'latency' | 'sendLag' | 'loopP99Ms' | 'maxInFlight' | 'answered'> & { latency: hdr.Histogram; sendLag: hdr.Histogram };
 
-// Alternating +1.00 / −1.00 per user: always accepted, balances stay put.
-const BODIES = ['1.00', '-1.00'].map((amount) => JSON.stringify({ type: 'account.adjust_cash', payload: { amount, reason: 'bench' } }));
 
 async function run(m: Extract<ParentMessage, { type: 'run' }>): Promise<ClientReport> {
   if (!url || !agent) throw new Error('run before config');
@@ -51,7 +49,7 @@ async function run(m: Extract<ParentMessage, { type: 'run' }>): Promise<ClientRe
       t.scheduled++;
       t.sendLag.recordValue(Math.max(1, Math.round(lag * 1000)));
     }
-    const payload = BODIES[Math.floor(i / users.length) % 2]!;
+    const payload = COMMAND_BODIES[Math.floor(i / users.length) % COMMAND_BODIES.length]!;
     inFlight++;
     if (inFlight > maxInFlight) maxInFlight = inFlight;
     postJson(target, '/api/commands', u.token, payload, (r) => {

@@ -1,5 +1,8 @@
 // Messages between bench:actors (parent) and its load-generator processes (client.ts).
-import type { OpenLoopStep } from '../shared/open-loop.js';
+import type { GeneratorCounts, OpenLoopStep } from '../shared/open-loop.js';
+
+/** What every generator sends: `account.adjust_cash` +1.00 / −1.00 alternating per user (always accepted, balances stay put). */
+export const COMMAND_BODIES = ['1.00', '-1.00'].map((amount) => JSON.stringify({ type: 'account.adjust_cash', payload: { amount, reason: 'bench' } }));
 
 export interface BenchUser {
   id: string;
@@ -11,30 +14,17 @@ export type ParentMessage =
   | ({ type: 'run' } & OpenLoopStep)
   | { type: 'stop' };
 
-export interface ClientReport {
+/** A generator's report of one step: the counters every generator keeps, and its histograms. */
+export interface ClientReport extends GeneratorCounts {
   type: 'report';
-  /** Requests whose intended send time fell in the measured window. */
-  scheduled: number;
-  accepted: number;
-  rejected: number;
-  /** 504 decision_pending: appended, not decided within the gateway's wait. */
-  pending: number;
-  /** No answer within the client timeout. */
-  timeouts: number;
-  /** Other HTTP statuses (429 included) and network errors, by key. */
-  errors: Record<string, number>;
-  /** 200 answers that completed inside the measured window (any intended time): the achieved rate. */
-  completedInWindow: number;
-  /** Every 200 answer of the run, warm-up included (for the processed_commands check). */
-  answered: number;
   /** hdr-histogram (µs), compressed base64: intended send → 200 with the decision. */
   latency: string;
   /** hdr-histogram (µs): actual dispatch − intended send time (the generator's own lag behind its schedule). */
   sendLag: string;
-  /** Event-loop delay p99 (ms) over the measured window. */
+  /** Event-loop delay p99 (ms) over the measured window (0 for the native generator: it has none). */
   loopP99Ms: number;
-  /** Most requests in flight at once. */
-  maxInFlight: number;
+  /** Native generator: requests that fell due while every connection was held by the server (their wait is latency). */
+  connWaits?: number;
 }
 
 export type ChildMessage = { type: 'ready' } | ClientReport | { type: 'error'; message: string };

@@ -1,5 +1,5 @@
 // bench:actors — commands/s and submit→decision latency through the whole command path:
-//   load generator (N forked processes, keep-alive HTTP, open loop) → POST /api/commands on ONE real gateway process
+//   load generator (native by default, bench/shared/native/http-load.c; keep-alive HTTP, open loop) → POST /api/commands on ONE real gateway process
 //   → XADD cmd:{pN} → accounts role process(es) (partitioned runtime, one PostgreSQL transaction per turn)
 //   → private event log (Lua: XADD + PUBLISH) → the gateway's waiting request → HTTP 200 with the decision.
 // Starts its own throw-away Redis and PostgreSQL (src/devstack, durable: fsync and synchronous_commit ON), migrates,
@@ -27,10 +27,13 @@ import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySumm
 import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
 import { diskLine, type DiskWindow } from '../shared/disk-probe.js';
 import type { BenchUser, ChildMessage, ClientReport, ParentMessage } from './ipc.js';
+import { nativeClient } from './native-client.js';
+import { buildHttpLoad } from '../shared/native-http-load.js';
 import { DEFAULT_SCENARIOS, RAMP_PASS, SCENARIOS, type Scenario, type Step } from './scenarios.js';
 
 const CLIENT_TIMEOUT_MS = 10_000; // the gateway answers 504 after its own 5 s wait
-const SOCKETS_PER_CLIENT = 1024;
+// Keep-alive connections per generator process: the most requests one process has in flight (BENCH_SOCKETS overrides).
+const SOCKETS_PER_CLIENT = Number(process.env.BENCH_SOCKETS ?? 1024);
 const ISSUER = 'raxx-bench-actors';
 const AUDIENCE = 'raxx-stream';
 const TARGETS = { p99At1000Ms: 30, sustained: 2_000, stretch: 3_000 };
@@ -40,7 +43,12 @@ const LIMITS = { commandsPerUserPerSecond: 20, httpPerUserPerMinute: 3_000 };
 // ---------- arguments ----------
 function parseArgs(argv: string[]) {
   const { names, opts } = parseOptions(argv, COMMON_OPTIONS);
-  return commonArgs(names, opts, DEFAULT_SCENARIOS);
+  // The native generator (bench/shared/native/http-load.c) by default: one process is plenty, and a Node generator
+  // costs ~200 µs of CPU per request (20 % of a core at 1,000/s), taken from the system under test on 2 cores.
+  // BENCH_NODE_CLIENTS=1 uses the Node generators (client.ts) instead, two by default, as every figure before
+  // 2026-11-23 23:00 UTC did.
+  const nodeClients = process.env.BENCH_NODE_CLIENTS === '1';
+  return { ...commonArgs(names, opts, DEFAULT_SCENARIOS), clients: opts.clients ?? (nodeClients ? 2 : 1), nodeClients };
 }
 
 const started = new Started();
@@ -58,6 +66,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   seconds: number;
   achieved: number;
   lagP99: number;
+  /** Requests that waited for a connection the server held (native generator). */
+  connWaits: number;
   lagMax: number;
   loopP99: number[];
   maxInFlight: number;
@@ -179,6 +189,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     lagMax: lag.totalCount ? lag.maxValue / 1000 : NaN,
     loopP99: reps.map((r) => r.loopP99Ms),
     maxInFlight: sum((r) => r.maxInFlight),
+    connWaits: sum((r) => r.connWaits ?? 0),
     cpu,
     meanBatch: turns > 0 ? applied / turns : NaN,
     turns: turnLine(t0, t1),
@@ -205,10 +216,10 @@ function printStep(r: StepResult, users: number): void {
   console.log(`  ── ${fmt(r.rate)} commands/s offered (${fmt(r.rate / users, 2)} per user per s): ${tag}${r.shared ? ' · SHARED machine' : ''}${r.disk.stalls ? ' · DISK STALLS' : ''}${r.cpu.stolen > STOLEN_NOTE ? ' · HOST BUSY (steal)' : ''}`);
   const errs = Object.entries(r.errors).map(([k, v]) => `${k} ×${fmt(v)}`).join(', ');
   console.log(`     requests      : ${fmt(r.scheduled)} scheduled in ${r.seconds} s → ${fmt(r.accepted)} accepted, ${fmt(r.rejected)} rejected, ${fmt(r.pending)} 504 decision_pending, ${fmt(r.timeouts)} client timeouts (${CLIENT_TIMEOUT_MS / 1000} s), errors: ${errs || 'none'}`);
-  console.log(`     achieved      : ${fmt(r.achieved)} decisions/s answered in the window (${fmt((r.achieved / r.rate) * 100, 1)} % of offered); max ${fmt(r.maxInFlight)} in flight`);
+  console.log(`     achieved      : ${fmt(r.achieved)} decisions/s answered in the window (${fmt((r.achieved / r.rate) * 100, 1)} % of offered); max ${fmt(r.maxInFlight)} in flight${r.connWaits ? `; ${fmt(r.connWaits)} requests fell due with all ${fmt(SOCKETS_PER_CLIENT)} connections of a generator held by the server (their wait counts as latency)` : ''}`);
   const l = latencyLine(r);
   console.log(`     submit→decision: ${r.invalid.length ? `(not the server's: ${l})` : l}`);
-  console.log(`     generator     : dispatch lag p99 ${fmt(r.lagP99, 2)} ms, max ${fmt(r.lagMax, 1)} ms; event-loop p99 ${r.loopP99.map((x) => `${fmt(x, 1)} ms`).join(', ')}`);
+  console.log(`     generator     : dispatch lag p99 ${fmt(r.lagP99, 2)} ms, max ${fmt(r.lagMax, 1)} ms; ${r.loopP99.every((x) => x === 0) ? 'native (no event loop)' : `event-loop p99 ${r.loopP99.map((x) => `${fmt(x, 1)} ms`).join(', ')}`}`);
   const c = r.cpu;
   console.log(
     `     CPU (% core)  : gateway ${fmt(c.gateway * 100)} · accounts ${c.replicas.map((x) => fmt(x * 100)).join(' + ')} · redis-server ${fmt(c.redis * 100)} · postgres ${fmt(c.postgres * 100)} · load generator ${c.clients.map((x) => fmt(x * 100)).join(' + ')} · bench parent ${fmt(c.parent * 100)} · machine ${fmt(c.machine * 100)} of ${cpus().length * 100} (outside the bench ${fmt(c.foreign * 100)}, stolen by the host ${fmt(c.stolen * 100)})`,
@@ -268,7 +279,9 @@ async function main(): Promise<void> {
 
   const clients: ClientProc[] = [];
   started.add('clients', () => stopChildren(clients, { type: 'stop' }));
-  for (let k = 0; k < args.clients; k++) clients.push(forkClient());
+  const binary = args.nodeClients ? '' : buildHttpLoad(stack.dir, 'bench:actors');
+  console.log(`  load generator: ${args.nodeClients ? `${args.clients} Node process(es) (BENCH_NODE_CLIENTS=1)` : `${args.clients} native process(es) (bench/shared/native/http-load.c)`}`);
+  for (let k = 0; k < args.clients; k++) clients.push(args.nodeClients ? forkClient() : nativeClient(binary, stack.dir));
   const readyP = clients.map((c) => c.next(30_000));
   // Users are split between the client processes, so each user's commands come from one process, in order.
   clients.forEach((c, k) => c.send({ type: 'config', url: gatewayUrl, users: users.filter((_, i) => i % args.clients === k), sockets: SOCKETS_PER_CLIENT, timeoutMs: CLIENT_TIMEOUT_MS }));

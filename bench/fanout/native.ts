@@ -1,31 +1,17 @@
 // bench:fanout native load client (bench/fanout/native/client.c): built at run time with the system C compiler into a
 // temp dir, spawned once per client process, driven by words on stdin, answering JSON lines on stdout.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as hdr from 'hdr-histogram-js';
+import { compileC } from '../shared/native-build.js';
 import type { ClientConfig, ClientReport } from './ipc.js';
 
 const source = resolve(import.meta.dirname, 'native', 'client.c');
 
 /** Compiles the client into `dir`; throws a clear error when there is no C compiler. */
 export function buildNativeClient(dir: string): string {
-  const out = join(dir, 'fanout-client');
-  const compilers = [process.env.CC, 'cc', 'gcc', 'clang'].filter((c): c is string => Boolean(c));
-  const failures: string[] = [];
-  for (const cc of compilers) {
-    try {
-      execFileSync(cc, ['-O2', '-Wall', '-o', out, source], { stdio: ['ignore', 'pipe', 'pipe'] });
-      return out;
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
-      failures.push(e.code === 'ENOENT' ? `${cc}: not installed` : `${cc}: ${e.stderr?.toString().trim() ?? e.message}`);
-    }
-  }
-  throw new Error(
-    `bench:fanout needs a C compiler to build its native load client (${source}); none worked:\n  ${failures.join('\n  ')}\n` +
-      'Install one (e.g. apt-get install gcc) or set CC.',
-  );
+  return compileC(source, join(dir, 'fanout-client'), 'bench:fanout');
 }
 
 /** The Node client's configuration (ipc.ts), with the server as host/port/path instead of a URL. */

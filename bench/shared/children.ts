@@ -45,7 +45,7 @@ export function forkChild<In, Out>(script: string, env: Record<string, string> =
 export async function stopChildren<In>(children: ReadonlyArray<ForkedChild<In, unknown>>, stopMessage: In): Promise<void> {
   for (const c of children) c.send(stopMessage);
   await Promise.race([Promise.all(children.map((c) => c.exited)), sleep(3_000)]);
-  for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+  for (const c of children) if (c.child && c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
 }
 
 /** Everything a benchmark started, stopped in reverse order by `cleanup` (errors ignored: stop as much as possible). */

@@ -6,6 +6,26 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 /** Epoch ms with sub-ms resolution (performance clock), what intended and actual send times are compared in. */
 export const nowMs = () => performance.timeOrigin + performance.now();
 
+/** What every load generator counts over one step (the Node ones and the native one). */
+export interface GeneratorCounts {
+  /** Requests whose intended send time fell in the measured window. */
+  scheduled: number;
+  accepted: number;
+  rejected: number;
+  /** 504 decision_pending: appended, not decided within the gateway's wait. */
+  pending: number;
+  /** No answer within the client timeout. */
+  timeouts: number;
+  /** Other HTTP statuses (429 included) and network errors, by key. */
+  errors: Record<string, number>;
+  /** 200 answers that completed inside the measured window (any intended time): the achieved rate. */
+  completedInWindow: number;
+  /** Every 200 answer of the run, warm-up included (for the processed_commands check). */
+  answered: number;
+  /** Most requests in flight at once. */
+  maxInFlight: number;
+}
+
 /** One step as the parent sends it to each generator process. */
 export interface OpenLoopStep {
   /** This process's share of the offered rate (requests/s). */
