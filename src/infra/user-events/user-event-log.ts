@@ -11,8 +11,8 @@ export type UserEventDraft = Omit<UserEvent, 'T' | 'seq'>;
 
 /**
  * The user's recent dedupe ids (a sorted set, scored by first seq): one key per user, not one per command — a marker
- * per command kept for days was ~165 B of Redis memory per command (100 GB a week at 1,000 commands/s). Same hash tag as the
- * log, so one script touches one slot.
+ * per command kept for days was ~165 B of Redis memory per command (100 GB a week at 1,000 commands/s). Same hash tag
+ * as the log, so one script touches one slot.
  */
 export const userEventDedupeKey = (userId: string) => `{u:${userId}}:appended`;
 
@@ -60,6 +60,7 @@ export class UserEventLog {
     this.maxLen = opts.maxLen ?? USER_EVENT_LOG_MAX;
     this.dedupeTtlMs = opts.dedupeTtlMs ?? 7 * 24 * 3600_000;
     this.dedupeWindow = opts.dedupeWindow ?? USER_EVENT_DEDUPE_WINDOW;
+    if (!Number.isInteger(this.dedupeWindow) || this.dedupeWindow < 1) throw new RangeError('dedupeWindow must be a positive integer');
     this.attempts = opts.attempts ?? 5;
   }
 

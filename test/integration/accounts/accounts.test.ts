@@ -221,6 +221,7 @@ describe('account actor', () => {
     // Appends without a dedupe id leave the set alone.
     expect(await events.append(user, draft(9))).toEqual({ appended: true, firstSeq: 7 });
     expect(await redis.zcard(userEventDedupeKey(user))).toBe(3);
+    expect(() => new UserEventLog(redis, { dedupeWindow: 0 })).toThrow(RangeError);
   });
 
   it('at the default window a busy user’s dedupe set stays in the compact encoding', async () => {
