@@ -6,7 +6,7 @@ import { spawnHttpLoad, type HttpLoad } from '../shared/native-http-load.js';
 import { encodeHist, newHist } from '../shared/util.js';
 import { COMMAND_BODIES, type ChildMessage, type ClientReport, type ParentMessage } from './ipc.js';
 
-export function nativeClient(binary: string, dir: string): ForkedChild<ParentMessage, ChildMessage> & { busy: number[] } {
+export function nativeClient(binary: string, dir: string): ForkedChild<ParentMessage, ChildMessage> & { busy: number[]; priority(): string } {
   let load: HttpLoad | undefined;
   const queue: ChildMessage[] = [];
   const waiting: Array<{ resolve(m: ChildMessage): void; reject(e: Error): void }> = [];
@@ -24,6 +24,8 @@ export function nativeClient(binary: string, dir: string): ForkedChild<ParentMes
     exited,
     /** The generator's busy fraction (outside epoll_wait) per run, its own saturation signal. */
     busy: [] as number[],
+    /** The scheduling priority the generator process got (after `config`). */
+    priority: () => load?.priority ?? 'not started',
     send(m: ParentMessage): void {
       if (m.type === 'config') {
         const url = new URL(m.url);

@@ -277,7 +277,7 @@ async function main(): Promise<void> {
   const { replicas, gateway, gatewayUrl } = await startAccountsAndGateway(launcher, roles, common, { replicas: args.replicas, partitions: args.partitions, session });
   const users: BenchUser[] = await signSessionTokens(ids, session);
 
-  const clients: ClientProc[] = [];
+  const clients: Array<ClientProc & { priority?: () => string }> = [];
   started.add('clients', () => stopChildren(clients, { type: 'stop' }));
   const binary = args.nodeClients ? '' : buildHttpLoad(stack.dir, 'bench:actors');
   console.log(`  load generator: ${args.nodeClients ? `${args.clients} Node process(es) (BENCH_NODE_CLIENTS=1)` : `${args.clients} native process(es) (bench/shared/native/http-load.c)`}`);
@@ -286,6 +286,7 @@ async function main(): Promise<void> {
   // Users are split between the client processes, so each user's commands come from one process, in order.
   clients.forEach((c, k) => c.send({ type: 'config', url: gatewayUrl, users: users.filter((_, i) => i % args.clients === k), sockets: SOCKETS_PER_CLIENT, timeoutMs: CLIENT_TIMEOUT_MS }));
   await Promise.all(readyP);
+  if (!args.nodeClients) console.log(`  load generator priority: ${clients.map((c) => c.priority?.() ?? '?').join(', ')} (bench/shared/native-http-load.ts)`);
 
   const servers: Servers = { gateway, gatewayUrl, replicas, redisPid: redisServer.pid, pgPid: pg.pid, admin, batchSql, ownerSql, partitions: args.partitions, disk: stack.disk };
   // Warm the gateway's tier cache, JIT and connection pools; not measured.

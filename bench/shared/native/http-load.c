@@ -38,6 +38,7 @@ typedef struct {
   long req;          // request index in flight
   double intended;   // its intended send time (µs)
   double sent;       // when it was handed to the socket (µs)
+  double idle_since; // when it last became idle (µs)
   char *out;         // unsent rest of the request (rare: the socket buffer was full)
   size_t out_len, out_off;
   char rbuf[RBUF];
@@ -124,6 +125,7 @@ static void idle_remove(Conn *c) {
 
 static void set_idle(Conn *c) {
   c->state = C_IDLE;
+  c->idle_since = now_us();
   idle_stack[nidle++] = (int)(c - conns);
 }
 
@@ -369,8 +371,27 @@ static void run(double rate, double first, double window, double end) {
   conn_waits = 0;
   waited_until = -1;
   struct epoll_event evs[256];
+  // What happened while we waited for this run (a server closing idle connections) is handled first.
+  for (int n; (n = epoll_wait(epfd, evs, 256, 0)) > 0;)
+    for (int k = 0; k < n; k++) on_event((Conn *)evs[k].data.ptr, evs[k].events);
   while (next < total || in_flight > 0) {
     double t0 = now_us();
+    // Client timeouts, from the send; and connections idle for 4 s are closed by us, before uWebSockets.js closes
+    // idle keep-alive connections (10 s), so a request never races the server's close (a reset the server did not
+    // make). Checked every 10 ms.
+    if (t0 - last_timeout_check > 10000) {
+      last_timeout_check = t0;
+      for (int k = 0; k < nconns; k++) {
+        Conn *c = &conns[k];
+        if (c->state == C_BUSY && t0 - c->sent > timeout_ms * 1000.0) {
+          in_flight--;
+          if (c->intended >= window_us) timeouts++;
+          conn_close(c);
+        } else if (c->state == C_IDLE && t0 - c->idle_since > 4e6) {
+          conn_close(c);
+        }
+      }
+    }
     // Every due request goes out now, on an idle connection; for those left without one, new connections are opened
     // (a few at a time) while slots are free, and they wait.
     while (next < total && first_us + next * interval_us <= t0 && nidle > 0) {
@@ -383,18 +404,6 @@ static void run(double rate, double first, double window, double end) {
       if (nclosed == 0 && last_due > waited_until) waited_until = last_due;
       long short_by = last_due - next + 1 - nconnecting;
       while (short_by-- > 0 && nconnecting < 8 && nclosed > 0) conn_open(&conns[closed_stack[--nclosed]]);
-    }
-    // Client timeouts, from the send (checked every 10 ms).
-    if (t0 - last_timeout_check > 10000) {
-      last_timeout_check = t0;
-      for (int k = 0; k < nconns; k++) {
-        Conn *c = &conns[k];
-        if (c->state == C_BUSY && t0 - c->sent > timeout_ms * 1000.0) {
-          in_flight--;
-          if (c->intended >= window_us) timeouts++;
-          conn_close(c);
-        }
-      }
     }
     // Until the next request falls due; when one is due but waits for a connection, until an answer or a connect.
     double wait_ms = 20;
