@@ -1,7 +1,8 @@
 // A live submit survives the death of the replica that sent it (security notes T1): a real `accounts` process sends
 // the order to the simulator's broker, which takes it and holds the answer; the process is SIGKILLed mid-call; a
 // second replica takes the partition, the command is redelivered, and the order is reconciled by its client_order_id
-// — exactly one order at the broker, one outcome, nothing sent twice.
+// — exactly one order at the broker, one outcome, nothing sent twice. And T14: the same, with Redis losing the command
+// too (nothing redelivers it), found by the takeover reconciliation of drafts with a submit attempt.
 import { randomBytes, randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -64,23 +65,42 @@ const env = () => ({
   KMS_SECRET_ACCESS_KEY: SIM_KMS_SECRET,
 });
 
-it('SIGKILL while the broker holds the submit: the next owner reconciles, the broker has one order', async () => {
-  const token = await simOAuthToken(sim.url, LOGIN);
+/** A Pro user in live mode (gate overridden) with a sealed connection to a fresh simulated brokerage account; its token. */
+async function liveUser(user: string, login: string): Promise<string> {
+  const token = await simOAuthToken(sim.url, login);
   const envelope = new Envelope(createKmsClient(simKmsOptions(sim.kmsUrl)), { keyId: 'alias/raxx-live-tokens', timeoutMs: 5000 });
-  const connectionId = randomUUID();
-  const sealed = await sealTokens(envelope, USER, connectionId, { accessToken: token, scope: 'trading' });
-  const liveOrderId = randomUUID();
+  const sealed = await sealTokens(envelope, user, randomUUID(), { accessToken: token, scope: 'trading' });
   await su.begin(async (tx) => {
     await tx`set local role raxx_batch`;
-    await tx`insert into users (id, tier) values (${USER}, 'pro')`;
-    await tx`insert into live_gate_overrides (user_id, granted_by, reason) values (${USER}, 'operator:test', 'test')`;
-    await tx`insert into customer_trading_mode_overrides (user_id, mode, set_by) values (${USER}, 'live', 'test')`;
+    await tx`insert into users (id, tier) values (${user}, 'pro')`;
+    await tx`insert into live_gate_overrides (user_id, granted_by, reason) values (${user}, 'operator:test', 'test')`;
+    await tx`insert into customer_trading_mode_overrides (user_id, mode, set_by) values (${user}, 'live', 'test')`;
   });
-  await withTenant(app.db, [USER], async (tx) => {
-    await insertSealedConnection(tx, { sealed, now: new Date(), reconsentDays: 90 });
-    const c = await activeConnection(tx, USER);
-    await insertDraft(tx, { id: liveOrderId, userId: USER, draft: { symbol: 'AAPL', side: 'buy', qty: '1', type: 'market', time_in_force: 'day' }, connectionId: c!.id });
+  await withTenant(app.db, [user], (tx) => insertSealedConnection(tx, { sealed, now: new Date(), reconsentDays: 90 }));
+  return token;
+}
+
+/** A stored draft: a market buy of 1 AAPL; its live order id. */
+async function marketDraft(user: string): Promise<string> {
+  const id = randomUUID();
+  await withTenant(app.db, [user], async (tx) => {
+    const c = await activeConnection(tx, user);
+    await insertDraft(tx, { id, userId: user, draft: { symbol: 'AAPL', side: 'buy', qty: '1', type: 'market', time_in_force: 'day' }, connectionId: c!.id });
   });
+  return id;
+}
+
+/** The orders the simulated brokerage holds for a login. */
+async function brokerOrders(login: string): Promise<Array<{ client_order_id: string; status: string }>> {
+  const accounts = (await (await fetch(`${sim.url}/_control/trading/accounts`)).json()) as Array<{ login: string; account: { id: string } }>;
+  const acc = accounts.find((a) => a.login === login);
+  if (!acc) return [];
+  return (await (await fetch(`${sim.url}/_control/trading/orders?account=${acc.account.id}`)).json()) as Array<{ client_order_id: string; status: string }>;
+}
+
+it('SIGKILL while the broker holds the submit: the next owner reconciles, the broker has one order', async () => {
+  const token = await liveUser(USER, LOGIN);
+  const liveOrderId = await marketDraft(USER);
 
   const first = await startAccountsReplica('first', env());
   replicas.push(first);
@@ -99,12 +119,7 @@ it('SIGKILL while the broker holds the submit: the next owner reconciles, the br
   const commandId = randomUUID();
   await appendCommand(redis, { id: commandId, userId: USER, type: 'live.submit', payload: { liveOrderId }, issuedAt: new Date().toISOString() }, P);
 
-  const atBroker = async () => {
-    const accounts = (await (await fetch(`${sim.url}/_control/trading/accounts`)).json()) as Array<{ login: string; account: { id: string } }>;
-    const acc = accounts.find((a) => a.login === LOGIN);
-    if (!acc) return [];
-    return (await (await fetch(`${sim.url}/_control/trading/orders?account=${acc.account.id}`)).json()) as Array<{ client_order_id: string; status: string }>;
-  };
+  const atBroker = () => brokerOrders(LOGIN);
   await waitFor(async () => (await atBroker()).length === 2, 15_000, 'the order at the broker');
   const attempts = async () => (await withTenant(app.db, [USER], (tx) => getLiveOrder(tx, USER, liveOrderId)))!.submitAttempts;
   expect(await attempts()).toBe(1); // the marker committed before the send
@@ -143,4 +158,36 @@ it('SIGKILL while the broker holds the submit: the next owner reconciles, the br
     const pending = (await redis.call('XPENDING', runtimeKeys.stream(partitionOf(USER, P)), 'actors')) as [number];
     return Number(pending[0]) === 0;
   }, 15_000, 'the PEL drained');
+}, 120_000);
+
+it('T14: the replica dies while the broker holds the submit and Redis loses the command: the next owner still finds the order', async () => {
+  for (const r of replicas.splice(0)) await r.stop('SIGKILL');
+  await redis.flushdb();
+  const user = `${USER}-t14`;
+  const login = `login-${user}`;
+  await liveUser(user, login);
+  const liveOrderId = await marketDraft(user);
+  const first = await startAccountsReplica('t14-first', env());
+  replicas.push(first);
+  await waitFor(async () => (await first.health()).owned.length === P, 15_000, 'the first replica owns every partition');
+  await fetch(`${sim.url}/_control/trading/faults/hang-next-order`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  await appendCommand(redis, { id: randomUUID(), userId: user, type: 'live.submit', payload: { liveOrderId }, issuedAt: new Date().toISOString() }, P);
+  await waitFor(async () => (await brokerOrders(login)).length === 1, 15_000, 'the order at the broker');
+  const order = () => withTenant(app.db, [user], (tx) => getLiveOrder(tx, user, liveOrderId));
+  expect((await order())!.submitAttempts).toBe(1);
+  await first.stop('SIGKILL');
+  // Redis restarts without its last unsynced second: the command entry (and its pending delivery) is gone, so no
+  // owner will ever redeliver it. What is left: a draft with its attempt marker, and an order at the broker.
+  await redis.flushdb();
+  expect((await order())!.status).toBe('draft');
+
+  const second = await startAccountsReplica('t14-second', env());
+  replicas.push(second);
+  await waitFor(async () => (await order())!.status !== 'draft', 30_000, 'the draft reconciled with the broker at takeover');
+  const row = (await order())!;
+  expect(row.brokerOrderId).toBeTruthy();
+  expect(['submitted', 'filled']).toContain(row.status);
+  // Known, not resent: one order for its client_order_id, one attempt.
+  expect((await brokerOrders(login)).filter((o) => o.client_order_id === row.clientOrderId)).toHaveLength(1);
+  expect(row.submitAttempts).toBe(1);
 }, 120_000);
