@@ -257,10 +257,16 @@ static int on_answer(Conn *c) {
   if (!eoh) return 0;
   size_t head = (size_t)(eoh - c->rbuf) + 4;
   long clen = 0;
-  int close_after = 0;
+  int close_after = 0, chunked = 0;
   for (char *l = strstr(c->rbuf, "\r\n"); l && l < eoh; l = strstr(l + 2, "\r\n")) {
     if (strncasecmp(l + 2, "content-length:", 15) == 0) clen = strtol(l + 17, NULL, 10);
     else if (strncasecmp(l + 2, "connection: close", 17) == 0) close_after = 1;
+    else if (strncasecmp(l + 2, "transfer-encoding: chunked", 26) == 0) chunked = 1;
+  }
+  // The gateway answers with Content-Length; anything else would be miscounted, so it is an error, loudly.
+  if (chunked) {
+    fail_request(c, "response: chunked encoding not supported by http-load");
+    return 1;
   }
   if (c->rlen < head + (size_t)clen) return 0;
   double at = now_us();
