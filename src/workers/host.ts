@@ -127,16 +127,21 @@ export class WorkersHost {
     return job.id ?? jobId;
   }
 
-  /** One live operator job, or undefined when unknown (never enqueued, or trimmed from the kept history). */
+  /**
+   * One live operator job, or undefined when unknown (never enqueued, or trimmed from the kept history). The state is
+   * read before the job: read after, a job finishing in between showed "completed" with its running attempt's fields
+   * (no result, one attempt fewer — seen in a test under load). A state read first can only be older than the fields.
+   */
   async liveJob(jobId: string): Promise<LiveJobView | undefined> {
+    const state = await this.liveOpsQueue.getJobState(jobId);
     const job = await this.liveOpsQueue.getJob(jobId);
-    return job ? view(job, await job.getState()) : undefined;
+    return job ? view(job, state) : undefined;
   }
 
   /** The most recent live operator jobs, newest first. */
   async recentLiveJobs(limit: number): Promise<LiveJobView[]> {
     const jobs = await this.liveOpsQueue.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'], 0, limit - 1, false);
-    const views = await Promise.all(jobs.map(async (j) => view(j, await j.getState())));
+    const views = (await Promise.all(jobs.map((j) => (j.id ? this.liveJob(j.id) : undefined)))).filter((v): v is LiveJobView => v !== undefined);
     return views.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0)).slice(0, limit);
   }
 
