@@ -6,7 +6,7 @@ import { spawnHttpLoad, type HttpLoad } from '../shared/native-http-load.js';
 import { encodeHist, newHist } from '../shared/util.js';
 import { COMMAND_BODIES, type ChildMessage, type ClientReport, type ParentMessage } from './ipc.js';
 
-export function nativeClient(binary: string, dir: string): ForkedChild<ParentMessage, ChildMessage> & { busy: number[]; priority(): string } {
+export function nativeClient(binary: string, dir: string): ForkedChild<ParentMessage, ChildMessage> & { priority(): string } {
   let load: HttpLoad | undefined;
   const queue: ChildMessage[] = [];
   const waiting: Array<{ resolve(m: ChildMessage): void; reject(e: Error): void }> = [];
@@ -22,8 +22,6 @@ export function nativeClient(binary: string, dir: string): ForkedChild<ParentMes
     // Replaced by the generator process once `config` started it (the parent reads its pid for the CPU figures).
     child: undefined as unknown as HttpLoad['child'],
     exited,
-    /** The generator's busy fraction (outside epoll_wait) per run, its own saturation signal. */
-    busy: [] as number[],
     /** The scheduling priority the generator process got (after `config`). */
     priority: () => load?.priority ?? 'not started',
     send(m: ParentMessage): void {
@@ -38,7 +36,6 @@ export function nativeClient(binary: string, dir: string): ForkedChild<ParentMes
         const first = m.startAt + m.offsetMs;
         const windowStart = m.startAt + m.warmupMs;
         load.run(m.rate, first, windowStart, windowStart + m.measureMs).then((r) => {
-          self.busy.push(r.busy);
           const latency = newHist();
           for (const v of r.latencyUs) latency.recordValue(Math.min(120_000_000, Math.max(1, v)));
           const sendLag = newHist();
