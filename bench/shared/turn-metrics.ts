@@ -50,11 +50,11 @@ export function turnLine(a: TurnHistograms, b: TurnHistograms): string {
   for (const kind of ['command', 'signal']) {
     const t = delta(kind);
     if (!t) continue;
-    const phases = ['begin', 'fence', 'work', 'commit'].flatMap((p) => {
+    const phases = ['begin', 'fence', 'work', 'decide', 'commit'].flatMap((p) => {
       const d = delta(`${kind}:${p}`);
-      return d ? [`${p} ${d.bound(0.99)}`] : [];
+      return d ? [`${p} ${fmt(d.mean, 1)} / ${d.bound(0.99)}`] : [];
     });
-    parts.push(`${kind} ${fmt(t.count)} turns, mean ${fmt(t.mean, 1)} ms, p50 ${t.bound(0.5)} · p99 ${t.bound(0.99)} ms${phases.length ? ` (p99 by phase: ${phases.join(', ')})` : ''}`);
+    parts.push(`${kind} ${fmt(t.count)} turns, mean ${fmt(t.mean, 1)} ms, p50 ${t.bound(0.5)} · p99 ${t.bound(0.99)} ms${phases.length ? ` (by phase, mean / p99 ms: ${phases.join(', ')})` : ''}`);
   }
   return parts.join(' · ') || 'none';
 }

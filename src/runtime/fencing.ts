@@ -112,12 +112,15 @@ export async function withFencedGroup<T>(
 /**
  * Where a turn's transaction spent its time (ms), filled in as it goes: `begin` until the transaction's callback ran
  * (a pool connection, BEGIN sent), `fence` the first round trip (scope, fence, lookups, prefetch), `work` the
- * handler with its writes, `commit` COMMIT's round trip (the WAL flush). A phase not reached stays undefined.
+ * handler with its writes (`decide` its part until the handlers returned), `commit` COMMIT's round trip (the WAL
+ * flush). A phase not reached stays undefined.
  */
 export interface TurnPhases {
   begin?: number;
   fence?: number;
   work?: number;
+  /** Command turns: the part of `work` until every handler had decided (the rest is their writes' round trip). */
+  decide?: number;
   commit?: number;
 }
 
@@ -301,8 +304,10 @@ export async function commitFencedGroup(
       });
       // Writes `handle` sent without awaiting: awaited with the processed_commands insert (one round trip).
       const deferred = new DeferredWrites();
+      const started = performance.now();
       // allSettled: no batch may still be issuing statements when a failure rolls the transaction back.
       const settled = await Promise.allSettled(fresh.map((list, i) => (list.length ? handle(i, tx, list, deferred.defer, prefetched[i]) : Promise.resolve([]))));
+      if (opts.phases) opts.phases.decide = performance.now() - started;
       const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       // No statement of this turn may still be in flight when it rolls back.
       if (failure) throw await deferred.causeOf(failure.reason);

@@ -27,6 +27,11 @@ export interface CreateDbOptions {
    * (`partition = any($1)`) was planned on every execution, 88 µs each, more than it took to run.
    */
   genericPlans?: boolean;
+  /**
+   * Called with each statement's text as it is sent (postgres.js `debug`). For diagnostics and tests that count what
+   * a transaction sends; never gets the parameters, so nothing secret passes through it.
+   */
+  onStatement?: (text: string) => void;
 }
 
 export interface DbHandle {
@@ -73,6 +78,7 @@ export function createDb(url: string, opts: CreateDbOptions = {}): DbHandle {
     connection,
     // postgres.js prints NOTICEs to the console by default; "already exists, skipping" is not news.
     onnotice: () => {},
+    ...(opts.onStatement ? { debug: (_connection: number, text: string) => opts.onStatement!(text) } : {}),
   });
   const db = drizzle({ client: preparedByDefault(sql), schema });
   let closing: Promise<void> | undefined;

@@ -53,7 +53,7 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     }),
     turnPhaseSeconds: new Histogram({
       name: 'raxx_accounts_turn_phase_seconds',
-      help: "Committed turns' phases: begin (a connection, BEGIN sent), fence (first round trip: scope, fence, lookups), work (the handler and its writes), commit (COMMIT's round trip: the WAL flush)",
+      help: "Committed turns' phases: begin (a connection, BEGIN sent), fence (first round trip: scope, fence, lookups), work (the handler and its writes), decide (command turns: the part of work until the handlers decided), commit (COMMIT's round trip: the WAL flush)",
       labelNames: ['kind', 'phase'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,

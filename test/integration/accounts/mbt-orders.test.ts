@@ -54,7 +54,7 @@ beforeAll(async () => {
   batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
   redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
   events = new UserEventLog(redis);
-  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox'].map(uid);
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox', 'cash'].map(uid);
   await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
   hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
@@ -212,6 +212,34 @@ describe('MBT in the account actor', () => {
     expect(withdraw).toMatchObject({ outcome: 'rejected', code: 'insufficient_cash', result: { cash: '98493.5', reservedCash: '98000' } });
     await turn(cmd(u, 'order.cancel_all'));
     expect(await accountOf(u)).toMatchObject({ reserved_cash: '0' });
+  });
+
+  it('cash adjustments of one user in one turn save its engine once; one after an order of that turn sees its hold', async () => {
+    const u = uid('cash');
+    await openTrading(u);
+    // A pool that reports every statement it sends: this turn's engine saves are counted.
+    const sent: string[] = [];
+    const counted = createDb(tdb.appUrl, { max: 2, role: 'raxx_app', appName: 'mbt-test-counted', onStatement: (text) => sent.push(text) });
+    try {
+      const countedTurn = (...envs: Envelope[]) => fencedTurns(counted.db, HARNESS_PARTITION, () => epoch, host, events).turn(...envs);
+      const adjust = (amount: string) => cmd(u, 'account.adjust_cash', { amount, reason: 'batch' });
+      const three = [adjust('10'), adjust('20'), adjust('-5')];
+      const decided = await countedTurn(...three);
+      expect(decided.map((d) => (d.result as { cash: string }).cash)).toEqual(['100010', '100030', '100025']);
+      // Each adjustment is an engine input, but none writes a balance the next one's statement reads: one save at
+      // the end of the turn, not one before each later adjustment (a round trip and a state rewrite each).
+      expect(sent.filter((t) => /update mbt_states/.test(t))).toHaveLength(1);
+      expect(await inputCount(u)).toBeGreaterThanOrEqual(3);
+
+      // An order's hold is a balance write: the adjustment after it in the same turn sends it first and reports it.
+      sent.length = 0;
+      const [order, after] = await countedTurn(submit(u, { symbol: sym('MH'), side: 'buy', type: 'limit', qty: '10', limit_price: '50' }), adjust('1'));
+      expect(order).toMatchObject({ outcome: 'accepted' });
+      expect(after).toMatchObject({ outcome: 'accepted', result: { cash: '100026', reservedCash: '500' } });
+      expect(await accountOf(u)).toMatchObject({ cash: '100026', reserved_cash: '500' });
+    } finally {
+      await counted.close();
+    }
   });
 
   it('a fill whose events were committed but never appended (the replica died): the next owner appends them, once', async () => {

@@ -187,9 +187,13 @@ export class TurnWriter {
 
   constructor(private readonly tx: Tx) {}
 
-  /** Whether `accountId`'s engine has changes not yet sent (its rows would be stale to a statement sent now). */
-  pendingFor(accountId: string): boolean {
-    return this.states.has(accountId);
+  /**
+   * Whether `accountId`'s paper_accounts row has a balance write not yet sent (cash or reserved cash the engine changed):
+   * a statement on that row sent now would see stale balances. Its other pending rows (engine state, inputs, orders)
+   * are no statement's input within the turn.
+   */
+  balancesPendingFor(accountId: string): boolean {
+    return this.balances.has(accountId);
   }
 
   /** The account's engine changed (or is new): its state row is saved at the next flush. */
