@@ -10,7 +10,7 @@ import type { ActorHost, CommandDecision, Envelope, Signal, StoredDecision } fro
 import { isLiveCommandType, LIVE_FOLLOW_SIGNAL, LIVE_TRADE_UPDATE_SIGNAL, liveFillEvents, LiveHost, type LiveHostOptions } from './live/index.js';
 import { isMbtCommandType, MbtHost, MbtTurn, splitTradeUpdates, tradeUpdateEvents, type MbtHostOptions } from './mbt/index.js';
 import { ACCOUNT_EVENT_KINDS, isAccountCommandType, parseAccountCommand, positiveDecimal, REJECTION_CODES, type AccountCommand, type RejectionCode } from './messages.js';
-import { SNAPSHOT_COLUMNS, toSnapshot, type AccountSnapshot } from './state.js';
+import { AT_COLUMN, numericAdd, numericGte, numericNeg, readAccounts, SNAPSHOT_COLUMNS, toSnapshot, type AccountSnapshot, type KnownAccount } from './state.js';
 
 export interface AccountHostOptions {
   /** Cash of a newly opened account (decimal string, > 0); default DEFAULT_STARTING_CASH (config.accounts.startingCash in the role). */
@@ -49,13 +49,18 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
       const outboxId = await recordEffects(ctx.tx, ctx.partition, effects);
       return effects.map((e) => ({ ...e, outboxId }));
     },
-    // The engines, orders and quotes a batch names are read in the turn's first round trip (with its fence).
-    prefetch: (tx, commands) => {
+    // The engines, orders and quotes a batch names, and the rows its cash adjustments change, are read in the turn's
+    // first round trip (with its fence).
+    prefetch: (tx, commands): Promise<Prefetched> => {
       const turn = engines.beginTurn(tx, { prefetch: true });
-      return turn.prepareBatch(commands).then(() => turn);
+      const prepared = turn.prepareBatch(commands);
+      const adjusting = [...new Set(commands.filter((c) => c.type === 'account.adjust_cash').map((c) => c.userId))];
+      return Promise.all([prepared, readAccounts(tx, adjusting)]).then(([, known]) => ({ turn, known }));
     },
     async handleBatch(ctx, commands) {
-      const prefetched = ctx.prefetched instanceof MbtTurn ? ctx.prefetched.adopt() : null;
+      const pre = ctx.prefetched as Prefetched | undefined;
+      const prefetched = pre?.turn instanceof MbtTurn ? pre.turn.adopt() : null;
+      const known = pre?.known ?? new Map<string, KnownAccount>();
       const turn = prefetched ?? engines.beginTurn(ctx.tx);
       // The transaction can still fail after this returns (recording the command ids): the engines must not keep it.
       ctx.onRollback(() => turn.discard());
@@ -69,7 +74,7 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
         // The prefetch prepared every envelope of the batch; `commands` (the new ones) are among them.
         if (!prefetched) await turn.prepareBatch(commands);
         const live = liveHost ? { host: liveHost, onRollback: (fn: () => void) => ctx.onRollback(fn) } : undefined;
-        const decisions = await decideBatch(ctx.tx, commands, startingCash, turn, send, live);
+        const decisions = await decideBatch(ctx.tx, commands, startingCash, { turn, known, send, live });
         send(turn.flush());
         const failed = (await Promise.all(writes)).find((r) => r !== null);
         if (failed) throw failed.error;
@@ -83,10 +88,24 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
   };
 }
 
+/** What the host's prefetch read in the turn's first round trip. */
+interface Prefetched {
+  turn: MbtTurn;
+  /** The paper_accounts rows of the users with a cash adjustment in the batch; kept current by the turn's commands. */
+  known: Map<string, KnownAccount>;
+}
+
 type Send = (write: PromiseLike<unknown>) => void;
 type LiveTurn = { host: LiveHost; onRollback: (fn: () => void) => void } | undefined;
+/** One turn's state the commands share. */
+interface TurnState {
+  turn: MbtTurn;
+  known: Map<string, KnownAccount>;
+  send: Send;
+  live: LiveTurn;
+}
 
-async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, turn: MbtTurn, send: Send, live: LiveTurn): Promise<CommandDecision[]> {
+async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t: TurnState): Promise<CommandDecision[]> {
   // Each user's commands in order, one after another; different users' chains at the same time. Commands of
   // different users touch only their own rows, so this decides exactly what the batch order would, while
   // postgres.js pipelines the users' statements: a batch costs round trips per command of its busiest user,
@@ -101,7 +120,7 @@ async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t
   // allSettled: no chain may still be issuing statements when a failure rolls the transaction back.
   const settled = await Promise.allSettled(
     [...byUser.values()].map(async (chain) => {
-      for (const env of chain) decided.set(env.id, await decide(tx, env, startingCash, turn, send, live));
+      for (const env of chain) decided.set(env.id, await decide(tx, env, startingCash, t));
     }),
   );
   const failed = settled.find((r) => r.status === 'rejected');
@@ -111,7 +130,8 @@ async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t
 
 const rejected = (id: string, code: RejectionCode, result: Record<string, unknown>): CommandDecision => ({ id, outcome: 'rejected', code, result });
 
-async function decide(tx: Tx, env: Envelope, startingCash: string, turn: MbtTurn, send: Send, live: LiveTurn): Promise<CommandDecision> {
+async function decide(tx: Tx, env: Envelope, startingCash: string, t: TurnState): Promise<CommandDecision> {
+  const { turn, send, live } = t;
   if (isMbtCommandType(env.type)) return turn.decide(env);
   if (isLiveCommandType(env.type)) {
     if (!live) return rejected(env.id, REJECTION_CODES.unknownCommand, { code: 'live_disabled', message: 'live trading is not configured on this deployment' });
@@ -120,7 +140,7 @@ async function decide(tx: Tx, env: Envelope, startingCash: string, turn: MbtTurn
   const parsed = parseAccountCommand(env.type, env.payload);
   if (!parsed.ok) return rejected(env.id, parsed.code, { message: parsed.message });
   const cmd = parsed.command;
-  const applied = await apply(tx, env, cmd, startingCash, turn);
+  const applied = await apply(tx, env, cmd, startingCash, t);
   if ('code' in applied) return rejected(env.id, applied.code, applied.detail);
   const { snapshot, at } = applied;
   const extra = cmd.type === 'account.adjust_cash' ? { amount: cmd.payload.amount, reason: cmd.payload.reason } : {};
@@ -141,9 +161,53 @@ async function decide(tx: Tx, env: Envelope, startingCash: string, turn: MbtTurn
 
 type Applied = { snapshot: AccountSnapshot; at: string; mbt?: Record<string, unknown> } | { code: RejectionCode; detail: Record<string, unknown> };
 
-const AT = sql.raw(`to_json(now())#>>'{}' as "at"`);
+async function apply(tx: Tx, env: Envelope, cmd: AccountCommand, startingCash: string, t: TurnState): Promise<Applied> {
+  const { turn, known } = t;
+  const userId = env.userId;
+  // A cash adjustment of an account whose row the turn knows is decided here, its update sent without waiting: a
+  // user's adjustments in one turn cost no round trip each. Not once the engine changed the user's balances this turn
+  // (its fills and holds are written from the engine, so the row read at the start no longer tells the cash).
+  if (cmd.type === 'account.adjust_cash') {
+    const row = known.get(userId);
+    if (row && !turn.balancesChanged(userId)) return adjustKnown(tx, env.id, userId, cmd.payload.amount, row, t);
+  }
+  const applied = await applySql(tx, env, cmd, startingCash, turn);
+  // The row as the statement left it: later adjustments of this turn start from it.
+  if ('snapshot' in applied) known.set(userId, { snapshot: applied.snapshot, at: applied.at });
+  return applied;
+}
 
-async function apply(tx: Tx, env: Envelope, cmd: AccountCommand, startingCash: string, turn: MbtTurn): Promise<Applied> {
+/**
+ * account.adjust_cash against the row the turn knows: the same rules as the SQL path (active account, cash may not
+ * fall below reserved cash, the engine agrees), the new balances computed as PostgreSQL computes them, and the update
+ * sent with the turn's other writes. It matches only the version it was computed from (raxx_expect_rows: 40001, the
+ * turn is retried from a fresh read), so the reported balances are the stored ones.
+ */
+function adjustKnown(tx: Tx, commandId: string, userId: string, amount: string, row: KnownAccount, t: TurnState): Applied {
+  const s = row.snapshot;
+  if (s.status !== 'active') return notActive(s);
+  const cash = numericAdd(s.cash, amount);
+  if (!numericGte(cash, s.reservedCash)) return insufficient(s, amount);
+  const adjust = t.turn.tryAdjustCash(userId, commandId, amount);
+  if (!adjust) return insufficient(s, amount);
+  // `.then` sends it now, in order with this user's other statements.
+  t.send(
+    tx
+      .execute(sql`
+        with adjusted as (
+          update paper_accounts set cash = cash + ${amount}::numeric, version = version + 1, updated_at = now()
+           where user_id = ${userId} and version = ${s.version} and status = 'active' and cash + ${amount}::numeric >= reserved_cash
+          returning 1)
+        select public.raxx_expect_rows((select count(*) from adjusted), 1, 'paper_accounts (cash adjustment)'::text)`)
+      .then((r) => r),
+  );
+  adjust.commit();
+  const snapshot: AccountSnapshot = { ...s, cash, buyingPower: numericAdd(cash, numericNeg(s.reservedCash)), version: s.version + 1 };
+  t.known.set(userId, { snapshot, at: row.at });
+  return { snapshot, at: row.at };
+}
+
+async function applySql(tx: Tx, env: Envelope, cmd: AccountCommand, startingCash: string, turn: MbtTurn): Promise<Applied> {
   const userId = env.userId;
   let rows: Record<string, unknown>[];
   // The paper engine follows the row (mbt/host.ts): its pending writes land first, so the statement sees current balances.
@@ -154,7 +218,7 @@ async function apply(tx: Tx, env: Envelope, cmd: AccountCommand, startingCash: s
         insert into paper_accounts (user_id, account_type, starting_cash, cash)
         values (${userId}, ${cmd.payload.accountType ?? 'cash'}, ${startingCash}::numeric, ${startingCash}::numeric)
         on conflict (user_id) do nothing
-        returning ${SNAPSHOT_COLUMNS}, ${AT}`);
+        returning ${SNAPSHOT_COLUMNS}, ${AT_COLUMN}`);
       if (rows.length === 0) return { code: REJECTION_CODES.accountExists, detail: { message: 'this user already has a paper account' } };
       turn.opened(userId, toSnapshot(rows[0]!));
       break;
@@ -166,7 +230,7 @@ async function apply(tx: Tx, env: Envelope, cmd: AccountCommand, startingCash: s
         update paper_accounts set starting_cash = coalesce(${next}::numeric, starting_cash), cash = coalesce(${next}::numeric, starting_cash),
           reserved_cash = 0, cycle_started_at = now(), version = version + 1, updated_at = now()
         where user_id = ${userId} and status = 'active'
-        returning ${SNAPSHOT_COLUMNS}, ${AT}`);
+        returning ${SNAPSHOT_COLUMNS}, ${AT_COLUMN}`);
       if (rows.length === 0) return diagnose(tx, userId, null);
       const updates = turn.reset(userId, env.id, toSnapshot(rows[0]!).startingCash);
       const row = rows[0]!;
@@ -179,7 +243,7 @@ async function apply(tx: Tx, env: Envelope, cmd: AccountCommand, startingCash: s
       rows = await tx.execute(sql`
         update paper_accounts set cash = cash + ${amount}::numeric, version = version + 1, updated_at = now()
         where user_id = ${userId} and status = 'active' and cash + ${amount}::numeric >= reserved_cash
-        returning ${SNAPSHOT_COLUMNS}, ${AT}`);
+        returning ${SNAPSHOT_COLUMNS}, ${AT_COLUMN}`);
       if (rows.length === 0) return diagnose(tx, userId, amount);
       adjust.commit();
       break;
@@ -194,12 +258,15 @@ async function diagnose(tx: Tx, userId: string, amount: string | null): Promise<
   const rows = await tx.execute(sql`select ${SNAPSHOT_COLUMNS} from paper_accounts where user_id = ${userId}`);
   if (rows.length === 0) return { code: REJECTION_CODES.accountNotFound, detail: { message: 'open an account first (account.open)' } };
   const s = toSnapshot(rows[0]!);
-  if (s.status !== 'active') return { code: REJECTION_CODES.accountNotActive, detail: { message: `account is ${s.status}`, status: s.status } };
-  return {
-    code: REJECTION_CODES.insufficientCash,
-    detail: { message: 'cash may not fall below reserved cash', amount, cash: s.cash, reservedCash: s.reservedCash, buyingPower: s.buyingPower },
-  };
+  return s.status !== 'active' ? notActive(s) : insufficient(s, amount);
 }
+
+const notActive = (s: AccountSnapshot): Applied => ({ code: REJECTION_CODES.accountNotActive, detail: { message: `account is ${s.status}`, status: s.status } });
+
+const insufficient = (s: AccountSnapshot, amount: string | null): Applied => ({
+  code: REJECTION_CODES.insufficientCash,
+  detail: { message: 'cash may not fall below reserved cash', amount, cash: s.cash, reservedCash: s.reservedCash, buyingPower: s.buyingPower },
+});
 
 /**
  * The private-log events of one decision, in order: the `decision` event, then (accepted only) the domain event

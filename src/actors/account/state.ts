@@ -1,7 +1,8 @@
-// An account's balances as the actor reports them. The state of record is the paper_accounts row: every command
-// reads and changes it with one conditional SQL statement inside the turn's transaction (no cache to go stale when
-// a turn rolls back), and money stays PostgreSQL `numeric`, carried as decimal strings.
+// An account's balances as the actor reports them. The state of record is the paper_accounts row, read or changed
+// inside the turn's transaction (no cache across turns to go stale when a turn rolls back); money stays PostgreSQL
+// `numeric`, carried as decimal strings, and a balance the actor computes itself is computed as `numeric` would.
 import { sql, type SQL } from 'drizzle-orm';
+import type { Tx } from '../../infra/db/index.js';
 import type { AccountStatus, AccountType } from '../../infra/db/schema/accounts.js';
 
 export interface AccountSnapshot {
@@ -41,4 +42,62 @@ export function toSnapshot(row: Record<string, unknown>): AccountSnapshot {
     cycleStartedAt: r.cycleStartedAt,
     version: Number(r.version),
   };
+}
+
+/** The transaction's timestamp as PostgreSQL prints it in JSON: what an accepted account command reports as `at`. */
+export const AT_COLUMN: SQL = sql.raw(`to_json(now())#>>'{}' as "at"`);
+
+/** An account's row as a turn last knew it: its snapshot and the turn's `at`. */
+export interface KnownAccount {
+  snapshot: AccountSnapshot;
+  at: string;
+}
+
+/**
+ * The paper_accounts rows of `userIds` (one statement, sent now: a prefetch must send before it returns). An
+ * equality list, like the other turn lookups, so a generic plan stays on the unique index.
+ */
+export function readAccounts(tx: Tx, userIds: readonly string[]): Promise<Map<string, KnownAccount>> {
+  if (userIds.length === 0) return Promise.resolve(new Map());
+  return tx
+    .execute(sql`select user_id as "userId", ${SNAPSHOT_COLUMNS}, ${AT_COLUMN} from paper_accounts where user_id in (${sql.join(
+      userIds.map((u) => sql`${u}`),
+      sql`, `,
+    )})`)
+    .then((rows) => new Map(rows.map((r) => [String(r.userId), { snapshot: toSnapshot(r), at: String(r.at) }])));
+}
+
+const decimals = (v: string) => {
+  const dot = v.indexOf('.');
+  return dot < 0 ? 0 : v.length - dot - 1;
+};
+
+/** A decimal string as an integer count of 10^-scale units. */
+function scaled(v: string, scale: number): bigint {
+  const negative = v.startsWith('-');
+  const [int, frac = ''] = (negative ? v.slice(1) : v).split('.');
+  const n = BigInt(`${int}${frac.padEnd(scale, '0')}`);
+  return negative ? -n : n;
+}
+
+/**
+ * `a + b` as PostgreSQL's `numeric` computes and prints it: exact, with as many decimals as the operand that has the
+ * most ("100000" + "1.50" = "100001.50"; "0.50" − "0.50" = "0.00", never "-0.00"). A snapshot computed in the actor
+ * then reads exactly like the row PostgreSQL stores.
+ */
+export function numericAdd(a: string, b: string): string {
+  const scale = Math.max(decimals(a), decimals(b));
+  const sum = scaled(a, scale) + scaled(b, scale);
+  const digits = (sum < 0n ? -sum : sum).toString().padStart(scale + 1, '0');
+  const body = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  return sum < 0n ? `-${body}` : body;
+}
+
+/** `-v` for a decimal string (numericAdd's operand). */
+export const numericNeg = (v: string): string => (v.startsWith('-') ? v.slice(1) : /^0(\.0*)?$/.test(v) ? v : `-${v}`);
+
+/** `a >= b` for decimal strings, exactly. */
+export function numericGte(a: string, b: string): boolean {
+  const scale = Math.max(decimals(a), decimals(b));
+  return scaled(a, scale) >= scaled(b, scale);
 }

@@ -54,7 +54,7 @@ beforeAll(async () => {
   batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
   redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
   events = new UserEventLog(redis);
-  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox', 'cash'].map(uid);
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox', 'cash', 'cash2'].map(uid);
   await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
   hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
@@ -214,29 +214,44 @@ describe('MBT in the account actor', () => {
     expect(await accountOf(u)).toMatchObject({ reserved_cash: '0' });
   });
 
-  it('cash adjustments of one user in one turn save its engine once; one after an order of that turn sees its hold', async () => {
-    const u = uid('cash');
+  it('cash adjustments in one turn: no round trip each, one engine save; after an order of that turn, its hold is seen', async () => {
+    const [u, v] = [uid('cash'), uid('cash2')];
     await openTrading(u);
-    // A pool that reports every statement it sends: this turn's engine saves are counted.
+    await openTrading(v);
+    // A pool that reports every statement it sends: this turn's statements are counted.
     const sent: string[] = [];
     const counted = createDb(tdb.appUrl, { max: 2, role: 'raxx_app', appName: 'mbt-test-counted', onStatement: (text) => sent.push(text) });
+    const awaitedUpdates = () => sent.filter((t) => /update paper_accounts set cash = cash \+/.test(t) && /returning id::text/.test(t));
     try {
       const countedTurn = (...envs: Envelope[]) => fencedTurns(counted.db, HARNESS_PARTITION, () => epoch, host, events).turn(...envs);
-      const adjust = (amount: string) => cmd(u, 'account.adjust_cash', { amount, reason: 'batch' });
-      const three = [adjust('10'), adjust('20'), adjust('-5')];
-      const decided = await countedTurn(...three);
-      expect(decided.map((d) => (d.result as { cash: string }).cash)).toEqual(['100010', '100030', '100025']);
-      // Each adjustment is an engine input, but none writes a balance the next one's statement reads: one save at
-      // the end of the turn, not one before each later adjustment (a round trip and a state rewrite each).
+      const adjust = (userId: string, amount: string) => cmd(userId, 'account.adjust_cash', { amount, reason: 'batch' });
+      const version = async (userId: string) =>
+        asBatch(async (tx) => Number((await tx`select version::int as n from paper_accounts where user_id = ${userId}`)[0]!.n));
+      const v0 = await version(u);
+      const decided = await countedTurn(adjust(u, '10'), adjust(u, '20.50'), adjust(u, '-5'), adjust(u, '-1000000'));
+      expect(decided.map((d) => d.outcome)).toEqual(['accepted', 'accepted', 'accepted', 'rejected']);
+      expect(decided.map((d) => (d.result as { cash: string }).cash)).toEqual(['100010', '100030.50', '100025.50', '100025.50']);
+      expect(decided.slice(0, 3).map((d) => (d.result as { version: number }).version)).toEqual([v0 + 1, v0 + 2, v0 + 3]);
+      expect(decided[3]).toMatchObject({ code: 'insufficient_cash', result: { amount: '-1000000', cash: '100025.50', reservedCash: '0', buyingPower: '100025.50' } });
+      // Decided from the row the turn read with its fence: no statement awaited per adjustment, and — since none
+      // writes a balance the next one reads — one engine save at the end of the turn.
+      expect(awaitedUpdates()).toHaveLength(0);
       expect(sent.filter((t) => /update mbt_states/.test(t))).toHaveLength(1);
-      expect(await inputCount(u)).toBeGreaterThanOrEqual(3);
+      expect(await accountOf(u)).toMatchObject({ cash: '100025.50', reserved_cash: '0' });
+      expect(await version(u)).toBe(v0 + 3);
 
-      // An order's hold is a balance write: the adjustment after it in the same turn sends it first and reports it.
+      // Orders hold cash through the engine, which writes the balances (in its own decimal form: 100025.50 is stored
+      // as 100025.5): an adjustment after one in the same turn is
+      // decided by SQL after those writes — also when another user's adjustment already sent them — and sees the hold.
       sent.length = 0;
-      const [order, after] = await countedTurn(submit(u, { symbol: sym('MH'), side: 'buy', type: 'limit', qty: '10', limit_price: '50' }), adjust('1'));
-      expect(order).toMatchObject({ outcome: 'accepted' });
-      expect(after).toMatchObject({ outcome: 'accepted', result: { cash: '100026', reservedCash: '500' } });
-      expect(await accountOf(u)).toMatchObject({ cash: '100026', reserved_cash: '500' });
+      const order = (userId: string) => submit(userId, { symbol: sym('MH'), side: 'buy', type: 'limit', qty: '10', limit_price: '50' });
+      const mixed = await countedTurn(order(u), order(v), adjust(u, '1'), adjust(v, '2'));
+      expect(mixed.map((d) => d.outcome)).toEqual(['accepted', 'accepted', 'accepted', 'accepted']);
+      expect(mixed[2]).toMatchObject({ result: { cash: '100026.5', reservedCash: '500', buyingPower: '99526.5' } });
+      expect(mixed[3]).toMatchObject({ result: { cash: '100002', reservedCash: '500', buyingPower: '99502' } });
+      expect(awaitedUpdates()).toHaveLength(2);
+      expect(await accountOf(u)).toMatchObject({ cash: '100026.5', reserved_cash: '500' });
+      expect(await accountOf(v)).toMatchObject({ cash: '100002', reserved_cash: '500' });
     } finally {
       await counted.close();
     }

@@ -388,6 +388,15 @@ export class MbtTurn {
   }
 
   /**
+   * Whether the engine changed the user's balances in this turn (its fills, holds): a paper_accounts row read at the
+   * turn's start no longer tells the user's cash, even once those writes are sent.
+   */
+  balancesChanged(userId: string): boolean {
+    const acc = this.account(userId);
+    return acc !== undefined && this.writer.balancesChangedFor(acc.accountId);
+  }
+
+  /**
    * account.adjust_cash through the engine, tentatively: `null` when the engine refuses (the caller reports
    * insufficient_cash), else `commit()` to call once the SQL update matched.
    */

@@ -181,6 +181,8 @@ export class TurnWriter {
   private fills: FillRow[] = [];
   private positions = new Map<string, PositionRow>();
   private balances = new Map<string, HostedAccount>();
+  /** Accounts whose balances the engine changed in this turn, written already or not. */
+  private readonly balancesChanged = new Set<string>();
   private cycles: CycleRow[] = [];
   /** Request fingerprints of the orders created this turn (order id → fingerprint), stored on their rows. */
   private fingerprints = new Map<string, string>();
@@ -194,6 +196,11 @@ export class TurnWriter {
    */
   balancesPendingFor(accountId: string): boolean {
     return this.balances.has(accountId);
+  }
+
+  /** Whether the engine changed `accountId`'s balances in this turn (sent or not): a copy of its row read before is stale. */
+  balancesChangedFor(accountId: string): boolean {
+    return this.balancesChanged.has(accountId);
   }
 
   /** The account's engine changed (or is new): its state row is saved at the next flush. */
@@ -215,7 +222,10 @@ export class TurnWriter {
     }
     this.fills.push(...p.fills);
     for (const row of p.positions) this.positions.set(`${row.account_id}|${row.symbol}`, row);
-    if (balances && p.accountChanged) this.balances.set(acc.accountId, acc);
+    if (balances && p.accountChanged) {
+      this.balances.set(acc.accountId, acc);
+      this.balancesChanged.add(acc.accountId);
+    }
     this.cycles.push(...p.cycles);
   }
 
