@@ -2,7 +2,7 @@
 // decision per command, an audit row per accepted command, and turns decisions into private-log events.
 import { sql } from 'drizzle-orm';
 import type { UserEvent } from '../../contracts/index.js';
-import { appendAudit } from '../../infra/audit/index.js';
+import { appendAudits, type AuditEntry } from '../../infra/audit/index.js';
 import type { Tx } from '../../infra/db/index.js';
 import { recordEffects, type OutboxEffect } from '../../infra/signal-outbox/index.js';
 import { DEFAULT_STARTING_CASH } from '../../infra/db/schema/accounts.js';
@@ -74,7 +74,7 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
         // The prefetch prepared every envelope of the batch; `commands` (the new ones) are among them.
         if (!prefetched) await turn.prepareBatch(commands);
         const live = liveHost ? { host: liveHost, onRollback: (fn: () => void) => ctx.onRollback(fn) } : undefined;
-        const decisions = await decideBatch(ctx.tx, commands, startingCash, { turn, known, send, live });
+        const decisions = await decideBatch(ctx.tx, commands, startingCash, { turn, known, send, live, audits: [] });
         send(turn.flush());
         const failed = (await Promise.all(writes)).find((r) => r !== null);
         if (failed) throw failed.error;
@@ -103,6 +103,8 @@ interface TurnState {
   known: Map<string, KnownAccount>;
   send: Send;
   live: LiveTurn;
+  /** The accepted account commands' audit rows, sent as one statement when the batch is decided. */
+  audits: AuditEntry[];
 }
 
 async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t: TurnState): Promise<CommandDecision[]> {
@@ -125,6 +127,7 @@ async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t
   );
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
+  if (t.audits.length > 0) t.send(appendAudits(tx, t.audits));
   return commands.map((env) => decided.get(env.id)!);
 }
 
@@ -144,17 +147,14 @@ async function decide(tx: Tx, env: Envelope, startingCash: string, t: TurnState)
   if ('code' in applied) return rejected(env.id, applied.code, applied.detail);
   const { snapshot, at } = applied;
   const extra = cmd.type === 'account.adjust_cash' ? { amount: cmd.payload.amount, reason: cmd.payload.reason } : {};
-  // Sent now (in order with this user's statements), awaited at the end of the turn.
-  send(
-    appendAudit(tx, {
-      actor: env.userId,
-      subject: env.userId,
-      action: cmd.type,
-      outcome: 'success',
-      correlationId: env.id,
-      details: { accountId: snapshot.accountId, ...extra, startingCash: snapshot.startingCash, cash: snapshot.cash, reservedCash: snapshot.reservedCash },
-    }),
-  );
+  t.audits.push({
+    actor: env.userId,
+    subject: env.userId,
+    action: cmd.type,
+    outcome: 'success',
+    correlationId: env.id,
+    details: { accountId: snapshot.accountId, ...extra, startingCash: snapshot.startingCash, cash: snapshot.cash, reservedCash: snapshot.reservedCash },
+  });
   const result: AccountResult = { ...snapshot, ...extra, at, ...applied.mbt };
   return { id: env.id, outcome: 'accepted', result };
 }

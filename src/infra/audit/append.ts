@@ -1,6 +1,7 @@
 // Appending to the audit log: the database assigns seq, time and hashes; this only validates and inserts.
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
+import { arrayParam, jsonCells } from '../db/arrays.js';
 import { toDbError } from '../db/errors.js';
 import { SYSTEM_CHAIN } from '../db/schema/audit.js';
 
@@ -59,12 +60,8 @@ export function chainOf(entry: Pick<AuditEntry, 'chain' | 'subject'>): string {
   return entry.chain ?? entry.subject ?? SYSTEM_CHAIN;
 }
 
-/**
- * Appends one row. Run it inside the transaction whose effect it records (pass the `tx`), so the audit row
- * commits or rolls back with the change. Returns nothing: with raxx_app a RETURNING clause would need read
- * access to the chain, which the app has only for users in its scope.
- */
-export async function appendAudit(executor: Executor, entry: AuditEntry): Promise<void> {
+/** Validates an entry (actor, action, outcome, no secret-looking detail keys) and returns the chain it lands on. */
+function checkedChain(entry: AuditEntry): string {
   if (!entry.actor || !entry.action) throw new AuditError('AUDIT_ENTRY_INVALID', 'audit entry needs an actor and an action');
   if (!(AUDIT_OUTCOMES as readonly string[]).includes(entry.outcome)) {
     throw new AuditError('AUDIT_ENTRY_INVALID', 'audit outcome must be one of ' + AUDIT_OUTCOMES.join(', '));
@@ -73,13 +70,42 @@ export async function appendAudit(executor: Executor, entry: AuditEntry): Promis
   if (secretKey) throw new AuditError('AUDIT_SECRET_IN_DETAILS', `audit details key "${secretKey}" looks like a secret`);
   const chain = chainOf(entry);
   if (!chain) throw new AuditError('AUDIT_ENTRY_INVALID', 'audit chain must not be empty');
+  return chain;
+}
 
+/**
+ * Appends one row. Run it inside the transaction whose effect it records (pass the `tx`), so the audit row
+ * commits or rolls back with the change. Returns nothing: with raxx_app a RETURNING clause would need read
+ * access to the chain, which the app has only for users in its scope.
+ */
+export async function appendAudit(executor: Executor, entry: AuditEntry): Promise<void> {
+  const chain = checkedChain(entry);
   try {
     await executor.execute(sql`
       insert into audit_log (chain, actor, subject, action, outcome, correlation_id, details, at)
       values (${chain}, ${entry.actor}, ${entry.subject ?? null}, ${entry.action}, ${entry.outcome},
               ${entry.correlationId ?? null}, ${JSON.stringify(entry.details ?? {})}::jsonb,
               ${entry.at ? entry.at.toISOString() : null}::timestamptz)`);
+  } catch (err) {
+    throw toDbError(err);
+  }
+}
+
+/**
+ * Appends several rows in one statement (one array parameter per column, so one prepared statement whatever their
+ * number), in the order given: a turn's rows cost one statement, not one each. The chain trigger runs per row and sees
+ * the rows the statement inserted before it, so rows of one chain link up as if appended one by one. Every entry is
+ * validated before anything is sent.
+ */
+export async function appendAudits(executor: Executor, entries: readonly AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  const chains = entries.map(checkedChain);
+  try {
+    await executor.execute(sql`
+      insert into audit_log (chain, actor, subject, action, outcome, correlation_id, details, at)
+      select * from unnest(${arrayParam(chains, 'text')}, ${arrayParam(entries.map((e) => e.actor), 'text')}, ${arrayParam(entries.map((e) => e.subject ?? null), 'text')},
+        ${arrayParam(entries.map((e) => e.action), 'text')}, ${arrayParam(entries.map((e) => e.outcome), 'text')}, ${arrayParam(entries.map((e) => e.correlationId ?? null), 'text')},
+        ${arrayParam(jsonCells(entries.map((e) => e.details ?? {})), 'jsonb')}, ${arrayParam(entries.map((e) => (e.at ? e.at.toISOString() : null)), 'timestamptz')})`);
   } catch (err) {
     throw toDbError(err);
   }

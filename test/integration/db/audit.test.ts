@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   appendAudit,
+  appendAudits,
   AuditError,
   rowHash,
   verifyAuditLog,
@@ -119,6 +120,32 @@ describe('audit log', () => {
     for (const c of chains.slice(1)) expect(chainReport(report, c)?.rows).toBe(25);
     const [max] = await owner.sql`select max(seq)::int as seq, count(*)::int as n from audit_log where chain = 'hot'`;
     expect(max).toEqual({ seq: 100, n: 100 });
+  });
+
+  it('appends many rows in one statement, in order, linked per chain as if appended one by one', async () => {
+    // Two chains interleaved, awkward details, one explicit time: what a turn sends for its batch's commands.
+    const entries = Array.from({ length: 9 }, (_, i) => ({
+      subject: i % 3 === 0 ? 'batch-b' : 'batch-a',
+      actor: i % 3 === 0 ? 'batch-b' : 'batch-a',
+      action: 'account.adjust_cash',
+      outcome: 'success' as const,
+      correlationId: `cmd-${i}`,
+      details: { i, amount: '1.50', note: 'é "q" \\ {x}' },
+      ...(i === 4 ? { at: new Date('2026-01-02T03:04:05.678Z') } : {}),
+    }));
+    await withTenant(app.db, ['batch-a', 'batch-b'], (tx) => appendAudits(tx, entries));
+    const rows = await owner.sql<{ chain: string; seq: number; correlation_id: string; details: { i: number; note: string } }[]>`
+      select chain, seq::int, correlation_id, details from audit_log where chain in ('batch-a', 'batch-b') order by chain, seq`;
+    expect(rows.filter((r) => r.chain === 'batch-a').map((r) => [r.seq, r.correlation_id])).toEqual([1, 2, 4, 5, 7, 8].map((i, k) => [k + 1, `cmd-${i}`]));
+    expect(rows.filter((r) => r.chain === 'batch-b').map((r) => [r.seq, r.correlation_id])).toEqual([0, 3, 6].map((i, k) => [k + 1, `cmd-${i}`]));
+    expect(rows.every((r) => r.details.note === 'é "q" \\ {x}')).toBe(true);
+    const report = await verifyAuditLog(owner.sql);
+    expect(report.firstBroken).toBeNull();
+    expect(chainReport(report, 'batch-a')?.rows).toBe(6);
+    // Nothing is sent when one entry is invalid.
+    const err = await appendAudits(app.db, [entries[0]!, { ...entries[1]!, details: { access_token: 'tok-SECRET' } }]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuditError);
+    expect((await owner.sql`select count(*)::int as n from audit_log where chain in ('batch-a', 'batch-b')`)[0]!.n).toBe(9);
   });
 
   /** Appends `n` rows to a fresh chain; returns their ids by seq (1-based). */
