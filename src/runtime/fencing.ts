@@ -262,7 +262,8 @@ export interface FencedBatch extends Fence {
  * commitFencedBatch for several partitions of one owner in ONE transaction: every epoch is checked (a moved one
  * aborts the whole turn with that partition's FencedOutError), the id lookup and the processed_commands insert are
  * one statement each, and `handle` runs for each partition's new commands at the same time (partitions share no
- * user, so their statements may interleave). Returns the decisions per batch, in input order. Under load this is
+ * user, so their statements may interleave) — or, with `whole`, once for all of them (one prefetch too). Returns the
+ * decisions per batch, in input order. Under load this is
  * what makes a turn carry many commands however many partitions they are spread over: the transaction, its fence
  * and its round trips are paid once.
  */
@@ -270,8 +271,10 @@ export async function commitFencedGroup(
   db: Db,
   batches: readonly FencedBatch[],
   handle: (index: number, tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void, prefetched: unknown) => Promise<CommandDecision[]>,
-  opts: { prefetch?: Prefetch; phases?: TurnPhases } = {},
+  opts: { prefetch?: Prefetch; phases?: TurnPhases; whole?: boolean } = {},
 ): Promise<StoredDecision[][]> {
+  // Whole (ActorHost.wholeTurns): one prefetch and one `handle` (index 0) for every batch's commands, in batch order.
+  const whole = opts.whole === true && batches.length > 1;
   const ids = batches.flatMap((b) => b.envelopes.map((e) => e.id));
   return fencedTransaction(
     db,
@@ -288,7 +291,8 @@ export async function commitFencedGroup(
             .then((r) => r)
         : Promise.resolve([]);
       const prefetch = opts.prefetch;
-      const pre = batches.map((b) => (prefetch && b.envelopes.length ? Promise.resolve(prefetch(tx, b.envelopes)) : Promise.resolve(undefined)));
+      const lists = whole ? [batches.flatMap((b) => b.envelopes)] : batches.map((b) => b.envelopes);
+      const pre = lists.map((l) => (prefetch && l.length ? Promise.resolve(prefetch(tx, l)) : Promise.resolve(undefined)));
       return Promise.all([done, Promise.all(pre)]);
     },
     async (tx, [done, prefetched]) => {
@@ -306,7 +310,8 @@ export async function commitFencedGroup(
       const deferred = new DeferredWrites();
       const started = performance.now();
       // allSettled: no batch may still be issuing statements when a failure rolls the transaction back.
-      const settled = await Promise.allSettled(fresh.map((list, i) => (list.length ? handle(i, tx, list, deferred.defer, prefetched[i]) : Promise.resolve([]))));
+      const calls = whole ? [fresh.flat()] : fresh;
+      const settled = await Promise.allSettled(calls.map((list, i) => (list.length ? handle(i, tx, list, deferred.defer, prefetched[i]) : Promise.resolve([]))));
       if (opts.phases) opts.phases.decide = performance.now() - started;
       const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       // No statement of this turn may still be in flight when it rolls back.

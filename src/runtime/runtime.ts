@@ -97,6 +97,13 @@ export interface ActorHost {
    * `handleBatch` as `ctx.prefetched`, only when the fence held.
    */
   prefetch?(tx: Tx, commands: readonly Envelope[]): PromiseLike<unknown>;
+  /**
+   * Optional: true when `handleBatch` (and `prefetch`) may take the commands of every partition of a group turn in one
+   * call — partitions share no user, so a host that keys its work by user decides the same — instead of one call per
+   * partition at the same time. A host's per-call statements (its reads, its multi-row writes) are then sent once per
+   * turn, not once per partition. `ctx.partition` is then the first partition's and means nothing for the commands.
+   */
+  wholeTurns?: boolean;
   /** Called inside the turn's transaction before a user's first command since (re)activation, e.g. to load state. */
   activate?(ctx: TurnContext, userId: string): Promise<void>;
   /** Called when a user was idle for `userIdleMs`, evicted by `maxActiveUsers`, or its partition left this replica. */
@@ -810,7 +817,7 @@ export class PartitionRuntime {
         this.o.db,
         live.map((p) => ({ partition: p.st.partition, epoch: p.st.epoch, envelopes: p.envs })),
         (i, tx, fresh, defer, prefetched) => this.handle(live[i]!.st, tx, fresh, rollbacks, defer, prefetched),
-        { prefetch: this.prefetch, phases },
+        { prefetch: this.prefetch, phases, whole: this.o.host.wholeTurns === true },
       );
       return parts.map((p) => {
         const i = live.indexOf(p);
@@ -908,7 +915,7 @@ export class PartitionRuntime {
       const known = this.users.get(uid);
       if (!known && this.o.host.activate) await this.o.host.activate(ctx, uid);
       this.users.delete(uid);
-      this.users.set(uid, { partition: ctx.partition, at: now }); // Map order = LRU order
+      this.users.set(uid, { partition: partitionOf(uid, this.o.partitions), at: now }); // Map order = LRU order (a whole turn's users span partitions)
     }
   }
 

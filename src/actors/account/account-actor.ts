@@ -10,7 +10,7 @@ import type { ActorHost, CommandDecision, Envelope, Signal, StoredDecision } fro
 import { isLiveCommandType, LIVE_FOLLOW_SIGNAL, LIVE_TRADE_UPDATE_SIGNAL, liveFillEvents, LiveHost, type LiveHostOptions } from './live/index.js';
 import { isMbtCommandType, MbtHost, MbtTurn, splitTradeUpdates, tradeUpdateEvents, type MbtHostOptions } from './mbt/index.js';
 import { ACCOUNT_EVENT_KINDS, isAccountCommandType, parseAccountCommand, positiveDecimal, REJECTION_CODES, type AccountCommand, type RejectionCode } from './messages.js';
-import { AT_COLUMN, numericAdd, numericGte, numericNeg, readAccounts, SNAPSHOT_COLUMNS, toSnapshot, type AccountSnapshot, type KnownAccount } from './state.js';
+import { AT_COLUMN, numericAdd, numericGte, numericNeg, readAccountsInScope, SNAPSHOT_COLUMNS, toSnapshot, type AccountSnapshot, type KnownAccount } from './state.js';
 
 export interface AccountHostOptions {
   /** Cash of a newly opened account (decimal string, > 0); default DEFAULT_STARTING_CASH (config.accounts.startingCash in the role). */
@@ -34,6 +34,9 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
   return {
     mbt: engines,
     live: liveHost,
+    // Everything the host does per call — its reads, the engine save, the audit rows — is keyed by user: one call per
+    // group turn sends each of those statements once per turn instead of once per partition.
+    wholeTurns: true,
     passivate: (userId) => {
       engines.passivate(userId);
       liveHost?.passivate(userId);
@@ -54,8 +57,8 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
     prefetch: (tx, commands): Promise<Prefetched> => {
       const turn = engines.beginTurn(tx, { prefetch: true });
       const prepared = turn.prepareBatch(commands);
-      const adjusting = [...new Set(commands.filter((c) => c.type === 'account.adjust_cash').map((c) => c.userId))];
-      return Promise.all([prepared, readAccounts(tx, adjusting)]).then(([, known]) => ({ turn, known }));
+      const known = commands.some((c) => c.type === 'account.adjust_cash') ? readAccountsInScope(tx) : Promise.resolve(new Map<string, KnownAccount>());
+      return Promise.all([prepared, known]).then(([, rows]) => ({ turn, known: rows }));
     },
     async handleBatch(ctx, commands) {
       const pre = ctx.prefetched as Prefetched | undefined;
@@ -91,7 +94,7 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
 /** What the host's prefetch read in the turn's first round trip. */
 interface Prefetched {
   turn: MbtTurn;
-  /** The paper_accounts rows of the users with a cash adjustment in the batch; kept current by the turn's commands. */
+  /** The paper_accounts rows of the turn's users when it has a cash adjustment; kept current by the turn's commands. */
   known: Map<string, KnownAccount>;
 }
 

@@ -54,16 +54,15 @@ export interface KnownAccount {
 }
 
 /**
- * The paper_accounts rows of `userIds` (one statement, sent now: a prefetch must send before it returns). An
- * equality list, like the other turn lookups, so a generic plan stays on the unique index.
+ * The paper_accounts rows of the users in the transaction's scope — a turn's users (`raxx.user_ids`, which the
+ * tenant policy applies) — in one statement, sent now (a prefetch must send before it returns). No list of its own:
+ * a second array condition on the same index column beside the policy's makes PostgreSQL 15's btree walk every pair
+ * of elements (300 users: a 32 ms sequential scan or 8.8 ms of index preprocessing, against 0.3 ms with the policy's
+ * alone, measured), and the few extra rows of users without an adjustment cost nothing.
  */
-export function readAccounts(tx: Tx, userIds: readonly string[]): Promise<Map<string, KnownAccount>> {
-  if (userIds.length === 0) return Promise.resolve(new Map());
+export function readAccountsInScope(tx: Tx): Promise<Map<string, KnownAccount>> {
   return tx
-    .execute(sql`select user_id as "userId", ${SNAPSHOT_COLUMNS}, ${AT_COLUMN} from paper_accounts where user_id in (${sql.join(
-      userIds.map((u) => sql`${u}`),
-      sql`, `,
-    )})`)
+    .execute(sql`select user_id as "userId", ${SNAPSHOT_COLUMNS}, ${AT_COLUMN} from paper_accounts`)
     .then((rows) => new Map(rows.map((r) => [String(r.userId), { snapshot: toSnapshot(r), at: String(r.at) }])));
 }
 

@@ -74,6 +74,40 @@ describe('commitFencedGroup', () => {
     expect(again[1]!.map((d) => d.replayed)).toEqual([true]);
   });
 
+  it('whole: one prefetch and one handler call take every partition\'s new commands; each row keeps its partition', async () => {
+    const batches = [
+      { partition: 3, epoch: epochs.get(3)!, envelopes: [cmd(users[2]!), cmd(users[2]!)] },
+      { partition: 1, epoch: epochs.get(1)!, envelopes: [cmd(users[0]!)] },
+      { partition: 2, epoch: epochs.get(2)!, envelopes: [cmd(users[1]!)] },
+    ];
+    const all = batches.flatMap((b) => b.envelopes);
+    // A redelivered id among them: the prefetch still sees it, the handler does not.
+    await commitFencedGroup(app.db, [batches[1]!], async (_i, _tx, list) => list.map((e) => ({ id: e.id, outcome: 'accepted' as const })));
+    const prefetches: string[][] = [];
+    const calls: Array<{ index: number; ids: string[]; prefetched: unknown }> = [];
+    const out = await commitFencedGroup(
+      app.db,
+      batches,
+      async (index, _tx, fresh, _defer, prefetched) => {
+        calls.push({ index, ids: fresh.map((e) => e.id), prefetched });
+        return fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const, result: { n: fresh.length } }));
+      },
+      {
+        whole: true,
+        prefetch: (_tx, envs) => {
+          prefetches.push(envs.map((e) => e.id));
+          return Promise.resolve('read once');
+        },
+      },
+    );
+    expect(prefetches).toEqual([all.map((e) => e.id)]);
+    expect(calls).toEqual([{ index: 0, ids: [...batches[0]!.envelopes, ...batches[2]!.envelopes].map((e) => e.id), prefetched: 'read once' }]);
+    expect(out.map((d) => d.map((x) => x.replayed))).toEqual([[false, false], [true], [false]]);
+    const stored = await rows(all.map((e) => e.id));
+    expect(stored).toHaveLength(4);
+    for (const r of stored) expect(batches.find((b) => b.envelopes.some((e) => e.id === r.command_id))!.partition).toBe(r.partition);
+  });
+
   it('one partition fenced out aborts the whole turn with that partition named; nothing of any partition lands', async () => {
     // A newer owner takes partition 2 behind our back.
     await claimPartitionEpoch(app.db, 2, epochs.get(2)! + 5, 'someone-else');
