@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountHost, type UserEventDraft, createMarketQuotes, explainOrder, exportReplayLog, openOrderPairs, openOrderSymbolsByUser } from '../../../src/actors/account/index.js';
 import { marketDataKeys, userEventKeys, userEventSchema, type UserEvent } from '../../../src/contracts/index.js';
 import { mbt } from '../../../src/domain/index.js';
-import { createDb, users, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
+import { createDb, toDbError, users, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
 import { UserEventLog } from '../../../src/infra/user-events/index.js';
 import {
@@ -54,7 +54,7 @@ beforeAll(async () => {
   batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
   redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
   events = new UserEventLog(redis);
-  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox', 'cash', 'cash2'].map(uid);
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox', 'cash', 'cash2', 'cash3'].map(uid);
   await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
   hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
@@ -255,6 +255,40 @@ describe('MBT in the account actor', () => {
     } finally {
       await counted.close();
     }
+  });
+
+  it('a cash adjustment whose row another writer changed after the turn read it fails the turn (40001); the retry is right', async () => {
+    const u = uid('cash3');
+    await openTrading(u);
+    const adjust = cmd(u, 'account.adjust_cash', { amount: '7.25', reason: 'raced' });
+    // Another writer (a batch job, say) holds the row: the turn reads the committed row, decides from it, and its
+    // version-matched update waits for the lock; the other writer then commits a change (version + 1, cash + 100).
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const other = su.begin(async (tx) => {
+      await tx`set local role raxx_batch`;
+      await tx`update paper_accounts set cash = cash + 100, version = version + 1 where user_id = ${u}`;
+      locked();
+      await held;
+    });
+    await isLocked;
+    const raced = turn(adjust);
+    // Released only once the turn's update waits for the row lock (so it read the row before the change committed).
+    await waitFor(async () => Number((await su`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)[0]!.n) > 0, 10_000, 'the turn waiting for the row lock');
+    release();
+    await other;
+    const err = await raced.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(toDbError(err)).toMatchObject({ sqlstate: '40001' });
+    expect(await accountOf(u)).toMatchObject({ cash: '100100' }); // nothing of the failed turn landed
+    // The runtime retries the batch: a fresh read, the adjustment on top of the other writer's change.
+    const [again] = await turn(adjust);
+    expect(again).toMatchObject({ outcome: 'accepted', replayed: false, result: { cash: '100107.25' } });
+    expect(await accountOf(u)).toMatchObject({ cash: '100107.25' });
   });
 
   it('a fill whose events were committed but never appended (the replica died): the next owner appends them, once', async () => {
