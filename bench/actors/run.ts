@@ -21,7 +21,7 @@ import { signSessionTokens } from '../shared/sessions.js';
 import { STOLEN_NOTE, validity } from '../shared/validity.js';
 import { forkChild, runBench, Started, stopChildren, type ForkedChild } from '../shared/children.js';
 import { pgWorkPer, tableStats } from '../shared/pg-work.js';
-import { cpuSeconds, machineCores, machineLine, machineTicks, stolenCores, treeCpu, treeDelta } from '../shared/proc.js';
+import { cpuSeconds, machineCores, machineLine, machineTicks, stolenCores, threadCpu, threadShares, treeCpu, treeDelta, type ThreadCpu } from '../shared/proc.js';
 import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
 import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySummary } from '../shared/util.js';
 import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
@@ -72,6 +72,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   loopP99: number[];
   maxInFlight: number;
   cpu: { gateway: number; replicas: number[]; redis: number; postgres: number; clients: number[]; parent: number; machine: number; stolen: number; foreign: number };
+  /** The gateway's and each replica's CPU by thread (cores): where a Node process's time goes, JavaScript or I/O. */
+  threads: { gateway: ThreadCpu; replicas: ThreadCpu[] };
   meanBatch: number;
   /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
   turns: string;
@@ -127,6 +129,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     clients: clients.map((c) => cpuSeconds(c.child.pid!)),
     parent: process.cpuUsage(),
     machine: machineTicks(),
+    threads: { gateway: threadCpu(s.gateway.child.pid!), replicas: s.replicas.map((r) => threadCpu(r.proc.child.pid!)) },
   });
   await sleep(windowStart - Date.now());
   const a = pids();
@@ -153,6 +156,10 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     machine: machineCores(a.machine, b.machine),
     stolen: stolenCores(a.machine, b.machine),
     foreign: 0,
+  };
+  const threads = {
+    gateway: threadShares(a.threads.gateway, b.threads.gateway, el),
+    replicas: b.threads.replicas.map((t, i) => threadShares(a.threads.replicas[i]!, t, el)),
   };
   const ours = cpu.gateway + cpu.replicas.reduce((x, y) => x + y, 0) + cpu.redis + cpu.postgres + cpu.clients.reduce((x, y) => x + y, 0) + cpu.parent;
   cpu.foreign = Math.max(0, cpu.machine - cpu.stolen - ours);
@@ -191,6 +198,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     maxInFlight: sum((r) => r.maxInFlight),
     connWaits: sum((r) => r.connWaits ?? 0),
     cpu,
+    threads,
     meanBatch: turns > 0 ? applied / turns : NaN,
     turns: turnLine(t0, t1),
     disk,
@@ -224,6 +232,8 @@ function printStep(r: StepResult, users: number): void {
   console.log(
     `     CPU (% core)  : gateway ${fmt(c.gateway * 100)} · accounts ${c.replicas.map((x) => fmt(x * 100)).join(' + ')} · redis-server ${fmt(c.redis * 100)} · postgres ${fmt(c.postgres * 100)} · load generator ${c.clients.map((x) => fmt(x * 100)).join(' + ')} · bench parent ${fmt(c.parent * 100)} · machine ${fmt(c.machine * 100)} of ${cpus().length * 100} (outside the bench ${fmt(c.foreign * 100)}, stolen by the host ${fmt(c.stolen * 100)})`,
   );
+  const th = (t: ThreadCpu) => `main thread ${fmt(t.mainUser * 100)} user + ${fmt(t.mainSystem * 100)} system, other threads ${fmt(t.others * 100)}`;
+  console.log(`     threads (%)   : accounts ${r.threads.replicas.map(th).join(' | ')} · gateway ${th(r.threads.gateway)}`);
   const perCmd = r.achieved >= 1 ? (c.machine / r.achieved) * 1e6 : NaN;
   console.log(`     per command   : ${fmt(perCmd)} µs of machine CPU; mean batch ${fmt(r.meanBatch, 2)} commands per turn; load average before ${r.loadAvg.map((x) => fmt(x, 2)).join(' ')}`);
   console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);

@@ -21,6 +21,45 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** A process's CPU seconds split by thread: its main thread's user and system time, and all its other threads'. */
+export interface ThreadCpu {
+  mainUser: number;
+  mainSystem: number;
+  others: number;
+}
+
+/**
+ * `pid`'s CPU by thread (`/proc/<pid>/task/<tid>/stat`): for a Node process the main thread runs the JavaScript and its
+ * system time is mostly socket I/O; the other threads are V8's GC helpers and libuv's pool. Zeros once it exited.
+ */
+export function threadCpu(pid: number): ThreadCpu {
+  const out: ThreadCpu = { mainUser: 0, mainSystem: 0, others: 0 };
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+        const user = Number(fields[11]) / USER_HZ;
+        const system = Number(fields[12]) / USER_HZ;
+        if (Number(tid) === pid) {
+          out.mainUser = user;
+          out.mainSystem = system;
+        } else out.others += user + system;
+      } catch {
+        /* thread gone */
+      }
+    }
+  } catch {
+    /* exited */
+  }
+  return out;
+}
+
+/** Cores each part of a process used between two `threadCpu` readings over `seconds` (threads that ended are lost). */
+export function threadShares(a: ThreadCpu, b: ThreadCpu, seconds: number): ThreadCpu {
+  return { mainUser: (b.mainUser - a.mainUser) / seconds, mainSystem: (b.mainSystem - a.mainSystem) / seconds, others: Math.max(0, b.others - a.others) / seconds };
+}
+
 /** CPU seconds of `root` and of every live process whose parent is `root`, by pid. */
 export function treeCpu(root: number): Map<number, number> {
   const out = new Map<number, number>([[root, cpuSeconds(root)]]);
