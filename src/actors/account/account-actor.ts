@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import type { UserEvent } from '../../contracts/index.js';
 import { appendAudits, type AuditEntry } from '../../infra/audit/index.js';
 import type { Tx } from '../../infra/db/index.js';
+import { arrayParam } from '../../infra/db/arrays.js';
 import { recordEffects, type OutboxEffect } from '../../infra/signal-outbox/index.js';
 import { DEFAULT_STARTING_CASH } from '../../infra/db/schema/accounts.js';
 import type { ActorHost, CommandDecision, Envelope, Signal, StoredDecision } from '../../runtime/index.js';
@@ -77,7 +78,7 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
         // The prefetch prepared every envelope of the batch; `commands` (the new ones) are among them.
         if (!prefetched) await turn.prepareBatch(commands);
         const live = liveHost ? { host: liveHost, onRollback: (fn: () => void) => ctx.onRollback(fn) } : undefined;
-        const decisions = await decideBatch(ctx.tx, commands, startingCash, { turn, known, send, live, audits: [] });
+        const decisions = await decideBatch(ctx.tx, commands, startingCash, { turn, known, send, live, audits: [], adjusted: new Map() });
         send(turn.flush());
         const failed = (await Promise.all(writes)).find((r) => r !== null);
         if (failed) throw failed.error;
@@ -108,6 +109,26 @@ interface TurnState {
   live: LiveTurn;
   /** The accepted account commands' audit rows, sent as one statement when the batch is decided. */
   audits: AuditEntry[];
+  /**
+   * Cash adjustments decided from known rows and not yet sent, per user: the version they were computed from, their
+   * sum and count. Sent as one call (sendAdjustments) when the batch is decided, or before any statement that
+   * changes an account row by SQL — so each user's row sees its changes in decision order.
+   */
+  adjusted: Map<string, { version: number; total: string; count: number }>;
+}
+
+/** The pending cash adjustments as one call: one version-matched point update per user (raxx_adjust_cash, 40001). */
+function sendAdjustments(tx: Tx, t: TurnState): void {
+  if (t.adjusted.size === 0) return;
+  const rows = [...t.adjusted];
+  t.adjusted.clear();
+  // `.then` sends it now.
+  t.send(
+    tx
+      .execute(sql`select public.raxx_adjust_cash(${arrayParam(rows.map(([u]) => u), 'text')}, ${arrayParam(rows.map(([, a]) => a.total), 'numeric')},
+        ${arrayParam(rows.map(([, a]) => a.version), 'bigint')}, ${arrayParam(rows.map(([, a]) => a.count), 'int')})`)
+      .then((r) => r),
+  );
 }
 
 async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t: TurnState): Promise<CommandDecision[]> {
@@ -130,6 +151,7 @@ async function decideBatch(tx: Tx, commands: Envelope[], startingCash: string, t
   );
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
+  sendAdjustments(tx, t);
   if (t.audits.length > 0) t.send(appendAudits(tx, t.audits));
   return commands.map((env) => decided.get(env.id)!);
 }
@@ -172,8 +194,10 @@ async function apply(tx: Tx, env: Envelope, cmd: AccountCommand, startingCash: s
   // (its fills and holds are written from the engine, so the row read at the start no longer tells the cash).
   if (cmd.type === 'account.adjust_cash') {
     const row = known.get(userId);
-    if (row && !turn.balancesChanged(userId)) return adjustKnown(tx, env.id, userId, cmd.payload.amount, row, t);
+    if (row && !turn.balancesChanged(userId)) return adjustKnown(env.id, userId, cmd.payload.amount, row, t);
   }
+  // An SQL statement on an account row must come after the adjustments decided before it.
+  sendAdjustments(tx, t);
   const applied = await applySql(tx, env, cmd, startingCash, turn);
   // The row as the statement left it: later adjustments of this turn start from it.
   if ('snapshot' in applied) known.set(userId, { snapshot: applied.snapshot, at: applied.at });
@@ -183,27 +207,21 @@ async function apply(tx: Tx, env: Envelope, cmd: AccountCommand, startingCash: s
 /**
  * account.adjust_cash against the row the turn knows: the same rules as the SQL path (active account, cash may not
  * fall below reserved cash, the engine agrees), the new balances computed as PostgreSQL computes them, and the update
- * sent with the turn's other writes. It matches only the version it was computed from (raxx_expect_rows: 40001, the
- * turn is retried from a fresh read), so the reported balances are the stored ones.
+ * left for sendAdjustments (one call for the turn's adjustments). It matches only the version it was computed from
+ * (40001: the turn is retried from a fresh read), so the reported balances are the stored ones.
  */
-function adjustKnown(tx: Tx, commandId: string, userId: string, amount: string, row: KnownAccount, t: TurnState): Applied {
+function adjustKnown(commandId: string, userId: string, amount: string, row: KnownAccount, t: TurnState): Applied {
   const s = row.snapshot;
   if (s.status !== 'active') return notActive(s);
   const cash = numericAdd(s.cash, amount);
   if (!numericGte(cash, s.reservedCash)) return insufficient(s, amount);
   const adjust = t.turn.tryAdjustCash(userId, commandId, amount);
   if (!adjust) return insufficient(s, amount);
-  // `.then` sends it now, in order with this user's other statements.
-  t.send(
-    tx
-      .execute(sql`
-        with adjusted as (
-          update paper_accounts set cash = cash + ${amount}::numeric, version = version + 1, updated_at = now()
-           where user_id = ${userId} and version = ${s.version} and status = 'active' and cash + ${amount}::numeric >= reserved_cash
-          returning 1)
-        select public.raxx_expect_rows((select count(*) from adjusted), 1, 'paper_accounts (cash adjustment)'::text)`)
-      .then((r) => r),
-  );
+  const pending = t.adjusted.get(userId);
+  if (pending) {
+    pending.total = numericAdd(pending.total, amount);
+    pending.count += 1;
+  } else t.adjusted.set(userId, { version: s.version, total: amount, count: 1 });
   adjust.commit();
   const snapshot: AccountSnapshot = { ...s, cash, buyingPower: numericAdd(cash, numericNeg(s.reservedCash)), version: s.version + 1 };
   t.known.set(userId, { snapshot, at: row.at });
