@@ -6,10 +6,16 @@ import { cpus, loadavg } from 'node:os';
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ is 100 on every Linux we run on). */
 const USER_HZ = 100;
 
+/** The parent, user and system time (seconds) of one `/proc/<pid>/stat` (or `/proc/<pid>/task/<tid>/stat`) text. */
+function statFields(stat: string): { ppid: number; user: number; system: number } {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(f[1]), user: Number(f[11]) / USER_HZ, system: Number(f[12]) / USER_HZ };
+}
+
 /** utime + stime of one `/proc/<pid>/stat` text, in seconds. */
 function statSeconds(stat: string): { ppid: number; seconds: number } {
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { ppid: Number(f[1]), seconds: (Number(f[11]) + Number(f[12])) / USER_HZ };
+  const f = statFields(stat);
+  return { ppid: f.ppid, seconds: f.user + f.system };
 }
 
 /** CPU seconds (user + system) used so far by `pid`; 0 once it has exited. */
@@ -37,10 +43,7 @@ export function threadCpu(pid: number): ThreadCpu {
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       try {
-        const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-        const user = Number(fields[11]) / USER_HZ;
-        const system = Number(fields[12]) / USER_HZ;
+        const { user, system } = statFields(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
         if (Number(tid) === pid) {
           out.mainUser = user;
           out.mainSystem = system;

@@ -78,17 +78,8 @@ function checkedChain(entry: AuditEntry): string {
  * commits or rolls back with the change. Returns nothing: with raxx_app a RETURNING clause would need read
  * access to the chain, which the app has only for users in its scope.
  */
-export async function appendAudit(executor: Executor, entry: AuditEntry): Promise<void> {
-  const chain = checkedChain(entry);
-  try {
-    await executor.execute(sql`
-      insert into audit_log (chain, actor, subject, action, outcome, correlation_id, details, at)
-      values (${chain}, ${entry.actor}, ${entry.subject ?? null}, ${entry.action}, ${entry.outcome},
-              ${entry.correlationId ?? null}, ${JSON.stringify(entry.details ?? {})}::jsonb,
-              ${entry.at ? entry.at.toISOString() : null}::timestamptz)`);
-  } catch (err) {
-    throw toDbError(err);
-  }
+export function appendAudit(executor: Executor, entry: AuditEntry): Promise<void> {
+  return appendAudits(executor, [entry]);
 }
 
 /**

@@ -5,6 +5,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { mbt } from '../../../domain/index.js';
 import { arrayParam, jsonCells } from '../../../infra/db/arrays.js';
 import { toDbError, type Tx } from '../../../infra/db/index.js';
+import { numericAdd } from '../state.js';
 import type { CycleRow, FillRow, OrderRow, PositionRow, Projection } from './projection.js';
 
 /** One account's engine as the host keeps it in memory while its user is active. */
@@ -321,19 +322,9 @@ export class TurnWriter {
 
 const isZeroQty = (qty: string) => /^-?0(\.0*)?$/.test(qty);
 
-/** Buying power the account's open orders hold (the sum the engine keeps per order). */
+/** Buying power the account's open orders hold (the sum the engine keeps per order), exact, at the largest scale. */
 function reservedOf(state: mbt.MbtState): string {
-  let total = 0n;
-  let scale = 0;
-  // Exact decimal sum without floats: scale every hold to the largest number of decimals.
-  const holds = Object.values(state.orders).map((o) => o.work.reserved);
-  for (const h of holds) scale = Math.max(scale, (h.split('.')[1] ?? '').length);
-  for (const h of holds) {
-    const [i, f = ''] = h.split('.');
-    total += BigInt(`${i}${f.padEnd(scale, '0')}`);
-  }
-  const s = total.toString().padStart(scale + 1, '0');
-  return scale === 0 ? s : `${s.slice(0, -scale)}.${s.slice(-scale)}`;
+  return Object.values(state.orders).reduce((total, o) => numericAdd(total, o.work.reserved), '0');
 }
 
 function upsertOrders(rows: OrderRow[], fingerprints: ReadonlyMap<string, string>): SQL {
