@@ -1,9 +1,9 @@
 // PostgreSQL side of the runtime: the fencing epoch per partition and the effectively-once turn transaction.
-import { inArray, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Db, Tx } from '../infra/db/client.js';
-import { processedCommands } from '../infra/db/schema/index.js';
 import { DbError, toDbError } from '../infra/db/errors.js';
-import { arrayLiteral, arrayParam, jsonCells } from '../infra/db/arrays.js';
+import { arrayLiteral, jsonCells } from '../infra/db/arrays.js';
+import { sendStatement } from '../infra/db/statements.js';
 import type { Envelope } from './envelope.js';
 
 /** The partition's epoch in PostgreSQL is not the one this turn runs under: a newer owner took it. Nothing was written. */
@@ -153,15 +153,13 @@ async function fencedTransaction<A, T>(
   try {
     const out = await db.transaction(async (tx) => {
       lap('begin');
-      const scope = tx.execute(sql`select set_config('raxx.user_ids', ${literal}, true), set_config('application_name', ${tag}, true)`).then(() => undefined);
-      // Locked in partition order (one owner runs turns over several partitions at once).
-      const fence = tx
-        .execute<{ partition: number; epoch: string }>(sql`select partition, epoch from partition_epochs where partition = any(${partitions}::int[]) order by partition for update`)
-        .then((r) => r);
+      // The scope and the fence as one statement; its epochs locked in partition order (one owner runs turns over
+      // several partitions at once), before the statements after it read anything under the scope.
+      const fence = sendStatement<{ epochs: Record<string, number | string> }>(tx, SCOPE_AND_FENCE, [literal, tag, partitions]);
       const pre = alongside(tx).then((r) => r);
-      const [, rows] = await Promise.all([scope, fence, pre]);
+      const [[row]] = await Promise.all([fence, pre]);
       lap('fence');
-      const stored = new Map(rows.map((r) => [Number(r.partition), Number(r.epoch)]));
+      const stored = new Map(Object.entries(row?.epochs ?? {}).map(([p, e]) => [Number(p), Number(e)]));
       for (const f of sorted) {
         const current = stored.get(f.partition) ?? null;
         if (current !== f.epoch) throw new FencedOutError(f.partition, f.epoch, current);
@@ -283,13 +281,7 @@ export async function commitFencedGroup(
     // Which ids were already applied, and the handlers' prefetched reads: in the fence's round trip (a turn is a few
     // round trips, not one per step).
     (tx) => {
-      const done = ids.length
-        ? tx
-            .select({ id: processedCommands.commandId, code: processedCommands.resultCode, result: processedCommands.result })
-            .from(processedCommands)
-            .where(inArray(processedCommands.commandId, ids))
-            .then((r) => r)
-        : Promise.resolve([]);
+      const done = ids.length ? sendStatement<{ id: string; code: string; result: unknown }>(tx, processedLookup(ids.length), ids) : Promise.resolve([]);
       const prefetch = opts.prefetch;
       const lists = whole ? [batches.flatMap((b) => b.envelopes)] : batches.map((b) => b.envelopes);
       const pre = lists.map((l) => (prefetch && l.length ? Promise.resolve(prefetch(tx, l)) : Promise.resolve(undefined)));
@@ -364,15 +356,36 @@ function insertProcessed(
   tx: Tx,
   rows: ReadonlyArray<{ commandId: string; userId: string; partition: number; type: string; resultCode: string; result: unknown }>,
 ): Promise<unknown> {
-  const ids = arrayParam(rows.map((r) => r.commandId), 'text');
-  const users = arrayParam(rows.map((r) => r.userId), 'text');
-  const partitions = arrayParam(rows.map((r) => r.partition), 'int');
-  const types = arrayParam(rows.map((r) => r.type), 'text');
-  const codes = arrayParam(rows.map((r) => r.resultCode), 'text');
-  const results = arrayParam(jsonCells(rows.map((r) => r.result)), 'jsonb');
-  return tx
-    .execute(sql`
-      insert into processed_commands (command_id, user_id, partition, type, result_code, result)
-      select * from unnest(${ids}, ${users}, ${partitions}, ${types}, ${codes}, ${results})`)
-    .then((r) => r);
+  return sendStatement(tx, INSERT_PROCESSED, [
+    arrayLiteral(rows.map((r) => r.commandId)),
+    arrayLiteral(rows.map((r) => r.userId)),
+    arrayLiteral(rows.map((r) => r.partition)),
+    arrayLiteral(rows.map((r) => r.type)),
+    arrayLiteral(rows.map((r) => r.resultCode)),
+    arrayLiteral(jsonCells(rows.map((r) => r.result))),
+  ]);
+}
+
+const INSERT_PROCESSED = `insert into processed_commands (command_id, user_id, partition, type, result_code, result)
+  select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::jsonb[])`;
+
+/**
+ * The turn's first statement: its tenant scope and tag (set_config, transaction-local), and its partitions' epochs
+ * locked in partition order (FOR UPDATE below the sort), as one JSON object partition → epoch. Epochs are lease
+ * counters, far below 2^53.
+ */
+const SCOPE_AND_FENCE = `with fence as (select partition, epoch from partition_epochs where partition = any($3::int[]) order by partition for update)
+  select set_config('raxx.user_ids', $1, true) as scope, set_config('application_name', $2, true) as tag,
+    (select coalesce(json_object_agg(partition, epoch), '{}') from fence) as epochs`;
+
+/** Which of a turn's command ids are already applied: an `in` list (an index plan whatever the table's size, arrays.ts), one text per length. */
+const lookups = new Map<number, string>();
+function processedLookup(n: number): string {
+  let text = lookups.get(n);
+  if (text === undefined) {
+    const list = Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ');
+    text = `select command_id as id, result_code as code, result from processed_commands where command_id in (${list})`;
+    if (n <= 256) lookups.set(n, text);
+  }
+  return text;
 }

@@ -4,7 +4,8 @@ import { sql } from 'drizzle-orm';
 import type { UserEvent } from '../../contracts/index.js';
 import { appendAudits, type AuditEntry } from '../../infra/audit/index.js';
 import type { Tx } from '../../infra/db/index.js';
-import { arrayParam } from '../../infra/db/arrays.js';
+import { arrayLiteral } from '../../infra/db/arrays.js';
+import { sendStatement } from '../../infra/db/statements.js';
 import { recordEffects, type OutboxEffect } from '../../infra/signal-outbox/index.js';
 import { DEFAULT_STARTING_CASH } from '../../infra/db/schema/accounts.js';
 import type { ActorHost, CommandDecision, Envelope, Signal, StoredDecision } from '../../runtime/index.js';
@@ -124,10 +125,12 @@ function sendAdjustments(tx: Tx, t: TurnState): void {
   t.adjusted.clear();
   // `.then` sends it now.
   t.send(
-    tx
-      .execute(sql`select public.raxx_adjust_cash(${arrayParam(rows.map(([u]) => u), 'text')}, ${arrayParam(rows.map(([, a]) => a.total), 'numeric')},
-        ${arrayParam(rows.map(([, a]) => a.version), 'bigint')}, ${arrayParam(rows.map(([, a]) => a.count), 'int')})`)
-      .then((r) => r),
+    sendStatement(tx, 'select public.raxx_adjust_cash($1::text[], $2::numeric[], $3::bigint[], $4::int[])', [
+      arrayLiteral(rows.map(([u]) => u)),
+      arrayLiteral(rows.map(([, a]) => a.total)),
+      arrayLiteral(rows.map(([, a]) => a.version)),
+      arrayLiteral(rows.map(([, a]) => a.count)),
+    ]),
   );
 }
 

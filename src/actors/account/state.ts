@@ -3,6 +3,7 @@
 // `numeric`, carried as decimal strings, and a balance the actor computes itself is computed as `numeric` would.
 import { sql, type SQL } from 'drizzle-orm';
 import type { Tx } from '../../infra/db/index.js';
+import { sendStatement } from '../../infra/db/statements.js';
 import type { AccountStatus, AccountType } from '../../infra/db/schema/accounts.js';
 
 export interface AccountSnapshot {
@@ -21,9 +22,10 @@ export interface AccountSnapshot {
 }
 
 /** The columns of a RETURNING / SELECT that map to an AccountSnapshot (text casts keep numerics exact, ISO times). */
-export const SNAPSHOT_COLUMNS: SQL = sql.raw(`id::text as "accountId", account_number as "accountNumber", account_type as "accountType",
+const SNAPSHOT_TEXT = `id::text as "accountId", account_number as "accountNumber", account_type as "accountType",
   status, currency, starting_cash::text as "startingCash", cash::text as cash, reserved_cash::text as "reservedCash",
-  (cash - reserved_cash)::text as "buyingPower", to_json(cycle_started_at)#>>'{}' as "cycleStartedAt", version::int as version`);
+  (cash - reserved_cash)::text as "buyingPower", to_json(cycle_started_at)#>>'{}' as "cycleStartedAt", version::int as version`;
+export const SNAPSHOT_COLUMNS: SQL = sql.raw(SNAPSHOT_TEXT);
 
 type SnapshotRow = Omit<AccountSnapshot, 'version'> & { version: number | string };
 
@@ -45,7 +47,8 @@ export function toSnapshot(row: Record<string, unknown>): AccountSnapshot {
 }
 
 /** The transaction's timestamp as PostgreSQL prints it in JSON: what an accepted account command reports as `at`. */
-export const AT_COLUMN: SQL = sql.raw(`to_json(now())#>>'{}' as "at"`);
+const AT_TEXT = `to_json(now())#>>'{}' as "at"`;
+export const AT_COLUMN: SQL = sql.raw(AT_TEXT);
 
 /** An account's row as a turn last knew it: its snapshot and the turn's `at`. */
 export interface KnownAccount {
@@ -60,10 +63,10 @@ export interface KnownAccount {
  * of elements (300 users: a 32 ms sequential scan or 8.8 ms of index preprocessing, against 0.3 ms with the policy's
  * alone, measured), and the few extra rows of users without an adjustment cost nothing.
  */
+const READ_IN_SCOPE = `select user_id as "userId", ${SNAPSHOT_TEXT}, ${AT_TEXT} from paper_accounts`;
+
 export function readAccountsInScope(tx: Tx): Promise<Map<string, KnownAccount>> {
-  return tx
-    .execute(sql`select user_id as "userId", ${SNAPSHOT_COLUMNS}, ${AT_COLUMN} from paper_accounts`)
-    .then((rows) => new Map(rows.map((r) => [String(r.userId), { snapshot: toSnapshot(r), at: String(r.at) }])));
+  return sendStatement(tx, READ_IN_SCOPE, []).then((rows) => new Map(rows.map((r) => [String(r.userId), { snapshot: toSnapshot(r), at: String(r.at) }])));
 }
 
 const decimals = (v: string) => {

@@ -1,7 +1,7 @@
 // Appending to the audit log: the database assigns seq, time and hashes; this only validates and inserts.
-import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/client.js';
-import { arrayParam, jsonCells } from '../db/arrays.js';
+import { arrayLiteral, jsonCells } from '../db/arrays.js';
+import { sendStatement } from '../db/statements.js';
 import { toDbError } from '../db/errors.js';
 import { SYSTEM_CHAIN } from '../db/schema/audit.js';
 
@@ -88,15 +88,23 @@ export function appendAudit(executor: Executor, entry: AuditEntry): Promise<void
  * the rows the statement inserted before it, so rows of one chain link up as if appended one by one. Every entry is
  * validated before anything is sent.
  */
+const INSERT_AUDITS = `insert into audit_log (chain, actor, subject, action, outcome, correlation_id, details, at)
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::timestamptz[])`;
+
 export async function appendAudits(executor: Executor, entries: readonly AuditEntry[]): Promise<void> {
   if (entries.length === 0) return;
   const chains = entries.map(checkedChain);
   try {
-    await executor.execute(sql`
-      insert into audit_log (chain, actor, subject, action, outcome, correlation_id, details, at)
-      select * from unnest(${arrayParam(chains, 'text')}, ${arrayParam(entries.map((e) => e.actor), 'text')}, ${arrayParam(entries.map((e) => e.subject ?? null), 'text')},
-        ${arrayParam(entries.map((e) => e.action), 'text')}, ${arrayParam(entries.map((e) => e.outcome), 'text')}, ${arrayParam(entries.map((e) => e.correlationId ?? null), 'text')},
-        ${arrayParam(jsonCells(entries.map((e) => e.details ?? {})), 'jsonb')}, ${arrayParam(entries.map((e) => (e.at ? e.at.toISOString() : null)), 'timestamptz')})`);
+    await sendStatement(executor, INSERT_AUDITS, [
+      arrayLiteral(chains),
+      arrayLiteral(entries.map((e) => e.actor)),
+      arrayLiteral(entries.map((e) => e.subject ?? null)),
+      arrayLiteral(entries.map((e) => e.action)),
+      arrayLiteral(entries.map((e) => e.outcome)),
+      arrayLiteral(entries.map((e) => e.correlationId ?? null)),
+      arrayLiteral(jsonCells(entries.map((e) => e.details ?? {}))),
+      arrayLiteral(entries.map((e) => (e.at ? e.at.toISOString() : null))),
+    ]);
   } catch (err) {
     throw toDbError(err);
   }

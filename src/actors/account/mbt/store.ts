@@ -3,7 +3,8 @@
 // per table (issued together: postgres.js pipelines them, so a turn's writes cost one round trip).
 import { sql, type SQL } from 'drizzle-orm';
 import { mbt } from '../../../domain/index.js';
-import { arrayParam, jsonCells } from '../../../infra/db/arrays.js';
+import { arrayLiteral, arrayParam, jsonCells } from '../../../infra/db/arrays.js';
+import { sendStatement, valuesList } from '../../../infra/db/statements.js';
 import { toDbError, type Tx } from '../../../infra/db/index.js';
 import { numericAdd } from '../state.js';
 import type { CycleRow, FillRow, OrderRow, PositionRow, Projection } from './projection.js';
@@ -281,21 +282,20 @@ export class TurnWriter {
         select public.raxx_expect_rows((select count(*) from saved), ${fresh.length}::bigint, 'mbt_states (new engines)'::text)`);
     }
     // An update joins its rows to the table: those stay a VALUES list (see infra/db/arrays.ts).
+    // The two statements every turn sends go straight through postgres.js (infra/db/statements.ts).
     if (known.length) {
-      send(sql`
-        with saved as (
-          update mbt_states m set state = v.state, input_count = v.n, updated_at = now()
-            from (values ${values(known.map((a) => sql`(${a.accountId}::uuid, ${JSON.stringify(a.state)}::jsonb, ${counts.get(a)!}::bigint, ${a.saved}::bigint)`))}) as v(account_id, state, n, prev)
-           where m.account_id = v.account_id and m.input_count = v.prev
-          returning 1)
-        select public.raxx_expect_rows((select count(*) from saved), ${known.length}::bigint, 'mbt_states'::text)`);
+      const params = known.flatMap((a) => [a.accountId, JSON.stringify(a.state), counts.get(a)!, a.saved]);
+      statements.push(sendStatement(tx, saveStatesText(known.length), [...params, known.length]));
     }
     if (inputs.length) {
-      const ids = arrayParam(inputs.map((i) => i.accountId), 'uuid');
-      const ns = arrayParam(inputs.map((i) => i.n), 'bigint');
-      const users = arrayParam(inputs.map((i) => i.userId), 'text');
-      const recorded = arrayParam(jsonCells(inputs.map((i) => i.input)), 'jsonb');
-      send(sql`insert into mbt_inputs (account_id, n, user_id, input) select * from unnest(${ids}, ${ns}, ${users}, ${recorded})`);
+      statements.push(
+        sendStatement(tx, INSERT_INPUTS, [
+          arrayLiteral(inputs.map((i) => i.accountId)),
+          arrayLiteral(inputs.map((i) => i.n)),
+          arrayLiteral(inputs.map((i) => i.userId)),
+          arrayLiteral(jsonCells(inputs.map((i) => i.input))),
+        ]),
+      );
     }
     for (const c of chunks([...orders.values()])) send(upsertOrders(c, fingerprints));
     for (const c of chunks(fills)) send(insertFills(c));
@@ -318,6 +318,18 @@ export class TurnWriter {
     if (failed) throw toDbError(failed.reason);
     for (const a of states) a.saved = counts.get(a)!;
   }
+}
+
+const INSERT_INPUTS = 'insert into mbt_inputs (account_id, n, user_id, input) select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[])';
+
+/** The engine saves of `n` known accounts, each matched on the input count it was saved at (a stale copy: 40001). */
+function saveStatesText(n: number): string {
+  return `with saved as (
+    update mbt_states m set state = v.state, input_count = v.n, updated_at = now()
+      from (values ${valuesList(n, ['uuid', 'jsonb', 'bigint', 'bigint'])}) as v(account_id, state, n, prev)
+     where m.account_id = v.account_id and m.input_count = v.prev
+    returning 1)
+  select public.raxx_expect_rows((select count(*) from saved), $${4 * n + 1}::bigint, 'mbt_states'::text)`;
 }
 
 const isZeroQty = (qty: string) => /^-?0(\.0*)?$/.test(qty);
