@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 import type { RoleProcess } from '../../test/support/processes.js';
 import { commonArgs, COMMON_OPTIONS, parseOptions } from '../shared/args.js';
 import { roleLauncher } from '../shared/roles.js';
-import { redisFootprint, redisFootprintLine } from '../shared/redis-footprint.js';
+import { redisBusiestLine, redisCommandStats, redisFootprint, redisFootprintLine } from '../shared/redis-footprint.js';
 import { drainStreams, startAccountsAndGateway, type StepServers } from '../shared/runtime.js';
 import { runScenarios, type Outcome as ScenarioOutcome } from '../shared/scenarios.js';
 import { signSessionTokens } from '../shared/sessions.js';
@@ -89,6 +89,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   walBytesPerCommand: number;
   /** Redis keys and memory the step left per command (redis-footprint.ts). */
   redisWork: string;
+  /** Redis commands by server time during the window, per command applied (redis-footprint.ts). */
+  redisTop: string;
   loadAvg: number[];
   invalid: string[];
   shared: boolean;
@@ -135,10 +137,10 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
   const a = pids();
   s.disk.mark();
   const replicaUrls = s.replicas.map((r) => r.url);
-  const [st0, t0] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls)]);
+  const [st0, t0, c0] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls), redisCommandStats(s.admin)]);
   await sleep(end - Date.now());
   const b = pids();
-  const [st1, t1, disk] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls), s.disk.read()]);
+  const [st1, t1, c1, disk] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls), redisCommandStats(s.admin), s.disk.read()]);
   const reports = await Promise.all(reportsP);
   for (const r of reports) if (r.type !== 'report') throw new Error(`load generator: ${r.type === 'error' ? r.message : r.type}`);
   const reps = reports as ClientReport[];
@@ -209,6 +211,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     commitsPerCommand: work.commits,
     walBytesPerCommand: work.walBytes,
     redisWork,
+    redisTop: redisBusiestLine(c0, c1, applied),
     loadAvg,
     ...validity({ lagP99Ms: pctMs(lag, 99), clientCores: cpu.clients, foreignCores: cpu.foreign }),
   };
@@ -242,6 +245,7 @@ function printStep(r: StepResult, users: number): void {
   console.log(`     PostgreSQL    : ${fmt(r.pgRows)} processed_commands rows added for ${fmt(r.answered)} requests answered 200 (warm-up included): ${rowsNote}`);
   console.log(`     PG per command: ${r.pgWork || 'n/a'}; ${fmt(r.commitsPerCommand, 2)} commits (all sessions); ${fmt(r.walBytesPerCommand / 1024, 1)} KB of WAL`);
   console.log(`     Redis         : ${r.redisWork}`);
+  console.log(`     Redis / cmd   : ${r.redisTop || 'n/a'} (per command applied, server time; a script's inner commands are counted as calls too, and its time includes theirs)`);
   if (r.backlog > 0) console.log(`     NOT DRAINED   : ${fmt(r.backlog)} stream entries still pending 60 s after the step: the next step starts behind`);
 }
 

@@ -12,12 +12,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Redis } from 'ioredis';
 import { marketDataKeys } from '../../src/contracts/index.js';
 import type { RoleProcess } from '../../test/support/processes.js';
 import { commonArgs, COMMON_OPTIONS, parseOptions } from '../shared/args.js';
 import { roleLauncher } from '../shared/roles.js';
-import { redisFootprint, redisFootprintLine } from '../shared/redis-footprint.js';
+import { redisBusiestLine, redisCommandStats, redisFootprint, redisFootprintLine } from '../shared/redis-footprint.js';
 import { drainStreams, startAccountsAndGateway, type StepServers } from '../shared/runtime.js';
 import { runScenarios, type Outcome as ScenarioOutcome } from '../shared/scenarios.js';
 import { signSessionTokens } from '../shared/sessions.js';
@@ -147,24 +146,6 @@ async function feedCounters(s: Servers): Promise<{ quotes: number; reconnects: n
   const text = await (await fetch(`${s.feedUrl}/metrics`)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
   return { quotes: value(/^raxx_feed_published_total\{[^}]*kind="q"[^}]*\} (\S+)$/m), reconnects: value(/^raxx_feed_upstream_reconnects_total(?:\{[^}]*\})? (\S+)$/m) };
-}
-
-type CommandStats = Map<string, { calls: number; usec: number }>;
-/** Redis's per-command counters (`INFO commandstats`: calls and server µs since start). */
-async function redisCommandStats(admin: Redis): Promise<CommandStats> {
-  const out: CommandStats = new Map();
-  for (const m of (await admin.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
-  return out;
-}
-/** `cmd calls/order µs/order` of the busiest commands between two readings. */
-function redisTopLine(a: CommandStats, b: CommandStats, orders: number): string {
-  return [...b]
-    .map(([cmd, v]) => ({ cmd, calls: v.calls - (a.get(cmd)?.calls ?? 0), usec: v.usec - (a.get(cmd)?.usec ?? 0) }))
-    .filter((x) => x.calls > 0)
-    .sort((x, y) => y.usec - x.usec)
-    .slice(0, 6)
-    .map((x) => `${x.cmd} ${fmt(x.calls / orders, 1)}× ${fmt(x.usec / orders, 0)} µs`)
-    .join(' · ');
 }
 
 async function rowCounts(s: Servers): Promise<{ orders: number; fills: number }> {
@@ -298,7 +279,7 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
     signalsPerSecond: (st1.signalsApplied - st0.signalsApplied) / el,
     signalsDropped: st1.dropped - st0.dropped,
     pg: { ordersRows: rows1.orders - rows0.orders, fillsRows: rows1.fills - rows0.fills, accepted, fillEvents, work: work.line, commitsPerOrder: work.commits, walBytesPerOrder: work.walBytes },
-    redisTop: redisTopLine(r0, r1, Math.max(1, sum((r) => r.completedInWindow))),
+    redisTop: redisBusiestLine(r0, r1, sum((r) => r.completedInWindow)),
     turns: turnLine(t0, t1),
     disk,
     redisWork: redisFootprintLine(redis0, await redisFootprint(s.admin), rows1.orders - rows0.orders, 'order'),
