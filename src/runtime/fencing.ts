@@ -125,10 +125,11 @@ export interface TurnPhases {
 }
 
 /**
- * withFencedTransaction plus `alongside(tx)`, a read sent in the same round trip as the scope and fence statements
- * (one round trip instead of three): postgres.js pipelines queries issued together on the transaction's connection
- * and PostgreSQL runs them in the order sent. Calling `.then` on a drizzle query sends it synchronously (in call
- * order), so the scope goes first and `alongside` — which must have sent its statements when it returns — sees it.
+ * withFencedTransaction plus `alongside(tx)`, a read sent in the same round trip as the scope-and-fence statement
+ * (one round trip instead of two): postgres.js pipelines queries issued together on the transaction's connection
+ * and PostgreSQL runs them in the order sent. A statement is queued when its `.then` is called (drizzle's and
+ * sendStatement's alike, in call order), so the scope goes first and `alongside` — which must have sent its
+ * statements when it returns — sees it.
  * Its result reaches `fn` only when the fence held.
  */
 async function fencedTransaction<A, T>(
@@ -350,7 +351,7 @@ export async function commitFencedGroup(
 
 /**
  * The turn's processed_commands rows in one statement whose text does not depend on how many there are. Sent now
- * (`.then` sends a drizzle query), so it runs after every statement the handlers sent before it.
+ * (sendStatement), so it runs after every statement the handlers sent before it.
  */
 function insertProcessed(
   tx: Tx,
@@ -371,7 +372,7 @@ const INSERT_PROCESSED = `insert into processed_commands (command_id, user_id, p
 
 /**
  * The turn's first statement: its tenant scope and tag (set_config, transaction-local), and its partitions' epochs
- * locked in partition order (FOR UPDATE below the sort), as one JSON object partition → epoch. Epochs are lease
+ * locked in partition order (the rows are locked as the sort yields them), as one JSON object partition → epoch. Epochs are lease
  * counters, far below 2^53.
  */
 const SCOPE_AND_FENCE = `with fence as (select partition, epoch from partition_epochs where partition = any($3::int[]) order by partition for update)

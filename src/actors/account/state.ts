@@ -56,6 +56,8 @@ export interface KnownAccount {
   at: string;
 }
 
+const READ_IN_SCOPE = `select user_id as "userId", ${SNAPSHOT_TEXT}, ${AT_TEXT} from paper_accounts`;
+
 /**
  * The paper_accounts rows of the users in the transaction's scope — a turn's users (`raxx.user_ids`, which the
  * tenant policy applies) — in one statement, sent now (a prefetch must send before it returns). No list of its own:
@@ -63,8 +65,6 @@ export interface KnownAccount {
  * of elements (300 users: a 32 ms sequential scan or 8.8 ms of index preprocessing, against 0.3 ms with the policy's
  * alone, measured), and the few extra rows of users without an adjustment cost nothing.
  */
-const READ_IN_SCOPE = `select user_id as "userId", ${SNAPSHOT_TEXT}, ${AT_TEXT} from paper_accounts`;
-
 export function readAccountsInScope(tx: Tx): Promise<Map<string, KnownAccount>> {
   return sendStatement(tx, READ_IN_SCOPE, []).then((rows) => new Map(rows.map((r) => [String(r.userId), { snapshot: toSnapshot(r), at: String(r.at) }])));
 }

@@ -82,15 +82,15 @@ export function appendAudit(executor: Executor, entry: AuditEntry): Promise<void
   return appendAudits(executor, [entry]);
 }
 
+const INSERT_AUDITS = `insert into audit_log (chain, actor, subject, action, outcome, correlation_id, details, at)
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::timestamptz[])`;
+
 /**
  * Appends several rows in one statement (one array parameter per column, so one prepared statement whatever their
  * number), in the order given: a turn's rows cost one statement, not one each. The chain trigger runs per row and sees
  * the rows the statement inserted before it, so rows of one chain link up as if appended one by one. Every entry is
  * validated before anything is sent.
  */
-const INSERT_AUDITS = `insert into audit_log (chain, actor, subject, action, outcome, correlation_id, details, at)
-  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::timestamptz[])`;
-
 export async function appendAudits(executor: Executor, entries: readonly AuditEntry[]): Promise<void> {
   if (entries.length === 0) return;
   const chains = entries.map(checkedChain);
