@@ -123,7 +123,7 @@ function sendAdjustments(tx: Tx, t: TurnState): void {
   if (t.adjusted.size === 0) return;
   const rows = [...t.adjusted];
   t.adjusted.clear();
-  // `.then` sends it now.
+  // Sent now (sendStatement), in order with the statements before it.
   t.send(
     sendStatement(tx, 'select public.raxx_adjust_cash($1::text[], $2::numeric[], $3::bigint[], $4::int[])', [
       arrayLiteral(rows.map(([u]) => u)),

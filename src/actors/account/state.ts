@@ -2,6 +2,7 @@
 // inside the turn's transaction (no cache across turns to go stale when a turn rolls back); money stays PostgreSQL
 // `numeric`, carried as decimal strings, and a balance the actor computes itself is computed as `numeric` would.
 import { sql, type SQL } from 'drizzle-orm';
+import { mbt } from '../../domain/index.js';
 import type { Tx } from '../../infra/db/index.js';
 import { sendStatement } from '../../infra/db/statements.js';
 import type { AccountStatus, AccountType } from '../../infra/db/schema/accounts.js';
@@ -69,37 +70,21 @@ export function readAccountsInScope(tx: Tx): Promise<Map<string, KnownAccount>> 
   return sendStatement(tx, READ_IN_SCOPE, []).then((rows) => new Map(rows.map((r) => [String(r.userId), { snapshot: toSnapshot(r), at: String(r.at) }])));
 }
 
-const decimals = (v: string) => {
-  const dot = v.indexOf('.');
-  return dot < 0 ? 0 : v.length - dot - 1;
-};
-
-/** A decimal string as an integer count of 10^-scale units. */
-function scaled(v: string, scale: number): bigint {
-  const negative = v.startsWith('-');
-  const [int, frac = ''] = (negative ? v.slice(1) : v).split('.');
-  const n = BigInt(`${int}${frac.padEnd(scale, '0')}`);
-  return negative ? -n : n;
-}
-
 /**
  * `a + b` as PostgreSQL's `numeric` computes and prints it: exact, with as many decimals as the operand that has the
  * most ("100000" + "1.50" = "100001.50"; "0.50" − "0.50" = "0.00", never "-0.00"). A snapshot computed in the actor
  * then reads exactly like the row PostgreSQL stores.
  */
 export function numericAdd(a: string, b: string): string {
-  const scale = Math.max(decimals(a), decimals(b));
-  const sum = scaled(a, scale) + scaled(b, scale);
-  const digits = (sum < 0n ? -sum : sum).toString().padStart(scale + 1, '0');
-  const body = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-  return sum < 0n ? `-${body}` : body;
+  const sum = mbt.d(a).plus(b);
+  return (sum.isZero() ? mbt.ZERO : sum).toFixed(Math.max(mbt.decimalsOf(a), mbt.decimalsOf(b)));
 }
 
-/** `-v` for a decimal string (numericAdd's operand). */
-export const numericNeg = (v: string): string => (v.startsWith('-') ? v.slice(1) : /^0(\.0*)?$/.test(v) ? v : `-${v}`);
+/** `-v` for a decimal string (numericAdd's operand), keeping its decimals and never a negative zero. */
+export function numericNeg(v: string): string {
+  const neg = mbt.d(v).neg();
+  return (neg.isZero() ? mbt.ZERO : neg).toFixed(mbt.decimalsOf(v));
+}
 
 /** `a >= b` for decimal strings, exactly. */
-export function numericGte(a: string, b: string): boolean {
-  const scale = Math.max(decimals(a), decimals(b));
-  return scaled(a, scale) >= scaled(b, scale);
-}
+export const numericGte = (a: string, b: string): boolean => mbt.d(a).gte(b);
