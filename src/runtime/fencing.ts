@@ -113,13 +113,14 @@ export async function withFencedGroup<T>(
  * Where a turn's transaction spent its time (ms), filled in as it goes: `begin` until the transaction's callback ran
  * (a pool connection, BEGIN sent), `fence` the first round trip (scope, fence, lookups, prefetch), `work` the
  * handler with its writes (`decide` its part until the handlers returned), `commit` COMMIT's round trip (the WAL
- * flush). A phase not reached stays undefined.
+ * flush) — for command turns (commitFencedGroup) also their last writes', sent with it. A phase not reached stays
+ * undefined.
  */
 export interface TurnPhases {
   begin?: number;
   fence?: number;
   work?: number;
-  /** Command turns: the part of `work` until every handler had decided (the rest is their writes' round trip). */
+  /** Command turns: the part of `work` until every handler had decided (the rest is sending their last writes). */
   decide?: number;
   commit?: number;
 }
@@ -185,20 +186,48 @@ const isAbortedTx = (err: unknown): boolean => {
 
 /**
  * Writes a handler sent in the turn's transaction without awaiting them (TurnContext.defer): each is settled at once
- * (a rejection is kept, never left unhandled) and awaited by the turn with its own next statement, so they share its
- * round trip.
+ * (a rejection is kept, never left unhandled) and sent ahead of the turn's last statement and its COMMIT, so they
+ * all share one round trip.
  */
 export class DeferredWrites {
   private readonly pending: Array<Promise<{ error: unknown } | null>> = [];
+  private failed = false;
 
   readonly defer = (write: PromiseLike<unknown>): void => {
-    this.pending.push(Promise.resolve(write).then(() => null, (error: unknown) => ({ error })));
+    this.pending.push(
+      Promise.resolve(write).then(
+        () => null,
+        (error: unknown) => {
+          this.failed = true;
+          return { error };
+        },
+      ),
+    );
   };
 
   /** Awaits them all (plus `last`, sent after them); throws the first failure in send order. */
   async settle(last?: Promise<{ error: unknown } | null>): Promise<void> {
     const failed = (await Promise.all(last ? [...this.pending, last] : this.pending)).find((r) => r !== null);
     if (failed) throw failed.error;
+  }
+
+  /**
+   * What a turn's callback awaits instead of `settle` so that COMMIT goes out right behind these writes (and `last`),
+   * in the same round trip. PostgreSQL answers that COMMIT with ROLLBACK when one of them failed, and the transaction
+   * then rejects with the first failure (patches/postgres+3.4.9.patch). A write that failed before its statement
+   * reached PostgreSQL is nothing a COMMIT could see: such failures surface within the current macrotask, so this
+   * first lets one pass and, when one did fail, settles everything and throws as `settle` does (a rollback).
+   * Await `written` once the transaction resolved: it has settled by then, and guards that nothing of a failed
+   * write is reported committed.
+   */
+  async beforeCommit(last?: Promise<{ error: unknown } | null>): Promise<{ written: Promise<void> }> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.failed) await this.settle(last);
+    const written = this.settle(last).catch((err: unknown) => {
+      throw toDbError(err);
+    });
+    written.catch(() => {}); // observed after the transaction; never an unhandled rejection meanwhile
+    return { written };
   }
 
   /**
@@ -275,7 +304,8 @@ export async function commitFencedGroup(
   // Whole (ActorHost.wholeTurns): one prefetch and one `handle` (index 0) for every batch's commands, in batch order.
   const whole = opts.whole === true && batches.length > 1;
   const ids = batches.flatMap((b) => b.envelopes.map((e) => e.id));
-  return fencedTransaction(
+  let written: Promise<void> | undefined;
+  const decisions = await fencedTransaction(
     db,
     batches,
     batches.flatMap((b) => b.envelopes.map((e) => e.userId)),
@@ -326,8 +356,9 @@ export async function commitFencedGroup(
         }),
       );
       const insert = rows.length ? insertProcessed(tx, rows).then(() => null, (error: unknown) => ({ error })) : Promise.resolve(null);
-      // Sent after the deferred writes, so it runs after them; the first failure in send order is the cause.
-      await deferred.settle(insert);
+      // Sent after the deferred writes, so it runs after them; the first failure in send order is the cause. Not
+      // awaited: COMMIT goes with them.
+      ({ written } = await deferred.beforeCommit(insert));
       const emitted = new Set<string>();
       return batches.map((b) => {
         const out: StoredDecision[] = [];
@@ -347,6 +378,8 @@ export async function commitFencedGroup(
     },
     opts.phases,
   );
+  await written;
+  return decisions;
 }
 
 /**

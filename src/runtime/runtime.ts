@@ -77,9 +77,11 @@ export interface TurnContext {
   onRollback(fn: () => void): void;
   /**
    * A write the host has already sent in `tx` but not awaited (its last statements: audit rows, saved state). The
-   * runtime awaits it before commit: in a command turn together with its processed_commands insert, in a signal turn
-   * together with whatever the host sent after it — one round trip for all of them instead of one each. A failure
-   * fails the turn exactly as if the host had awaited it. Absent when the host must await its writes itself.
+   * runtime sends COMMIT right behind it (in a command turn after its processed_commands insert) — one round trip
+   * for all of them instead of one each, and a failure fails the turn exactly as if the host had awaited it. So its
+   * failure must be PostgreSQL's (an SQL error, which turns that COMMIT into a rollback) or come before its statement
+   * was sent: a check in JavaScript on what it returned would come after COMMIT — check in SQL instead
+   * (`raxx_expect_rows`). Absent when the host must await its writes itself.
    */
   defer?(write: PromiseLike<unknown>): void;
   /** Command turns: what `ActorHost.prefetch` returned for this partition's batch (undefined without one). */
@@ -1004,6 +1006,7 @@ export class PartitionRuntime {
     const timing = this.timeTurn('signal', items.length, batches.reduce((n, b) => n + b.length, 0));
     const rollbacks: Array<() => void> = [];
     let effects: unknown[][];
+    let written: Promise<void> | undefined;
     try {
       effects = await withFencedGroup(
         this.o.db,
@@ -1021,11 +1024,13 @@ export class PartitionRuntime {
           );
           const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
           if (failed) throw await deferred.causeOf(failed.reason);
-          await deferred.settle();
+          // Not awaited: COMMIT goes out with the deferred writes.
+          ({ written } = await deferred.beforeCommit());
           return settled.map((r) => (r as PromiseFulfilledResult<unknown[]>).value);
         },
         timing.phases,
       );
+      await written;
       timing.done('committed');
     } catch (err) {
       timing.done(err instanceof FencedOutError ? 'fenced_out' : 'failed');

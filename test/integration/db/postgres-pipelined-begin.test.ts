@@ -1,5 +1,6 @@
-// sql.begin sends a transaction's first statements with BEGIN (patches/postgres+3.4.9.patch): they must still run
-// inside the transaction, and the pool must never pipeline another query onto a connection that holds one.
+// sql.begin sends a transaction's first statements with BEGIN, and may send COMMIT with its last ones
+// (patches/postgres+3.4.9.patch): they must still run inside the transaction, a failed one must fail the transaction,
+// and the pool must never pipeline another query onto a connection that holds one.
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testAdminUrl } from '../../support/database.js';
@@ -23,6 +24,38 @@ describe('postgres.js transactions with BEGIN pipelined', () => {
     ).rejects.toMatchObject({ code: '23505' });
     expect(await sql`select count(*)::int as n from pipelined_begin_rows`).toEqual([{ n: 0 }]);
     await sql`drop table pipelined_begin_rows`;
+  });
+
+  it('statements left in flight go out before COMMIT and commit with it', async () => {
+    await sql`create table if not exists pipelined_commit_rows (id int primary key)`;
+    await sql`truncate pipelined_commit_rows`;
+    let write: Promise<unknown> | undefined;
+    const out = await sql.begin(async (tx) => {
+      write = tx`insert into pipelined_commit_rows values (1), (2)`.then(() => 'written');
+      return 'returned before the write answered';
+    });
+    expect(out).toBe('returned before the write answered');
+    await expect(write).resolves.toBe('written');
+    expect(await sql`select count(*)::int as n from pipelined_commit_rows`).toEqual([{ n: 2 }]);
+    await sql`drop table pipelined_commit_rows`;
+  });
+
+  it('a statement left in flight that fails makes the transaction reject with its error, not resolve (COMMIT answered ROLLBACK)', async () => {
+    await sql`create table if not exists pipelined_commit_fail (id int primary key)`;
+    await sql`truncate pipelined_commit_fail`;
+    const settled: string[] = [];
+    const tx = sql.begin(async (t) => {
+      await t`insert into pipelined_commit_fail values (1)`;
+      void t`insert into pipelined_commit_fail values (2)`.then(() => settled.push('second ok'), () => settled.push('second failed'));
+      void t`insert into pipelined_commit_fail values (1)`.then(() => settled.push('duplicate ok'), (e: { code?: string }) => settled.push(`duplicate ${e.code}`));
+      void t`insert into pipelined_commit_fail values (3)`.then(() => settled.push('after ok'), (e: { code?: string }) => settled.push(`after ${e.code}`));
+      return 'returned with three writes in flight';
+    });
+    // The first failure in send order, not the "transaction is aborted" (25P02) of the statement after it.
+    await expect(tx).rejects.toMatchObject({ code: '23505' });
+    expect(settled).toEqual(['second ok', 'duplicate 23505', 'after 25P02']);
+    expect(await sql`select count(*)::int as n from pipelined_commit_fail`).toEqual([{ n: 0 }]);
+    await sql`drop table pipelined_commit_fail`;
   });
 
   it('the first statement sees the transaction (transaction-local settings, one snapshot)', async () => {

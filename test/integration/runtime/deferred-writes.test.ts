@@ -1,5 +1,5 @@
 // commitFencedBatch's deferred writes (TurnContext.defer): a write the handler sent without awaiting commits with the
-// turn's processed_commands rows, and a failing one fails the whole turn — with its own error, not the "transaction is
+// turn's processed_commands rows (COMMIT sent behind them, in their round trip), and a failing one fails the whole turn — with its own error, not the "transaction is
 // aborted" that the statements after it get — leaving neither the decision nor any other write behind. And its
 // prefetch (ActorHost.prefetch): reads sent with the fence, inside the turn's scope, handed to the handler only when
 // the fence held. Real PostgreSQL.
@@ -9,8 +9,9 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../../src/infra/audit/index.js';
 import { createDb, DbError, type DbHandle } from '../../../src/infra/db/index.js';
-import { claimPartitionEpoch, commitFencedBatch, FencedOutError, type Envelope } from '../../../src/runtime/index.js';
+import { claimPartitionEpoch, commitFencedBatch, FencedOutError, type Envelope, type TurnPhases } from '../../../src/runtime/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import { waitFor } from '../../support/wait.js';
 
 const PARTITION = 3;
 const user = `defer-${randomUUID().slice(0, 8)}`;
@@ -73,6 +74,74 @@ describe('commitFencedBatch deferred writes', () => {
     });
     await expect(turn).rejects.toThrow('refused before sending');
     expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
+  });
+
+  it('a deferred write that fails a few microtasks after it was handed over, before any statement, still fails the turn before COMMIT', async () => {
+    const env = cmd();
+    const turn = commitFencedBatch(app.db, PARTITION, epoch, [env], async (tx, fresh, defer) => {
+      defer(appendAudit(tx, audit(env.id)));
+      defer(
+        (async () => {
+          for (let i = 0; i < 20; i++) await Promise.resolve();
+          throw new Error('refused on the way to PostgreSQL');
+        })(),
+      );
+      return fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }));
+    });
+    await expect(turn).rejects.toThrow('refused on the way to PostgreSQL');
+    expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
+  });
+
+  it('COMMIT goes out behind the deferred writes: the turn does not wait for their answers first', async () => {
+    const env = cmd();
+    const phases: TurnPhases = {};
+    let answered = false;
+    const [d] = await commitFencedBatch(
+      app.db,
+      PARTITION,
+      epoch,
+      [env],
+      async (tx, fresh, defer) => {
+        defer(appendAudit(tx, audit(env.id)));
+        defer(tx.execute(sql`select pg_sleep(0.3)`).then(() => (answered = true)));
+        return fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }));
+      },
+      { phases },
+    );
+    expect(d).toMatchObject({ id: env.id, outcome: 'accepted', replayed: false });
+    expect(answered).toBe(true);
+    // The slow write's 300 ms fall in COMMIT's round trip, none in the work before it.
+    expect(phases.work).toBeLessThan(150);
+    expect(phases.commit).toBeGreaterThanOrEqual(280);
+    expect(await stored(env.id)).toEqual({ decisions: 1, audits: 1 });
+  });
+
+  it('a turn whose session is ended while its last writes and COMMIT are in flight fails at once: nothing waits on them', async () => {
+    const admin = postgres(tdb.adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      const env = cmd();
+      const turn = commitFencedBatch(app.db, PARTITION, epoch, [env], async (tx, fresh, defer) => {
+        defer(appendAudit(tx, audit(env.id)));
+        defer(tx.execute(sql`select pg_sleep(30)`));
+        return fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }));
+      });
+      const outcome = turn.then(
+        () => 'committed',
+        (e: unknown) => e,
+      );
+      const sleeping = () => admin<{ pid: number }[]>`
+        select pid from pg_stat_activity where datname = ${tdb.name} and application_name like ${`raxx-turn:p${PARTITION}:%`} and query like '%pg_sleep%'`;
+      await waitFor(async () => (await sleeping()).length === 1, 5_000, 'the turn to sleep in its deferred write');
+      const ended = Date.now();
+      await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${tdb.name} and application_name like ${`raxx-turn:p${PARTITION}:%`}`;
+      const err = await outcome;
+      expect(err).not.toBe('committed');
+      expect(err).toBeInstanceOf(Error);
+      expect(Date.now() - ended).toBeLessThan(2_000);
+      expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
+    } finally {
+      await admin.end({ timeout: 5 });
+    }
   });
 
   it('a conditional write checked in its SQL (raxx_expect_rows) fails with 40001 and nothing of the turn is kept', async () => {
