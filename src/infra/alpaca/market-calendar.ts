@@ -117,10 +117,21 @@ function computeWallTime(date: string, hhmm: string): number {
   return t;
 }
 
+// Memoised per UTC hour: New York's offset is a whole number of hours and changes only on the hour, so its date is
+// the same for every instant of one UTC hour. The engines ask on every quote, and Intl formatting is slow.
+const datesByHour = new Map<number, string>();
+
 /** The America/New_York calendar date of instant `t` (YYYY-MM-DD). */
 export function newYorkDate(t: number): string {
-  const p = Object.fromEntries(parts.formatToParts(new Date(t)).map((x) => [x.type, x.value]));
-  return `${p.year}-${p.month}-${p.day}`;
+  const hour = Math.floor(t / 3_600_000);
+  let date = datesByHour.get(hour);
+  if (date === undefined) {
+    if (datesByHour.size >= 10_000) datesByHour.clear();
+    const p = Object.fromEntries(parts.formatToParts(new Date(hour * 3_600_000)).map((x) => [x.type, x.value]));
+    date = `${p.year}-${p.month}-${p.day}`;
+    datesByHour.set(hour, date);
+  }
+  return date;
 }
 
 function nextDay(date: string): string {
