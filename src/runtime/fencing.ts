@@ -113,7 +113,7 @@ export async function withFencedGroup<T>(
  * Where a turn's transaction spent its time (ms), filled in as it goes: `begin` until the transaction's callback ran
  * (a pool connection, BEGIN sent), `fence` the first round trip (scope, fence, lookups, prefetch), `work` the
  * handler with its writes (`decide` its part until the handlers returned), `commit` COMMIT's round trip (the WAL
- * flush) — for command turns (commitFencedGroup) also their last writes', sent with it. A phase not reached stays
+ * flush) — for command and signal turns also their deferred last writes', sent with it. A phase not reached stays
  * undefined.
  */
 export interface TurnPhases {
