@@ -38,8 +38,10 @@ export async function startBenchStack(started: Started, opts: { name: string; da
   started.add('redis', () => redis.stop());
   // --pg-stats: pg_stat_statements (nested statements too: the audit trigger's), planning time included.
   const settings = opts.pgStats ? ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all', 'pg_stat_statements.track_planning=on'] : [];
-  // BENCH_PG_SETTINGS="name=value name=value": PostgreSQL settings to try (printed by the caller's header).
-  settings.push(...(process.env.BENCH_PG_SETTINGS ?? '').split(/\s+/).filter(Boolean));
+  // BENCH_PG_SETTINGS="name=value name=value": PostgreSQL settings to try; printed, so a report says it ran with them.
+  const tried = (process.env.BENCH_PG_SETTINGS ?? '').split(/\s+/).filter(Boolean);
+  if (tried.length > 0) console.log(`  PostgreSQL settings from BENCH_PG_SETTINGS: ${tried.join(' ')}`);
+  settings.push(...tried);
   const pg = await startPostgres({ port: await freePort(), dir: join(dir, 'pg'), durable: true, settings });
   started.add('postgres', () => pg.stop());
   const disk = startDiskProbe(dir);
