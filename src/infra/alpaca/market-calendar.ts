@@ -92,19 +92,29 @@ function newYorkOffsetMs(t: number): number {
   return local - Math.floor(t / 1000) * 1000;
 }
 
-// Memoised: the engines ask for the same few sessions' boundaries on every catch-up, and Intl formatting is slow.
-const wallTimes = new Map<string, number>();
+/** `compute` remembered per key (at most 10,000 kept, then forgotten all at once): for Intl formatting, which is slow. */
+function memoised<K, V>(compute: (key: K) => V): (key: K) => V {
+  const known = new Map<K, V>();
+  return (key) => {
+    let value = known.get(key);
+    if (value === undefined) {
+      if (known.size >= 10_000) known.clear();
+      value = compute(key);
+      known.set(key, value);
+    }
+    return value;
+  };
+}
+
+// The engines ask for the same few sessions' boundaries on every catch-up.
+const wallTimes = memoised((key: string) => {
+  const [date, hhmm] = key.split(' ') as [string, string];
+  return computeWallTime(date, hhmm);
+});
 
 /** The instant at which New York's wall clock shows `date` `hhmm` (exchange hours never fall in a DST gap). */
 export function newYorkWallTime(date: string, hhmm: string): Date {
-  const key = `${date} ${hhmm}`;
-  let t = wallTimes.get(key);
-  if (t === undefined) {
-    if (wallTimes.size >= 10_000) wallTimes.clear();
-    t = computeWallTime(date, hhmm);
-    wallTimes.set(key, t);
-  }
-  return new Date(t);
+  return new Date(wallTimes(`${date} ${hhmm}`));
 }
 
 function computeWallTime(date: string, hhmm: string): number {
@@ -117,21 +127,16 @@ function computeWallTime(date: string, hhmm: string): number {
   return t;
 }
 
-// Memoised per UTC hour: New York's offset is a whole number of hours and changes only on the hour, so its date is
-// the same for every instant of one UTC hour. The engines ask on every quote, and Intl formatting is slow.
-const datesByHour = new Map<number, string>();
+// Per UTC hour: New York's offset is a whole number of hours and changes only on the hour, so its date is the same
+// for every instant of one UTC hour. The engines ask on every quote.
+const dateOfHour = memoised((hour: number) => {
+  const p = Object.fromEntries(parts.formatToParts(new Date(hour * 3_600_000)).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day}`;
+});
 
 /** The America/New_York calendar date of instant `t` (YYYY-MM-DD). */
 export function newYorkDate(t: number): string {
-  const hour = Math.floor(t / 3_600_000);
-  let date = datesByHour.get(hour);
-  if (date === undefined) {
-    if (datesByHour.size >= 10_000) datesByHour.clear();
-    const p = Object.fromEntries(parts.formatToParts(new Date(hour * 3_600_000)).map((x) => [x.type, x.value]));
-    date = `${p.year}-${p.month}-${p.day}`;
-    datesByHour.set(hour, date);
-  }
-  return date;
+  return dateOfHour(Math.floor(t / 3_600_000));
 }
 
 function nextDay(date: string): string {
