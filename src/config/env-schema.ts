@@ -73,6 +73,7 @@ export const envSchema = z.object({
   ACCOUNTS_QUOTE_LINGER_MS: z.coerce.number().int().min(0).default(60_000),
   ACCOUNTS_MAX_CONCURRENT_TURNS: positiveInt.max(64).default(8),
   ACCOUNTS_MAX_TURN_PARTITIONS: positiveInt.max(64).default(16),
+  ACCOUNTS_TURN_LINGER_MS: z.coerce.number().int().min(0).max(50).default(5),
   PAPER_STARTING_CASH: z
     .string()
     .regex(/^\d+(\.\d{1,4})?$/, 'must be a decimal amount such as 100000 or 2500.50')

@@ -156,6 +156,13 @@ export interface RuntimeOptions {
   maxMailbox?: number; // default 1024 (per partition; reading pauses above it)
   maxConcurrentTurns?: number; // default 16
   /**
+   * Default 0 (off). While one or two other turns are in flight, commands that would start a turn of fewer than
+   * `maxTurnPartitions` partitions wait up to this long (from their read) for more to join them; a turn ending starts
+   * them at once. Fewer, larger turns: each turn's fixed cost (BEGIN, fence, round trips, COMMIT, Redis calls) is paid
+   * by more commands, at a bounded cost in latency. With nothing in flight, or more than two turns, no wait.
+   */
+  turnLingerMs?: number;
+  /**
    * Command types whose handler waits on a service outside the database (a broker, KMS). Such a command runs in a
    * turn of its own — its partition alone, its batch cut before and after it — in one of `maxSoloTurns` slots kept
    * for them. A slow broker then holds back only its own partition (whose commands wait for it anyway: they are
@@ -267,9 +274,19 @@ interface PartitionState {
   running: Promise<void> | null;
   retryAt: number;
   failures: number;
+  /** When the mailbox last went from empty to holding entries (the wait `turnLingerMs` counts from). */
+  since: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * `turnLingerMs` holds a partial turn back only while at most this many turns are in flight. Beyond it the replica is
+ * behind: its turns are already large, and waiting would only take away the parallelism that keeps PostgreSQL busy
+ * while a turn waits for its COMMIT. Measured at 1,000 commands/s on 2 cores: with 1 here, turns carried 2.5–2.9
+ * commands, as without the linger (a second turn in flight lets the next start at once, and so on); with 2, 4.0–4.3.
+ */
+const LINGER_MAX_INFLIGHT = 2;
 
 /** Transient: retry the same batch later rather than blaming a command. */
 function isTransient(err: unknown): boolean {
@@ -301,7 +318,10 @@ export class PartitionRuntime {
   private readonly signalBoxes = new WeakMap<PartitionState, SignalBox>();
   private readonly sig: SignalStats = { delivered: 0, applied: 0, turns: 0, droppedNotOwned: 0, droppedOverflow: 0, droppedFailed: 0, retried: 0, conflated: 0 };
   private signalKick: NodeJS.Immediate | null = null;
-  /** Runs `schedule` when the earliest backed-off partition or signal mailbox may retry (not left to the next read). */
+  /**
+   * Runs `schedule` when the earliest backed-off partition or signal mailbox may retry (not left to the next read), or
+   * when commands held back by `turnLingerMs` are due.
+   */
   private retryTimer: { at: number; timer: NodeJS.Timeout } | null = null;
   private readonly s = { turns: 0, applied: 0, replayed: 0, rejectedByRuntime: 0, deadLettered: 0, fencedOut: 0, turnErrors: 0, claimed: 0, takeovers: 0 };
   /** The host's prefetch (ActorHost.prefetch), bound, for commitFencedGroup. */
@@ -319,6 +339,7 @@ export class PartitionRuntime {
       readCount: 256,
       maxMailbox: 1024,
       maxConcurrentTurns: 16,
+      turnLingerMs: 0,
       solo: (_type: string): boolean => false,
       maxSoloTurns: 2,
       maxDeliveries: 10,
@@ -481,7 +502,7 @@ export class PartitionRuntime {
     } catch (err) {
       if (!String(err).includes('BUSYGROUP')) throw err;
     }
-    const st: PartitionState = { partition: p, epoch, leaseValue, more: true, mailbox: [], active: true, running: null, retryAt: 0, failures: 0 };
+    const st: PartitionState = { partition: p, epoch, leaseValue, more: true, mailbox: [], active: true, running: null, retryAt: 0, failures: 0, since: 0 };
     await this.deadLetterOverDelivered(st);
     // Claim everything the previous owner(s) left pending, in id order, before reading new entries.
     let cursor = '0-0';
@@ -568,6 +589,7 @@ export class PartitionRuntime {
             if (!Array.isArray(r)) return;
             const entries = (r as [string, RawEntry[]][])[0]?.[1] ?? [];
             if (st.active) {
+              if (st.mailbox.length === 0 && entries.length > 0) st.since = Date.now();
               st.mailbox.push(...entries);
               st.more = entries.length >= counts[i]!;
               got += entries.length;
@@ -642,8 +664,21 @@ export class PartitionRuntime {
     }
     // Without a free turn slot they wait for the next scheduling point (a turn ending); a due signal turn stays due.
     if (signals.length > 0 && slot()) this.launch(signals.map((x) => x.st), this.signalTurn(signals));
-    if (commands.length > 0 && slot()) this.launch(commands, this.turn(commands));
+    if (commands.length > 0 && slot() && !this.lingering(commands, now)) this.launch(commands, this.turn(commands));
     this.armRetry(now);
+  }
+
+  /**
+   * Whether a partial command turn should wait (`turnLingerMs`): one or two other turns are in flight and none of its
+   * partitions has waited the linger yet. Arms the timer that schedules again when the first of them has.
+   */
+  private lingering(commands: PartitionState[], now: number): boolean {
+    const linger = this.o.turnLingerMs;
+    if (linger <= 0 || this.inflight === 0 || this.inflight > LINGER_MAX_INFLIGHT) return false;
+    const due = Math.min(...commands.map((st) => st.since)) + linger;
+    if (due <= now) return false;
+    this.scheduleAt(due, now);
+    return true;
   }
 
   /** Schedules again when the earliest backed-off mailbox (commands or signals) may run. */
@@ -654,7 +689,12 @@ export class PartitionRuntime {
       const box = this.signalBoxes.get(st);
       if (box && box.queue.length > 0 && box.retryAt > now) at = Math.min(at, box.retryAt);
     }
-    if (at === Infinity || (this.retryTimer && this.retryTimer.at <= at)) return;
+    if (at !== Infinity) this.scheduleAt(at, now);
+  }
+
+  /** Runs `schedule` at `at` (one timer: the earliest asked for wins; the run re-arms for any later one). */
+  private scheduleAt(at: number, now: number): void {
+    if (this.retryTimer && this.retryTimer.at <= at) return;
     if (this.retryTimer) clearTimeout(this.retryTimer.timer);
     const timer = setTimeout(() => {
       this.retryTimer = null;

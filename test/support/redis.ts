@@ -49,6 +49,7 @@ export const TEST_REDIS_DBS = {
   'quote-router': 53,
   'runtime-wakeups': 54,
   'runtime-solo': 55,
+  'runtime-linger': 56,
 } as const;
 export type TestRedisDb = keyof typeof TEST_REDIS_DBS;
 

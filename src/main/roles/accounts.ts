@@ -137,6 +137,7 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     // transactions only interleave (turns of 30–150 ms at 200 orders/s), where 4–8 finish in 13–22 ms with more commands
     // each (docs/bench-orders.md, "Fewer turns at once").
     maxConcurrentTurns: config.accounts.maxConcurrentTurns,
+    turnLingerMs: config.accounts.turnLingerMs,
     maxTurnPartitions: config.accounts.maxTurnPartitions,
     // A live command waits on the broker and KMS inside its turn (up to ALPACA_BROKER_TIMEOUT_MS): it runs alone, in
     // slots of its own, so a slow broker holds neither the other partitions a shared turn would carry nor the paper
