@@ -137,6 +137,8 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     // transactions only interleave (turns of 30–150 ms at 200 orders/s), where 4–8 finish in 13–22 ms with more commands
     // each (docs/bench-orders.md, "Fewer turns at once").
     maxConcurrentTurns: config.accounts.maxConcurrentTurns,
+    // While one or two turns are in flight, a small turn waits a few ms for more commands: fewer turns, each paying
+    // its fixed cost for more commands (docs/accounts.md, ACCOUNTS_TURN_LINGER_MS).
     turnLingerMs: config.accounts.turnLingerMs,
     maxTurnPartitions: config.accounts.maxTurnPartitions,
     // A live command waits on the broker and KMS inside its turn (up to ALPACA_BROKER_TIMEOUT_MS): it runs alone, in

@@ -1,7 +1,7 @@
 // turnLingerMs: while one or two turns are in flight, commands that would start a small turn wait (up to the linger,
 // counted from their read) to ride one turn together; a turn ending starts them at once; with nothing in flight, or
-// more than two turns (the replica is behind), they start at once. Real Redis (DB 56) and PostgreSQL, the runtime's own scheduler; each case has a control that fails
-// without the linger.
+// more than two turns (the replica is behind), they start at once. Real Redis (DB 56) and PostgreSQL, the runtime's
+// own scheduler; the first case has a control that fails without the linger.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDb, type DbHandle } from '../../../src/infra/db/index.js';
@@ -76,21 +76,25 @@ async function heldTurnThenThree(turnLingerMs: number) {
   const decided = new Map<string, number>();
   const turns: TurnTiming[] = [];
   const rt = await startReplica(turnLingerMs, host, decided, turns);
-  const hold = env(userIn(0), 'hold');
-  await append(hold);
-  await waitFor(async () => isHeld(), 5_000, 'the held turn started');
-  const three = [1, 2, 3].map((p) => env(userIn(p), 'inc', 1));
-  for (const c of three) {
-    await append(c);
-    await sleep(60);
+  try {
+    const hold = env(userIn(0), 'hold');
+    await append(hold);
+    await waitFor(async () => isHeld(), 5_000, 'the held turn started');
+    const three = [1, 2, 3].map((p) => env(userIn(p), 'inc', 1));
+    for (const c of three) {
+      await append(c);
+      await sleep(60);
+    }
+    await sleep(300);
+    const decidedWhileHeld = three.filter((c) => decided.has(c.id)).length;
+    const turnsBefore = turns.length;
+    release();
+    await waitFor(async () => decided.has(hold.id) && three.every((c) => decided.has(c.id)), 5_000, 'every command decided after the release');
+    return { decidedWhileHeld, turnsAfterRelease: turns.slice(turnsBefore).filter((t) => t.kind === 'command' && t.outcome === 'committed') };
+  } finally {
+    release();
+    await rt.stop();
   }
-  await sleep(300);
-  const decidedWhileHeld = three.filter((c) => decided.has(c.id)).length;
-  const turnsBefore = turns.length;
-  release();
-  await waitFor(async () => decided.has(hold.id) && three.every((c) => decided.has(c.id)), 5_000, 'every command decided after the release');
-  await rt.stop();
-  return { decidedWhileHeld, turnsAfterRelease: turns.slice(turnsBefore).filter((t) => t.kind === 'command' && t.outcome === 'committed') };
 }
 
 describe('turn linger', () => {
