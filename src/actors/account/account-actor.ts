@@ -29,6 +29,11 @@ export type AccountResult = AccountSnapshot & { at: string; amount?: string; rea
 /** A private-log event before the log script gives it its `T` and per-user `seq`. */
 export type UserEventDraft = Omit<UserEvent, 'T' | 'seq'>;
 
+/** An effect of a signal turn as the host returns it: stored in signal_outbox row `outboxId` (settled once committed). */
+export interface RecordedEffect extends OutboxEffect {
+  outboxId: Promise<number>;
+}
+
 export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { mbt: MbtHost; live: LiveHost | undefined } {
   const startingCash = positiveDecimal.parse(opts.startingCash ?? DEFAULT_STARTING_CASH);
   const engines = new MbtHost(opts.mbt);
@@ -51,8 +56,12 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
       if (liveSignals.length && liveHost) effects.push(...(await liveHost.handleSignals(ctx.tx, liveSignals)));
       if (effects.length === 0) return effects;
       // Stored with the turn: if this replica dies between COMMIT and the append, the partition's next owner appends them.
-      const outboxId = await recordEffects(ctx.tx, ctx.partition, effects);
-      return effects.map((e) => ({ ...e, outboxId }));
+      // Deferred (the runtime sends COMMIT right behind it), so the turn waits for it in the round trip of its last
+      // writes, not one of its own; the row id is read after COMMIT.
+      const outboxId = recordEffects(ctx.tx, ctx.partition, effects);
+      if (ctx.defer) ctx.defer(outboxId);
+      else await outboxId;
+      return effects.map((e): RecordedEffect => ({ ...e, outboxId }));
     },
     // The engines, orders and quotes a batch names, and the rows its cash adjustments change, are read in the turn's
     // first round trip (with its fence).

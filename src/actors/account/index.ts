@@ -1,5 +1,5 @@
 // The account actor: one user's paper account, applied one turn at a time by the partitioned runtime.
-export { accountEvents, createAccountHost, type AccountHostOptions, type AccountResult, type UserEventDraft } from './account-actor.js';
+export { accountEvents, createAccountHost, type AccountHostOptions, type AccountResult, type RecordedEffect, type UserEventDraft } from './account-actor.js';
 export {
   ACCOUNT_COMMAND_TYPES,
   ACCOUNT_EVENT_KINDS,

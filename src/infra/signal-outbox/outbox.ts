@@ -6,6 +6,8 @@ import { and, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Db, Executor } from '../db/client.js';
 import { signalOutbox } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant.js';
+import { arrayLiteral } from '../db/arrays.js';
+import { sendStatement } from '../db/statements.js';
 
 /** One effect as hosts return them: events for one user's private log, deduplicated by `key`. */
 export interface OutboxEffect {
@@ -21,12 +23,17 @@ export interface OutboxRow {
   effects: OutboxEffect[];
 }
 
-/** Stores a turn's effects in its transaction (scope must cover their users); returns the row id. */
-export async function recordEffects(tx: Executor, partition: number, effects: readonly OutboxEffect[]): Promise<number> {
+/**
+ * Stores a turn's effects in its transaction (scope must cover their users); resolves with the row id. The statement
+ * is sent at once, behind the turn's earlier statements, so a signal turn may defer it (TurnContext.defer) and read
+ * the id after COMMIT: it then shares the round trip of the turn's other last writes.
+ */
+export function recordEffects(tx: Executor, partition: number, effects: readonly OutboxEffect[]): Promise<number> {
   const userIds = [...new Set(effects.map((e) => e.userId))];
-  const [row] = await tx.insert(signalOutbox).values({ partition, userIds, effects: [...effects] }).returning({ id: signalOutbox.id });
-  return row!.id;
+  return sendStatement<{ id: string | number }>(tx, INSERT_EFFECTS, [partition, arrayLiteral(userIds), JSON.stringify(effects)]).then(([row]) => Number(row!.id));
 }
+
+const INSERT_EFFECTS = 'insert into signal_outbox (partition, user_ids, effects) values ($1::int, $2::text[], $3::jsonb) returning id';
 
 /** Deletes a row once its effects are appended (app role, scoped to the row's users). */
 export async function clearEffects(db: Db, id: number, userIds: readonly string[]): Promise<void> {

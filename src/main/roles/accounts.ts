@@ -14,6 +14,7 @@ import {
   reconcileOpenOrders,
   SessionClock,
   TradeFollowers,
+  type RecordedEffect,
   type SignalEffect,
   type UserEventDraft,
 } from '../../actors/account/index.js';
@@ -165,16 +166,17 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     // Fills and expiries from quotes and clock ticks: the same private log, deduplicated by the engine's input range.
     // The turn stored them in signal_outbox: the row goes once every append of it landed (else the sweep retries it).
     onSignalEffects: async (effects) => {
-      const list = effects as Array<SignalEffect & { outboxId?: number }>;
+      const list = effects as Array<SignalEffect & Partial<Pick<RecordedEffect, 'outboxId'>>>;
       router.touched(list.map((e) => e.userId));
-      const appended = await Promise.all(list.map((e) => events.submit(e.userId, e.events, e.key)));
+      const [appended, ids] = await Promise.all([Promise.all(list.map((e) => events.submit(e.userId, e.events, e.key))), Promise.all(list.map((e) => e.outboxId))]);
       const rows = new Map<number, { users: Set<string>; ok: boolean }>();
       list.forEach((e, i) => {
-        if (e.outboxId === undefined) return;
-        const row = rows.get(e.outboxId) ?? { users: new Set<string>(), ok: true };
+        const id = ids[i];
+        if (id === undefined) return;
+        const row = rows.get(id) ?? { users: new Set<string>(), ok: true };
         row.users.add(e.userId);
         row.ok &&= appended[i] !== undefined;
-        rows.set(e.outboxId, row);
+        rows.set(id, row);
       });
       for (const [id, row] of rows) if (row.ok) outboxDone.push(id);
     },

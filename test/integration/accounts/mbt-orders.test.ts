@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountHost, type UserEventDraft, createMarketQuotes, explainOrder, exportReplayLog, openOrderPairs, openOrderSymbolsByUser } from '../../../src/actors/account/index.js';
+import { createAccountHost, type RecordedEffect, type UserEventDraft, createMarketQuotes, explainOrder, exportReplayLog, openOrderPairs, openOrderSymbolsByUser } from '../../../src/actors/account/index.js';
 import { marketDataKeys, userEventKeys, userEventSchema, type UserEvent } from '../../../src/contracts/index.js';
 import { mbt } from '../../../src/domain/index.js';
 import { createDb, toDbError, users, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
@@ -307,6 +307,8 @@ describe('MBT in the account actor', () => {
     const stored = await asBatch((tx) => tx<Array<{ id: number; user_ids: string[] }>>`select id::int, user_ids from signal_outbox where ${u} = any(user_ids)`);
     expect(stored).toHaveLength(1);
     expect(stored[0]!.user_ids).toEqual([u]);
+    // The row's insert went out deferred, with the turn's last writes: its id reaches the effects once committed.
+    expect(await (effects[0] as unknown as RecordedEffect).outboxId).toBe(stored[0]!.id);
     // Another user's scope cannot see or delete it (RLS); the row's own users can.
     await clearEffects(app.db, stored[0]!.id, [uid('b')]);
     expect(await asBatch((tx) => tx`select 1 from signal_outbox where id = ${stored[0]!.id}`)).toHaveLength(1);
