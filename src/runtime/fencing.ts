@@ -178,6 +178,18 @@ async function fencedTransaction<A, T>(
   }
 }
 
+/**
+ * Resolves once every microtask queued before it (and those they queue) has run, still before the next macrotask.
+ * From inside a microtask, a `process.nextTick` callback runs only after Node has drained the whole microtask queue;
+ * the first await makes sure this runs inside one. Not a macrotask (setImmediate): the turn's last writes sit in
+ * postgres.js's buffer until its write at the next check phase (patches/README.md), and a COMMIT queued before then
+ * leaves in the same socket write — one write and one wake-up of the backend less per turn.
+ */
+async function drainMicrotasks(): Promise<void> {
+  await Promise.resolve();
+  await new Promise<void>((resolve) => process.nextTick(resolve));
+}
+
 /** PostgreSQL's "current transaction is aborted" (a statement sent after one that failed). */
 const isAbortedTx = (err: unknown): boolean => {
   const e = toDbError(err);
@@ -215,13 +227,14 @@ export class DeferredWrites {
    * What a turn's callback awaits instead of `settle` so that COMMIT goes out right behind these writes (and `last`),
    * in the same round trip. PostgreSQL answers that COMMIT with ROLLBACK when one of them failed, and the transaction
    * then rejects with the first failure (patches/postgres+3.4.9.patch). A write that failed before its statement
-   * reached PostgreSQL is nothing a COMMIT could see: such failures surface within the current macrotask, so this
-   * first lets one pass and, when one did fail, settles everything and throws as `settle` does (a rollback).
+   * reached PostgreSQL is nothing a COMMIT could see: such failures surface while the microtasks queued now run
+   * (a statement's way from its call to the connection's buffer is a chain of microtasks), so this first lets that
+   * queue drain and, when one did fail, settles everything and throws as `settle` does (a rollback).
    * Await `written` once the transaction resolved: it has settled by then, and guards that nothing of a failed
    * write is reported committed.
    */
   async beforeCommit(last?: Promise<{ error: unknown } | null>): Promise<{ written: Promise<void> }> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await drainMicrotasks();
     if (this.failed) await this.settle(last);
     const written = this.settle(last).catch((err: unknown) => {
       throw toDbError(err);

@@ -4,6 +4,7 @@
 // prefetch (ActorHost.prefetch): reads sent with the fence, inside the turn's scope, handed to the handler only when
 // the fence held. Real PostgreSQL.
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +91,34 @@ describe('commitFencedBatch deferred writes', () => {
     });
     await expect(turn).rejects.toThrow('refused on the way to PostgreSQL');
     expect(await stored(env.id)).toEqual({ decisions: 0, audits: 0 });
+  });
+
+  it('COMMIT leaves in the same socket write as the last writes, also when the handler awaited after deferring them', async () => {
+    const sent: string[] = [];
+    const write = net.Socket.prototype.write;
+    const spy = function (this: net.Socket, chunk: unknown, ...rest: unknown[]) {
+      sent.push(Buffer.isBuffer(chunk) ? chunk.toString('latin1') : String(chunk));
+      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    };
+    const run = (marker: string) => {
+      const env = cmd();
+      return commitFencedBatch(app.db, PARTITION, epoch, [env], async (tx, fresh, defer) => {
+        defer(tx.execute(sql`select ${sql.raw(`'${marker}'`)}`));
+        for (let i = 0; i < 20; i++) await Promise.resolve(); // the handler goes on with other work
+        return fresh.map((e) => ({ id: e.id, outcome: 'accepted' as const }));
+      });
+    };
+    await run('warm-up'); // the turn's statements prepared on this connection
+    net.Socket.prototype.write = spy as typeof write;
+    try {
+      await run('marker-of-the-last-writes');
+    } finally {
+      net.Socket.prototype.write = write;
+    }
+    // Nothing after the write that carries the deferred write: the processed_commands insert and COMMIT went with it.
+    const at = sent.findIndex((chunk) => chunk.includes('marker-of-the-last-writes'));
+    expect(at).toBeGreaterThan(0);
+    expect(sent.slice(at + 1)).toEqual([]);
   });
 
   it('COMMIT goes out behind the deferred writes: the turn does not wait for their answers first', async () => {
