@@ -21,6 +21,7 @@ describe('market data by tier, end to end', () => {
   it('Free gets only delayed/lkg frames, Pro and Pro+ real-time; bars and depth as the tier allows', { timeout: 40_000 }, async () => {
     const [free, pro, plus] = await Promise.all([stack.connect('demo-free'), stack.connect('demo-pro'), stack.connect('demo-pro-plus')]);
     expect(free.controls[0]!.msg).toMatchObject({ T: 'welcome', user: 'demo-free', tier: 'free' });
+    expect(pro.controls[0]!.msg).toMatchObject({ T: 'welcome', user: 'demo-pro', tier: 'pro' });
     expect(plus.controls[0]!.msg).toMatchObject({ tier: 'pro_plus' });
 
     for (const c of [free, pro, plus]) c.send({ action: 'subscribe', quotes: SYMBOLS, trades: ['MDTA'], bars: ['MDTA'], depth: ['MDTA'] });

@@ -328,7 +328,13 @@ export class MdClient {
   /** Waits for a control message (`T`) that arrived after `since` and matches `pred`. */
   async control(T: string, pred: (m: Control) => boolean = () => true, timeoutMs = 5_000, since = 0): Promise<{ at: number; n: number; msg: Control }> {
     let hit: { at: number; n: number; msg: Control } | undefined;
-    await waitFor(() => (hit = this.controls.find((c) => c.at >= since && c.msg.T === T && pred(c.msg))) !== undefined, timeoutMs, `"T":"${T}"`);
+    try {
+      await waitFor(() => (hit = this.controls.find((c) => c.at >= since && c.msg.T === T && pred(c.msg))) !== undefined, timeoutMs, `"T":"${T}"`);
+    } catch (err) {
+      // What did arrive, so that a failure says more than "nothing matched".
+      const seen = this.controls.map((c) => JSON.stringify(c.msg).slice(0, 160)).join(' | ');
+      throw new Error(`${(err as Error).message}; control messages received: ${seen || 'none'}`, { cause: err });
+    }
     return hit!;
   }
 
