@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { Db, Tx } from '../infra/db/client.js';
 import { DbError, toDbError } from '../infra/db/errors.js';
 import { arrayLiteral, jsonCells } from '../infra/db/arrays.js';
-import { sendStatement } from '../infra/db/statements.js';
+import { perRowCount, sendStatement } from '../infra/db/statements.js';
 import type { Envelope } from './envelope.js';
 
 /** The partition's epoch in PostgreSQL is not the one this turn runs under: a newer owner took it. Nothing was written. */
@@ -426,13 +426,6 @@ const SCOPE_AND_FENCE = `with fence as (select partition, epoch from partition_e
     (select coalesce(json_object_agg(partition, epoch), '{}') from fence) as epochs`;
 
 /** Which of a turn's command ids are already applied: an `in` list (an index plan whatever the table's size, arrays.ts), one text per length. */
-const lookups = new Map<number, string>();
-function processedLookup(n: number): string {
-  let text = lookups.get(n);
-  if (text === undefined) {
-    const list = Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ');
-    text = `select command_id as id, result_code as code, result from processed_commands where command_id in (${list})`;
-    if (n <= 256) lookups.set(n, text);
-  }
-  return text;
-}
+const processedLookup = perRowCount(
+  (n) => `select command_id as id, result_code as code, result from processed_commands where command_id in (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')})`,
+);

@@ -53,3 +53,19 @@ export function valuesList(rows: number, casts: readonly string[], first = 1): s
   for (let r = 0; r < rows; r++) parts.push(`(${casts.map((c) => `$${n++}::${c}`).join(', ')})`);
   return parts.join(', ');
 }
+
+/**
+ * `build` memoised per row count (the first `max` counts seen): a hot statement whose text lists its rows is built
+ * once per size, not on every call.
+ */
+export function perRowCount(build: (rows: number) => string, max = 256): (rows: number) => string {
+  const texts = new Map<number, string>();
+  return (rows) => {
+    let text = texts.get(rows);
+    if (text === undefined) {
+      text = build(rows);
+      if (texts.size < max) texts.set(rows, text);
+    }
+    return text;
+  };
+}

@@ -4,7 +4,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { mbt } from '../../../domain/index.js';
 import { arrayLiteral, arrayParam, jsonCells } from '../../../infra/db/arrays.js';
-import { sendStatement, valuesList, type StatementParam } from '../../../infra/db/statements.js';
+import { perRowCount, sendStatement, valuesList, type StatementParam } from '../../../infra/db/statements.js';
 import { toDbError, type Tx } from '../../../infra/db/index.js';
 import { numericAdd } from '../state.js';
 import type { CycleRow, FillRow, OrderRow, PositionRow, Projection } from './projection.js';
@@ -109,9 +109,9 @@ export async function loadUsedIds(tx: Tx, wanted: readonly NewOrderIds[]): Promi
 }
 
 const USED_COLUMNS = 'select o.user_id, o.client_order_id, o.id::text as id, o.request_fp from orders o';
-const usedClientIdsText = (n: number) => `${USED_COLUMNS} where (o.account_id, o.client_order_id) in (${valuesList(n, ['uuid', 'text'])})`;
+const usedClientIdsText = perRowCount((n) => `${USED_COLUMNS} where (o.account_id, o.client_order_id) in (${valuesList(n, ['uuid', 'text'])})`);
 const USED_CLIENT_ID_OF_USER = `${USED_COLUMNS} where o.account_id = (select p.id from paper_accounts p where p.user_id = $1) and o.client_order_id = $2`;
-const usedOrderIdsText = (n: number) => `${USED_COLUMNS} where (o.user_id, o.id) in (${valuesList(n, ['text', 'uuid'])})`;
+const usedOrderIdsText = perRowCount((n) => `${USED_COLUMNS} where (o.user_id, o.id) in (${valuesList(n, ['text', 'uuid'])})`);
 
 /**
  * What a hosted engine keeps of its history in memory: the latest client order ids and closed orders. The rest stay
@@ -309,14 +309,14 @@ export class TurnWriter {
 const INSERT_INPUTS = 'insert into mbt_inputs (account_id, n, user_id, input) select * from unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[])';
 
 /** The engine saves of `n` known accounts, each matched on the input count it was saved at (a stale copy: 40001). */
-function saveStatesText(n: number): string {
-  return `with saved as (
+const saveStatesText = perRowCount(
+  (n) => `with saved as (
     update mbt_states m set state = v.state, input_count = v.n, updated_at = now()
       from (values ${valuesList(n, ['uuid', 'jsonb', 'bigint', 'bigint'])}) as v(account_id, state, n, prev)
      where m.account_id = v.account_id and m.input_count = v.prev
     returning 1)
-  select public.raxx_expect_rows((select count(*) from saved), $${4 * n + 1}::bigint, 'mbt_states'::text)`;
-}
+  select public.raxx_expect_rows((select count(*) from saved), $${4 * n + 1}::bigint, 'mbt_states'::text)`,
+);
 
 const isZeroQty = (qty: string) => /^-?0(\.0*)?$/.test(qty);
 
@@ -362,64 +362,43 @@ const ORDER_COLUMNS = [
   ['replaced_at', 'timestamptz'],
 ] as const;
 const ORDER_NAMES = ORDER_COLUMNS.map(([name]) => name).join(', ');
-const upsertOrdersText = (n: number) => `
+const upsertOrdersText = perRowCount(
+  (n) => `
     insert into orders (${ORDER_NAMES}, created_at)
     select *, v.submitted_at from (values ${valuesList(n, ORDER_COLUMNS.map(([, type]) => type))}) as v(${ORDER_NAMES})
     on conflict (id) do update set filled_qty = excluded.filled_qty, filled_avg_price = excluded.filled_avg_price, status = excluded.status,
       replaced_by = excluded.replaced_by, reject_reason = coalesce(excluded.reject_reason, orders.reject_reason),
       reserved_cash = excluded.reserved_cash, updated_at = excluded.updated_at, filled_at = excluded.filled_at,
-      expired_at = excluded.expired_at, canceled_at = excluded.canceled_at, failed_at = excluded.failed_at, replaced_at = excluded.replaced_at`;
+      expired_at = excluded.expired_at, canceled_at = excluded.canceled_at, failed_at = excluded.failed_at, replaced_at = excluded.replaced_at`,
+);
 
-/** An order row's parameters, in ORDER_COLUMNS order. */
-const orderParams = (o: OrderRow, fingerprint: string | null): StatementParam[] => [
-  o.id,
-  o.client_order_id,
-  o.user_id,
-  o.account_id,
-  o.symbol,
-  o.side,
-  o.type,
-  o.time_in_force,
-  o.qty,
-  o.notional,
-  o.filled_qty,
-  o.filled_avg_price,
-  o.limit_price,
-  o.stop_price,
-  o.extended_hours,
-  o.status,
-  o.replaces,
-  o.replaced_by,
-  o.command_id,
-  o.reject_reason,
-  o.reserved_cash,
-  fingerprint,
-  o.submitted_at,
-  o.updated_at,
-  o.filled_at,
-  o.expired_at,
-  o.canceled_at,
-  o.failed_at,
-  o.replaced_at,
-];
+/** An order row's parameters, in ORDER_COLUMNS order (the row's fields carry the column names; the fingerprint is kept apart). */
+const orderParams = (o: OrderRow, fingerprint: string | null): StatementParam[] =>
+  ORDER_COLUMNS.map(([name]) => (name === 'request_fp' ? fingerprint : (o[name] as StatementParam)));
 
-const insertFillsText = (n: number) => `
+const insertFillsText = perRowCount(
+  (n) => `
     insert into fills (id, user_id, account_id, order_id, symbol, side, qty, price, fee, quote_seq, rule, filled_at)
     values ${valuesList(n, ['uuid', 'text', 'uuid', 'uuid', 'text', 'text', 'numeric', 'numeric', 'numeric', 'bigint', 'text', 'timestamptz'])}
-    on conflict (id) do nothing`;
+    on conflict (id) do nothing`,
+);
 
 const fillParams = (f: FillRow): StatementParam[] => [f.id, f.user_id, f.account_id, f.order_id, f.symbol, f.side, f.qty, f.price, f.fee, f.quote_seq, f.rule, f.filled_at];
 
-const upsertPositionsText = (n: number) => `
+const upsertPositionsText = perRowCount(
+  (n) => `
     insert into positions (account_id, symbol, user_id, qty, avg_entry_price, cost_basis, updated_at)
     select a, s, u, q, p, q * p, now() from (values ${valuesList(n, ['uuid', 'text', 'text', 'numeric', 'numeric'])}) as v(a, s, u, q, p)
     on conflict (account_id, symbol) do update set qty = excluded.qty, avg_entry_price = excluded.avg_entry_price,
-      cost_basis = excluded.cost_basis, updated_at = now()`;
+      cost_basis = excluded.cost_basis, updated_at = now()`,
+);
 
-const deletePositionsText = (n: number) => `delete from positions where (account_id, symbol) in (${valuesList(n, ['uuid', 'text'])})`;
+const deletePositionsText = perRowCount((n) => `delete from positions where (account_id, symbol) in (${valuesList(n, ['uuid', 'text'])})`);
 
 /** The engine's balances of `n` accounts (cash and what its open orders hold). */
-const saveBalancesText = (n: number) => `
+const saveBalancesText = perRowCount(
+  (n) => `
     update paper_accounts p set cash = v.cash, reserved_cash = v.reserved, version = p.version + 1, updated_at = now()
       from (values ${valuesList(n, ['uuid', 'numeric', 'numeric'])}) as v(id, cash, reserved)
-     where p.id = v.id`;
+     where p.id = v.id`,
+);
