@@ -38,7 +38,7 @@ export interface Config {
   kms: { endpoint: string | undefined; region: string; keyId: string; accessKeyId: string | undefined; timeoutMs: number };
   webauthn: { rpId: string; rpName: string; origins: string[] };
   session: { issuer: string; audience: string; jwksUrl: string | undefined };
-  accounts: { partitions: number; leaseTtlMs: number; startingCash: string; gateCycles: number; quoteLingerMs: number; maxConcurrentTurns: number; maxTurnPartitions: number; turnLingerMs: number };
+  accounts: { partitions: number; leaseTtlMs: number; startingCash: string; gateCycles: number; quoteLingerMs: number; maxConcurrentTurns: number; maxTurnPartitions: number; turnLingerMs: number; blindTurns: boolean };
   tiers: { freeDelayMs: number };
   feed: {
     leaseTtlMs: number;
@@ -167,6 +167,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxConcurrentTurns: e.ACCOUNTS_MAX_CONCURRENT_TURNS,
       maxTurnPartitions: e.ACCOUNTS_MAX_TURN_PARTITIONS,
       turnLingerMs: e.ACCOUNTS_TURN_LINGER_MS,
+      blindTurns: e.ACCOUNTS_BLIND_TURNS,
     },
     tiers: { freeDelayMs: e.FREE_TIER_DELAY_MS },
     feed: {

@@ -74,6 +74,7 @@ export const envSchema = z.object({
   ACCOUNTS_MAX_CONCURRENT_TURNS: positiveInt.max(64).default(8),
   ACCOUNTS_MAX_TURN_PARTITIONS: positiveInt.max(64).default(16),
   ACCOUNTS_TURN_LINGER_MS: z.coerce.number().int().min(0).max(50).default(5),
+  ACCOUNTS_BLIND_TURNS: z.enum(['0', '1', 'true', 'false', '']).default('1').transform((v) => v === '1' || v === 'true'),
   PAPER_STARTING_CASH: z
     .string()
     .regex(/^\d+(\.\d{1,4})?$/, 'must be a decimal amount such as 100000 or 2500.50')

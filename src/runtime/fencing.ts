@@ -140,6 +140,7 @@ async function fencedTransaction<A, T>(
   alongside: (tx: Tx) => PromiseLike<A>,
   fn: (tx: Tx, pre: A) => Promise<T>,
   phases: TurnPhases = {},
+  blind = false,
 ): Promise<T> {
   const literal = arrayLiteral([...new Set(userIds)]);
   const sorted = [...fences].sort((a, b) => a.partition - b.partition);
@@ -155,6 +156,17 @@ async function fencedTransaction<A, T>(
   try {
     const out = await db.transaction(async (tx) => {
       lap('begin');
+      if (blind) {
+        // The fence's answer is not awaited: a moved epoch raises in PostgreSQL (40001), which aborts everything sent
+        // after it and turns COMMIT into a rollback; the transaction then rejects with that error.
+        const epochs = `{${sorted.map((f) => f.epoch).join(',')}}`;
+        sendStatement(tx, BLIND_SCOPE_AND_FENCE, [literal, tag, partitions, epochs]).then(undefined, () => {});
+        const pre = await alongside(tx);
+        lap('fence');
+        const result = await fn(tx, pre);
+        lap('work');
+        return result;
+      }
       // The scope and the fence as one statement; its epochs locked in partition order (one owner runs turns over
       // several partitions at once), before the statements after it read anything under the scope.
       const fence = sendStatement<{ epochs: Record<string, number | string> }>(tx, SCOPE_AND_FENCE, [literal, tag, partitions]);
@@ -279,7 +291,7 @@ export async function commitFencedBatch(
   epoch: number,
   envelopes: readonly Envelope[],
   handle: (tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void, prefetched: unknown) => Promise<CommandDecision[]>,
-  opts: { prefetch?: Prefetch; phases?: TurnPhases } = {},
+  opts: { prefetch?: Prefetch; phases?: TurnPhases; blind?: boolean } = {},
 ): Promise<StoredDecision[]> {
   const [out] = await commitFencedGroup(db, [{ partition, epoch, envelopes }], (_i, tx, fresh, defer, pre) => handle(tx, fresh, defer, pre), opts);
   return out!;
@@ -307,12 +319,19 @@ export interface FencedBatch extends Fence {
  * decisions per batch, in input order. Under load this is
  * what makes a turn carry many commands however many partitions they are spread over: the transaction, its fence
  * and its round trips are paid once.
+ *
+ * `blind`: the turn does not wait for its fence, and does not look its ids up — `handle` runs at once with every
+ * command as new, and when it reads nothing (its state is in memory) the whole turn, fence to COMMIT, is one round
+ * trip. A moved epoch raises 40001 in PostgreSQL (nothing lands), and a command already applied fails the
+ * processed_commands insert (23505): either way the caller runs the turn again, not blind, which tells them apart
+ * (FencedOutError, a replayed decision). Only for batches that are most likely new and fenced right: first deliveries
+ * to an owner whose last turn went through (PartitionRuntime decides).
  */
 export async function commitFencedGroup(
   db: Db,
   batches: readonly FencedBatch[],
   handle: (index: number, tx: Tx, fresh: Envelope[], defer: (write: PromiseLike<unknown>) => void, prefetched: unknown) => Promise<CommandDecision[]>,
-  opts: { prefetch?: Prefetch; phases?: TurnPhases; whole?: boolean } = {},
+  opts: { prefetch?: Prefetch; phases?: TurnPhases; whole?: boolean; blind?: boolean } = {},
 ): Promise<StoredDecision[][]> {
   // Whole (ActorHost.wholeTurns): one prefetch and one `handle` (index 0) for every batch's commands, in batch order.
   const whole = opts.whole === true && batches.length > 1;
@@ -325,7 +344,8 @@ export async function commitFencedGroup(
     // Which ids were already applied, and the handlers' prefetched reads: in the fence's round trip (a turn is a few
     // round trips, not one per step).
     (tx) => {
-      const done = ids.length ? sendStatement<{ id: string; code: string; result: unknown }>(tx, processedLookup(ids.length), ids) : Promise.resolve([]);
+      const done =
+        ids.length && !opts.blind ? sendStatement<{ id: string; code: string; result: unknown }>(tx, processedLookup(ids.length), ids) : Promise.resolve([]);
       const prefetch = opts.prefetch;
       const lists = whole ? [batches.flatMap((b) => b.envelopes)] : batches.map((b) => b.envelopes);
       const pre = lists.map((l) => (prefetch && l.length ? Promise.resolve(prefetch(tx, l)) : Promise.resolve(undefined)));
@@ -390,6 +410,7 @@ export async function commitFencedGroup(
       });
     },
     opts.phases,
+    opts.blind === true,
   );
   await written;
   return decisions;
@@ -424,6 +445,16 @@ const INSERT_PROCESSED = `insert into processed_commands (command_id, user_id, p
 const SCOPE_AND_FENCE = `with fence as (select partition, epoch from partition_epochs where partition = any($3::int[]) order by partition for update)
   select set_config('raxx.user_ids', $1, true) as scope, set_config('application_name', $2, true) as tag,
     (select coalesce(json_object_agg(partition, epoch), '{}') from fence) as epochs`;
+
+/**
+ * SCOPE_AND_FENCE for a blind turn (one whose statements all go out before the fence answers): the same scope, tag
+ * and locks, and every epoch compared in PostgreSQL against the turn's ($4, in partition order), raising 40001 unless
+ * all match — the statements sent behind it then never run.
+ */
+const BLIND_SCOPE_AND_FENCE = `with fence as (select partition, epoch from partition_epochs where partition = any($3::int[]) order by partition for update)
+  select set_config('raxx.user_ids', $1, true) as scope, set_config('application_name', $2, true) as tag,
+    public.raxx_expect_rows((select count(*) from fence f join unnest($3::int[], $4::bigint[]) as w(partition, epoch)
+      on w.partition = f.partition and w.epoch = f.epoch), cardinality($3::int[]), 'partition_epochs (the turn''s fence)') as fenced`;
 
 /** Which of a turn's command ids are already applied: an `in` list (an index plan whatever the table's size, arrays.ts), one text per length. */
 const processedLookup = perRowCount(

@@ -17,7 +17,9 @@
  * FENCING. A replica may commit a turn only while `partition_epochs.epoch` equals its lease epoch for every partition
  * of the turn; the turn's transaction checks them under `SELECT … FOR UPDATE` and holds the locks until COMMIT, and a new owner raises the
  * epoch (row lock) before it claims entries. A paused former owner that wakes up aborts (FencedOutError) and
- * nothing of its turn lands. Reads are fenced too (a Lua XREADGROUP that checks the lease atomically), so an
+ * nothing of its turn lands. A blind turn (`blindTurns`: first deliveries, state in memory, one round trip) makes
+ * the same checks in PostgreSQL without waiting for them — a moved epoch or a repeated command refuses it — and is
+ * then run again with its fence and lookups, which name the case. Reads are fenced too (a Lua XREADGROUP that checks the lease atomically), so an
  * expired owner cannot pull new entries into its pending list.
  *
  * FAILURE CASES. Replica crash: its leases expire after `leaseTtlMs`, the assigned replica takes over and
@@ -106,6 +108,12 @@ export interface ActorHost {
    * turn, not once per partition. `ctx.partition` is then the first partition's and means nothing for the commands.
    */
   wholeTurns?: boolean;
+  /**
+   * Optional: true when `handleBatch` may decide these commands before the turn's fence has answered (a blind turn,
+   * commitFencedGroup): it undoes what it keeps in memory through `onRollback`, and calls nothing outside the
+   * database (a broker) that a turn run again would call twice. Without it no turn is blind.
+   */
+  blindSafe?(commands: readonly Envelope[]): boolean;
   /** Called inside the turn's transaction before a user's first command since (re)activation, e.g. to load state. */
   activate?(ctx: TurnContext, userId: string): Promise<void>;
   /** Called when a user was idle for `userIdleMs`, evicted by `maxActiveUsers`, or its partition left this replica. */
@@ -185,6 +193,12 @@ export interface RuntimeOptions {
   wakeups?: boolean;
   userIdleMs?: number; // default 60000
   maxActiveUsers?: number; // default 10000
+  /**
+   * Default true. A command turn whose partitions' last turns went through, carrying first deliveries only, that the
+   * host calls blind-safe, runs blind (commitFencedGroup): no lookups and no wait for its fence, so a host whose state
+   * is in memory commits it in one round trip. If it fails for any reason it runs again at once, not blind.
+   */
+  blindTurns?: boolean;
   /** Awaited before XACK when it returns a promise (so what it does is at-least-once, like the command). */
   onDecision?: (envelope: Envelope, decision: StoredDecision) => void | Promise<unknown>;
   onDeadLetter?: (entryId: string, reason: string, partition: number) => void;
@@ -224,6 +238,9 @@ export interface RuntimeStats {
   deadLettered: number;
   fencedOut: number;
   turnErrors: number;
+  /** Command turns that ran blind, and those of them that then ran again, not blind (fenced out, a repeat, a stale copy). */
+  blindTurns: number;
+  blindRetries: number;
   claimed: number;
   takeovers: number;
   signals: SignalStats;
@@ -323,7 +340,9 @@ export class PartitionRuntime {
    * when commands held back by `turnLingerMs` are due.
    */
   private retryTimer: { at: number; timer: NodeJS.Timeout } | null = null;
-  private readonly s = { turns: 0, applied: 0, replayed: 0, rejectedByRuntime: 0, deadLettered: 0, fencedOut: 0, turnErrors: 0, claimed: 0, takeovers: 0 };
+  private readonly s = { turns: 0, applied: 0, replayed: 0, rejectedByRuntime: 0, deadLettered: 0, fencedOut: 0, turnErrors: 0, blindTurns: 0, blindRetries: 0, claimed: 0, takeovers: 0 };
+  /** Entries claimed from a former owner (XAUTOCLAIM): perhaps applied already, so their turn is never blind. */
+  private readonly redelivered = new WeakSet<RawEntry>();
   /** The host's prefetch (ActorHost.prefetch), bound, for commitFencedGroup. */
   private readonly prefetch: Prefetch | undefined;
 
@@ -349,6 +368,7 @@ export class PartitionRuntime {
       maxActiveUsers: 10_000,
       maxSignals: 10_000,
       maxSignalBatch: 256,
+      blindTurns: true,
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as PartitionRuntime['o'];
     this.prefetch = this.o.host.prefetch?.bind(this.o.host);
@@ -509,7 +529,11 @@ export class PartitionRuntime {
     do {
       const r = (await redis.call('XAUTOCLAIM', stream, CONSUMER_GROUP, this.owner, '0', cursor, 'COUNT', '1000')) as [string, (RawEntry | null)[], string[]?];
       cursor = r[0];
-      for (const e of r[1]) if (e) st.mailbox.push(e);
+      for (const e of r[1]) {
+        if (!e) continue;
+        st.mailbox.push(e);
+        this.redelivered.add(e);
+      }
     } while (cursor !== '0-0');
     this.s.claimed += st.mailbox.length;
     this.s.takeovers++;
@@ -775,10 +799,16 @@ export class PartitionRuntime {
     this.s.turns++;
     const timing = this.timeTurn('command', parts.length, parts.reduce((n, p) => n + p.valid.length, 0));
     let results: Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }>;
+    const blind =
+      this.o.blindTurns &&
+      this.o.host.blindSafe !== undefined &&
+      parts.every((p) => p.st.failures === 0 && p.batch.every((e) => !this.redelivered.has(e))) &&
+      this.o.host.blindSafe(parts.flatMap((p) => p.valid.map((v) => v.env)));
     try {
       results = await this.commitGroup(
         parts.map((p) => ({ st: p.st, envs: p.valid.map((v) => v.env) })),
         timing.phases,
+        blind,
       );
       timing.done('committed');
     } catch (err) {
@@ -849,22 +879,18 @@ export class PartitionRuntime {
   private async commitGroup(
     parts: { st: PartitionState; envs: Envelope[] }[],
     phases: TurnPhases,
+    blind = false,
   ): Promise<Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }>> {
+    if (blind) {
+      const decided = await this.commitBlind(parts, phases);
+      if (decided) return decided;
+    }
     if (parts.length === 1) return [await this.commitIsolated(parts[0]!.st, parts[0]!.envs, phases)];
     const live = parts.filter((p) => p.envs.length > 0);
     if (live.length <= 1) return Promise.all(parts.map((p) => this.commitIsolated(p.st, p.envs, phases)));
     const rollbacks: Array<() => void> = [];
     try {
-      const decided = await commitFencedGroup(
-        this.o.db,
-        live.map((p) => ({ partition: p.st.partition, epoch: p.st.epoch, envelopes: p.envs })),
-        (i, tx, fresh, defer, prefetched) => this.handle(live[i]!.st, tx, fresh, rollbacks, defer, prefetched),
-        { prefetch: this.prefetch, phases, whole: this.o.host.wholeTurns === true },
-      );
-      return parts.map((p) => {
-        const i = live.indexOf(p);
-        return { decisions: i >= 0 ? decided[i]! : [], dead: [] };
-      });
+      return await this.commitTogether(parts, live, rollbacks, phases, false);
     } catch (err) {
       runRollbacks(rollbacks, this.o.logger);
       if (err instanceof FencedOutError || isTransient(err)) throw err;
@@ -872,6 +898,47 @@ export class PartitionRuntime {
       for (const p of parts) out.push(await this.commitIsolated(p.st, p.envs, phases));
       return out;
     }
+  }
+
+  /**
+   * The turn's batches committed blind (see `RuntimeOptions.blindTurns`), or null when that failed — whatever the
+   * reason, rolled back — and the caller must run it again with its fence and lookups.
+   */
+  private async commitBlind(
+    parts: { st: PartitionState; envs: Envelope[] }[],
+    phases: TurnPhases,
+  ): Promise<Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }> | null> {
+    const live = parts.filter((p) => p.envs.length > 0);
+    if (live.length === 0) return null;
+    this.s.blindTurns++;
+    const rollbacks: Array<() => void> = [];
+    try {
+      return await this.commitTogether(parts, live, rollbacks, phases, true);
+    } catch {
+      runRollbacks(rollbacks, this.o.logger);
+      this.s.blindRetries++;
+      return null;
+    }
+  }
+
+  /** The batches of `live` (those of `parts` with commands) in one commitFencedGroup; a result per part, in order. */
+  private async commitTogether(
+    parts: { st: PartitionState; envs: Envelope[] }[],
+    live: { st: PartitionState; envs: Envelope[] }[],
+    rollbacks: Array<() => void>,
+    phases: TurnPhases,
+    blind: boolean,
+  ): Promise<Array<{ decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] }>> {
+    const decided = await commitFencedGroup(
+      this.o.db,
+      live.map((p) => ({ partition: p.st.partition, epoch: p.st.epoch, envelopes: p.envs })),
+      (i, tx, fresh, defer, prefetched) => this.handle(live[i]!.st, tx, fresh, rollbacks, defer, prefetched),
+      { prefetch: this.prefetch, phases, whole: this.o.host.wholeTurns === true, blind },
+    );
+    return parts.map((p) => {
+      const i = live.indexOf(p);
+      return { decisions: i >= 0 ? decided[i]! : [], dead: [] };
+    });
   }
 
   /** Starts timing a turn for `onTurn`: the transaction fills `phases`; call `done` once with the outcome. */

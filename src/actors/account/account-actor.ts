@@ -12,6 +12,7 @@ import type { ActorHost, CommandDecision, Envelope, Signal, StoredDecision } fro
 import { isLiveCommandType, LIVE_FOLLOW_SIGNAL, LIVE_TRADE_UPDATE_SIGNAL, liveFillEvents, LiveHost, type LiveHostOptions } from './live/index.js';
 import { isMbtCommandType, MbtHost, MbtTurn, splitTradeUpdates, tradeUpdateEvents, type MbtHostOptions } from './mbt/index.js';
 import { ACCOUNT_EVENT_KINDS, isAccountCommandType, parseAccountCommand, positiveDecimal, REJECTION_CODES, type AccountCommand, type RejectionCode } from './messages.js';
+import { KnownAccounts, pgTimestamp } from './known-accounts.js';
 import { AT_COLUMN, numericAdd, numericGte, numericNeg, readAccountsInScope, SNAPSHOT_COLUMNS, toSnapshot, type AccountSnapshot, type KnownAccount } from './state.js';
 
 export interface AccountHostOptions {
@@ -38,6 +39,7 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
   const startingCash = positiveDecimal.parse(opts.startingCash ?? DEFAULT_STARTING_CASH);
   const engines = new MbtHost(opts.mbt);
   const liveHost = opts.live ? new LiveHost(opts.live) : undefined;
+  const accounts = new KnownAccounts();
   return {
     mbt: engines,
     live: liveHost,
@@ -47,8 +49,12 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
     passivate: (userId) => {
       engines.passivate(userId);
       liveHost?.passivate(userId);
+      accounts.delete(userId);
     },
+    // A live command calls the broker, which a turn run again (blind, then not) would call twice.
+    blindSafe: (commands) => !commands.some((c) => isLiveCommandType(c.type)),
     async handleSignals(ctx, signals) {
+      for (const s of signals) accounts.delete(s.userId); // the engine's fills and expiries change their rows
       const isLive = (s: Signal) => s.kind === LIVE_TRADE_UPDATE_SIGNAL || s.kind === LIVE_FOLLOW_SIGNAL;
       const liveSignals = signals.filter(isLive);
       const paper = liveSignals.length ? signals.filter((s) => !isLive(s)) : signals;
@@ -68,7 +74,10 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
     prefetch: (tx, commands): Promise<Prefetched> => {
       const turn = engines.beginTurn(tx, { prefetch: true });
       const prepared = turn.prepareBatch(commands);
-      const known = commands.some((c) => c.type === 'account.adjust_cash') ? readAccountsInScope(tx) : Promise.resolve(new Map<string, KnownAccount>());
+      const adjusting = commands.filter((c) => c.type === 'account.adjust_cash').map((c) => c.userId);
+      // The rows kept from earlier turns, when there is one for each adjusted account: then this reads nothing.
+      const kept = adjusting.length ? accounts.all(adjusting, pgTimestamp(Date.now())) : new Map<string, KnownAccount>();
+      const known = kept ? Promise.resolve(kept) : readAccountsInScope(tx);
       return Promise.all([prepared, known]).then(([, rows]) => ({ turn, known: rows }));
     },
     async handleBatch(ctx, commands) {
@@ -76,8 +85,12 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
       const prefetched = pre?.turn instanceof MbtTurn ? pre.turn.adopt() : null;
       const known = pre?.known ?? new Map<string, KnownAccount>();
       const turn = prefetched ?? engines.beginTurn(ctx.tx);
-      // The transaction can still fail after this returns (recording the command ids): the engines must not keep it.
-      ctx.onRollback(() => turn.discard());
+      // The transaction can still fail after this returns (recording the command ids): the engines must not keep it,
+      // nor the rows kept for the next turn.
+      ctx.onRollback(() => {
+        turn.discard();
+        for (const c of commands) accounts.delete(c.userId);
+      });
       // The turn's last writes (audit rows, engine saves) are sent, not awaited, when the runtime can await them with
       // its own insert (ctx.defer): one round trip for all of them. Without it, they are awaited here.
       const writes: Array<Promise<{ error: unknown } | null>> = [];
@@ -89,6 +102,9 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
         if (!prefetched) await turn.prepareBatch(commands);
         const live = liveHost ? { host: liveHost, onRollback: (fn: () => void) => ctx.onRollback(fn) } : undefined;
         const decisions = await decideBatch(ctx.tx, commands, startingCash, { turn, known, send, live, audits: [], adjusted: new Map() });
+        // Kept for the next turn: the rows as this turn leaves them, unless the engine wrote balances of its own.
+        for (const c of commands) if (turn.balancesChanged(c.userId)) accounts.delete(c.userId);
+        for (const [u, row] of known) if (!turn.balancesChanged(u)) accounts.set(u, row.snapshot);
         send(turn.flush());
         const failed = (await Promise.all(writes)).find((r) => r !== null);
         if (failed) throw failed.error;

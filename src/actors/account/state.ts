@@ -1,6 +1,7 @@
 // An account's balances as the actor reports them. The state of record is the paper_accounts row, read or changed
-// inside the turn's transaction (no cache across turns to go stale when a turn rolls back); money stays PostgreSQL
-// `numeric`, carried as decimal strings, and a balance the actor computes itself is computed as `numeric` would.
+// inside the turn's transaction; the copy the actor keeps across turns (known-accounts.ts) is only ever used against
+// its version. Money stays PostgreSQL `numeric`, carried as decimal strings, and a balance the actor computes itself
+// is computed as `numeric` would.
 import { sql, type SQL } from 'drizzle-orm';
 import { mbt } from '../../domain/index.js';
 import type { Tx } from '../../infra/db/index.js';

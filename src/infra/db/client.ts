@@ -70,7 +70,9 @@ function preparedByDefault(sql: postgres.Sql): postgres.Sql {
 }
 
 export function createDb(url: string, opts: CreateDbOptions = {}): DbHandle {
-  const connection: Record<string, string> = { application_name: opts.appName ?? 'raxx' };
+  // Times print in UTC whatever the server's default: an account actor formats the times it reports without asking
+  // PostgreSQL (known-accounts.ts, pgTimestamp) exactly as a statement of the same turn would.
+  const connection: Record<string, string> = { application_name: opts.appName ?? 'raxx', TimeZone: 'UTC' };
   if (opts.role !== undefined) connection.role = opts.role;
   if (opts.genericPlans) connection.plan_cache_mode = 'force_generic_plan';
   const sql = postgres(url, {

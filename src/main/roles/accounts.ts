@@ -141,6 +141,9 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     // While one or two turns are in flight, a small turn waits a few ms for more commands: fewer turns, each paying
     // its fixed cost for more commands (docs/accounts.md, ACCOUNTS_TURN_LINGER_MS).
     turnLingerMs: config.accounts.turnLingerMs,
+    // A turn of first deliveries whose state is in memory goes out whole, fence to COMMIT, in one round trip
+    // (docs/runtime.md, "Blind turns").
+    blindTurns: config.accounts.blindTurns,
     maxTurnPartitions: config.accounts.maxTurnPartitions,
     // A live command waits on the broker and KMS inside its turn (up to ALPACA_BROKER_TIMEOUT_MS): it runs alone, in
     // slots of its own, so a slow broker holds neither the other partitions a shared turn would carry nor the paper

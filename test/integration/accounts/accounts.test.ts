@@ -3,8 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
 import { testRedisUrl } from '../../support/redis.js';
 import { accountEvents, createAccountHost } from '../../../src/actors/account/index.js';
+import { pgTimestamp } from '../../../src/actors/account/known-accounts.js';
 import { userEventChannel, userEventKeys, userEventSchema, type UserEvent } from '../../../src/contracts/index.js';
 import { createDb, seedDemoUsers, users, withTenant, type DbHandle } from '../../../src/infra/db/index.js';
 import { closeRedis, createRedis, type Redis } from '../../../src/infra/redis/index.js';
@@ -30,7 +32,7 @@ beforeAll(async () => {
   sub = createRedis(redisUrl(), 'acc-test-sub');
   app = createDb(tdb.appUrl, { max: 10, role: 'raxx_app', appName: 'acc-test' });
   await seedDemoUsers(app.db);
-  const fresh = ['acc-a', 'acc-b', 'acc-c', 'acc-d'];
+  const fresh = ['acc-a', 'acc-b', 'acc-c', 'acc-d', 'acc-e'];
   await withTenant(app.db, fresh, (tx) => tx.insert(users).values(fresh.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   await redis.flushdb();
   await sub.psubscribe('user-events:*');
@@ -50,12 +52,12 @@ const P = 4;
 const cmd = (userId: string, type: string, payload: unknown = {}): Envelope => ({ id: randomUUID(), userId, type, payload, issuedAt: new Date().toISOString() });
 
 /** A runtime with the account host whose decisions go to the private log, as the role wires it. */
-function startRuntime(partitions = P) {
+function startRuntime(partitions = P, db: DbHandle = app) {
   const events = new UserEventLog(redis);
   const decisions: { env: Envelope; d: StoredDecision }[] = [];
   const rt = new PartitionRuntime({
     redis,
-    db: app.db,
+    db: db.db,
     partitions,
     leaseTtlMs: 2000,
     host: createAccountHost({ startingCash: '25000' }),
@@ -232,6 +234,56 @@ describe('account actor', () => {
     for (let n = 0; n < USER_EVENT_DEDUPE_WINDOW + 20; n++) await events.append(user, drafts, randomUUID());
     expect(await redis.zcard(userEventDedupeKey(user))).toBe(USER_EVENT_DEDUPE_WINDOW);
     expect(await redis.call('OBJECT', 'ENCODING', userEventDedupeKey(user))).toBe('listpack');
+  });
+
+  it('a row kept from the last turn spares the next its read and round trips, and counts only at its version', async () => {
+    const texts: string[] = [];
+    const traced = createDb(tdb.appUrl, { max: 4, role: 'raxx_app', appName: 'acc-test-traced', onStatement: (t) => texts.push(t) });
+    const { rt, decisions } = startRuntime(P, traced);
+    await rt.start();
+    try {
+      const u = 'acc-e';
+      const run = async (c: Envelope) => {
+        texts.length = 0;
+        await appendCommand(redis, c, P);
+        await waitFor(() => decisions.some((x) => x.env.id === c.id), 10_000, c.type);
+        return decisions.find((x) => x.env.id === c.id)!.d;
+      };
+      await run(cmd(u, 'account.open'));
+      const opened = (await account(u))!.version;
+      await run(cmd(u, 'account.adjust_cash', { amount: '1', reason: 'first' }));
+      const kept = await run(cmd(u, 'account.adjust_cash', { amount: '2', reason: 'second' }));
+      expect(kept.outcome).toBe('accepted');
+      expect(texts.some((t) => t.includes('from paper_accounts') || t.includes('from processed_commands'))).toBe(false); // no read at all
+      expect(rt.stats().blindTurns).toBeGreaterThanOrEqual(1);
+      const retriesBefore = rt.stats().blindRetries;
+      // Reported as PostgreSQL prints it in the turns that read (to_json(now()) in a UTC session).
+      expect((kept.result as { at: string }).at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?\+00:00$/);
+
+      // Changed behind the actor's back: the kept copy is stale. Its adjustment matches no row (40001), nothing of it
+      // lands, and the turn runs again from a fresh read.
+      await su.begin(async (tx) => {
+        await tx`set local role raxx_batch`;
+        await tx`update paper_accounts set cash = cash + 1000, version = version + 1 where user_id = ${u}`;
+      });
+      const after = await run(cmd(u, 'account.adjust_cash', { amount: '3', reason: 'third: after the change' }));
+      expect(after.outcome).toBe('accepted');
+      expect(rt.stats().blindRetries).toBeGreaterThan(retriesBefore);
+      expect(texts.some((t) => t.includes('from paper_accounts'))).toBe(true);
+      const stored = await account(u);
+      expect(stored).toMatchObject({ cash: '26006', version: opened + 4 });
+      expect(after.result).toMatchObject({ cash: stored!.cash, version: stored!.version });
+    } finally {
+      await rt.stop();
+      await traced.close();
+    }
+  });
+
+  it('pgTimestamp prints a time as PostgreSQL does in a UTC session', async () => {
+    for (const iso of ['2026-11-24T14:33:05.123Z', '2026-11-24T14:33:05.120Z', '2026-11-24T14:33:05.100Z', '2026-11-24T14:33:05.000Z', '1999-12-31T23:59:59.009Z']) {
+      const [row] = await app.db.execute<{ t: string }>(sql`select to_json(${iso}::timestamptz)#>>'{}' as t`);
+      expect(pgTimestamp(Date.parse(iso))).toBe(row!.t);
+    }
   });
 
   it("two users' commands in one batch touch only their own accounts; A's events never reach B's channel", async () => {

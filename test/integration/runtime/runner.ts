@@ -9,6 +9,7 @@ import { toyHost } from './toy.js';
 // RT_TURN_DELAY_MS: extra work per turn inside the transaction, so a SIGKILL finds turns in flight.
 const delay = Number(process.env.RT_TURN_DELAY_MS ?? 0);
 const host: ActorHost = {
+  blindSafe: () => true,
   handleBatch: async (ctx, cmds) => {
     const out = await toyHost.handleBatch(ctx, cmds);
     if (delay) await new Promise((r) => setTimeout(r, delay));

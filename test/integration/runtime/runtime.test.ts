@@ -208,6 +208,8 @@ describe('in-process runtime', () => {
       await appendAll(rest, P);
       await waitFor(async () => (await appliedTotal()) === 5, 10_000, 'rest applied after re-takeover');
       expect(rt.stats().fencedOut).toBeGreaterThanOrEqual(1);
+      // The turn after the move ran blind first (PostgreSQL refused it), then with its fence: fenced out.
+      expect(rt.stats().blindRetries).toBeGreaterThanOrEqual(1);
       const rows = await su`select seq, epoch from rt_applied where seq > 1 order by ord`;
       expect(rows.map((r) => r.seq)).toEqual([2, 3, 4, 5]);
       // Nothing landed under the fenced epoch: every later effect carries an epoch above the intruder's.

@@ -34,6 +34,8 @@ export const userId = (i: number) => `u${String(i).padStart(4, '0')}`;
 
 /** `inc` {seq}: applied; `boom`: throws; anything else: rejected UNKNOWN_TYPE. */
 export const toyHost: ActorHost = {
+  // Keeps nothing in memory and calls nothing outside PostgreSQL: its turns may run blind, as the account host's do.
+  blindSafe: () => true,
   async handleBatch(ctx, commands: Envelope[]) {
     if (commands.some((c) => c.type === 'boom')) throw new Error('boom: handler failure');
     const inc = commands.filter((c) => c.type === 'inc');

@@ -33,7 +33,7 @@ describe('loadConfig', () => {
     expect(c.redis.url).toBe('redis://127.0.0.1:16379');
     expect(c.database.appUrl).toBe('postgres://raxx_app@127.0.0.1:15432/raxx');
     expect(c.database.migrationRole).toBe('raxx_owner');
-    expect(c.accounts).toEqual({ partitions: 64, leaseTtlMs: 5000, startingCash: '100000', gateCycles: 20, quoteLingerMs: 60_000, maxConcurrentTurns: 8, maxTurnPartitions: 16, turnLingerMs: 5 });
+    expect(c.accounts).toEqual({ partitions: 64, leaseTtlMs: 5000, startingCash: '100000', gateCycles: 20, quoteLingerMs: 60_000, maxConcurrentTurns: 8, maxTurnPartitions: 16, turnLingerMs: 5, blindTurns: true });
     expect(c.tiers.freeDelayMs).toBe(900_000);
     expect(c.dev.statusPort).toBe(8700);
     expect(c.alpaca.liveHandoffDisabled).toBe(false);
@@ -53,6 +53,9 @@ describe('loadConfig', () => {
     expect(loadConfig({ ACCOUNTS_TURN_LINGER_MS: '0' }).accounts.turnLingerMs).toBe(0);
     expect(() => loadConfig({ ACCOUNTS_TURN_LINGER_MS: '51' })).toThrow(/ACCOUNTS_TURN_LINGER_MS/);
     expect(() => loadConfig({ ACCOUNTS_TURN_LINGER_MS: '-1' })).toThrow(/ACCOUNTS_TURN_LINGER_MS/);
+    expect(loadConfig({}).accounts.blindTurns).toBe(true);
+    expect(loadConfig({ ACCOUNTS_BLIND_TURNS: '0' }).accounts.blindTurns).toBe(false);
+    expect(() => loadConfig({ ACCOUNTS_BLIND_TURNS: 'maybe' })).toThrow(/ACCOUNTS_BLIND_TURNS/);
   });
 
   it.each([
