@@ -114,7 +114,8 @@ export async function withFencedGroup<T>(
  * (a pool connection, BEGIN sent), `fence` the first round trip (scope, fence, lookups, prefetch), `work` the
  * handler with its writes (`decide` its part until the handlers returned), `commit` COMMIT's round trip (the WAL
  * flush) — for command and signal turns also their deferred last writes', sent with it. A phase not reached stays
- * undefined.
+ * undefined. In a blind turn nothing waits for the fence: `fence` is its prefetch alone (no time when nothing is
+ * read), and `commit` also holds the fence's execution in PostgreSQL.
  */
 export interface TurnPhases {
   begin?: number;

@@ -19,8 +19,8 @@
  * epoch (row lock) before it claims entries. A paused former owner that wakes up aborts (FencedOutError) and
  * nothing of its turn lands. A blind turn (`blindTurns`: first deliveries, state in memory, one round trip) makes
  * the same checks in PostgreSQL without waiting for them — a moved epoch or a repeated command refuses it — and is
- * then run again with its fence and lookups, which name the case. Reads are fenced too (a Lua XREADGROUP that checks the lease atomically), so an
- * expired owner cannot pull new entries into its pending list.
+ * then run again with its fence and lookups, which name the case. Reads are fenced too (a Lua XREADGROUP that checks
+ * the lease atomically), so an expired owner cannot pull new entries into its pending list.
  *
  * FAILURE CASES. Replica crash: its leases expire after `leaseTtlMs`, the assigned replica takes over and
  * re-delivers the pending entries (absorbed by idempotency). Graceful stop: membership left and leases released

@@ -33,10 +33,6 @@ export class KnownAccounts {
   delete(userId: string): void {
     this.rows.delete(userId);
   }
-
-  get size(): number {
-    return this.rows.size;
-  }
 }
 
 /**
