@@ -70,7 +70,7 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
       return effects.map((e): RecordedEffect => ({ ...e, outboxId }));
     },
     // The engines, orders and quotes a batch names, and the rows its cash adjustments change, are read in the turn's
-    // first round trip (with its fence).
+    // first round trip (with its fence) — unless they are in memory already (engines, kept rows): then nothing is read.
     prefetch: (tx, commands): Promise<Prefetched> => {
       const turn = engines.beginTurn(tx, { prefetch: true });
       const prepared = turn.prepareBatch(commands);
