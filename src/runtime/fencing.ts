@@ -157,29 +157,28 @@ async function fencedTransaction<A, T>(
   try {
     const out = await db.transaction(async (tx) => {
       lap('begin');
+      let pre: A;
       if (blind) {
         // The fence's answer is not awaited: a moved epoch raises in PostgreSQL (40001), which aborts everything sent
         // after it and turns COMMIT into a rollback; the transaction then rejects with that error.
         const epochs = `{${sorted.map((f) => f.epoch).join(',')}}`;
         sendStatement(tx, BLIND_SCOPE_AND_FENCE, [literal, tag, partitions, epochs]).then(undefined, () => {});
-        const pre = await alongside(tx);
+        pre = await alongside(tx);
         lap('fence');
-        const result = await fn(tx, pre);
-        lap('work');
-        return result;
+      } else {
+        // The scope and the fence as one statement; its epochs locked in partition order (one owner runs turns over
+        // several partitions at once), before the statements after it read anything under the scope.
+        const fence = sendStatement<{ epochs: Record<string, number | string> }>(tx, SCOPE_AND_FENCE, [literal, tag, partitions]);
+        const [[row], read] = await Promise.all([fence, alongside(tx).then((r) => r)]);
+        lap('fence'); // also for a turn fenced out below
+        const stored = new Map(Object.entries(row?.epochs ?? {}).map(([p, e]) => [Number(p), Number(e)]));
+        for (const f of sorted) {
+          const current = stored.get(f.partition) ?? null;
+          if (current !== f.epoch) throw new FencedOutError(f.partition, f.epoch, current);
+        }
+        pre = read;
       }
-      // The scope and the fence as one statement; its epochs locked in partition order (one owner runs turns over
-      // several partitions at once), before the statements after it read anything under the scope.
-      const fence = sendStatement<{ epochs: Record<string, number | string> }>(tx, SCOPE_AND_FENCE, [literal, tag, partitions]);
-      const pre = alongside(tx).then((r) => r);
-      const [[row]] = await Promise.all([fence, pre]);
-      lap('fence');
-      const stored = new Map(Object.entries(row?.epochs ?? {}).map(([p, e]) => [Number(p), Number(e)]));
-      for (const f of sorted) {
-        const current = stored.get(f.partition) ?? null;
-        if (current !== f.epoch) throw new FencedOutError(f.partition, f.epoch, current);
-      }
-      const result = await fn(tx, await pre);
+      const result = await fn(tx, pre);
       lap('work');
       return result;
     });
