@@ -54,6 +54,13 @@ export const marketDataChannels = {
   demandChanged: 'md:demand:changed',
 } as const;
 
+/** The (line, kind, symbol) of a channel named by `marketDataChannels.tick` (symbols hold no ':'). */
+export function parseTickChannel(channel: string): { line: Line; kind: TickKind; symbol: string } {
+  const a = channel.indexOf(':', 3);
+  const b = channel.indexOf(':', a + 1);
+  return { line: channel.slice(3, a) as Line, kind: channel.slice(a + 1, b) as TickKind, symbol: channel.slice(b + 1) };
+}
+
 /**
  * A tick frame as published: Alpaca's field names (`T`, `S`, `bp`, `bs`, `ap`, `as`, `p`, `s`, `t`, bar `o/h/l/c/v`…)
  * plus `src` and `seq`, serialised once by the feed. `t` is RFC 3339 with nanoseconds. Gateways never re-serialise it.

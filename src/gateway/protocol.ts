@@ -113,7 +113,7 @@ export function welcomeMessage(user: string, tier: Tier, status: unknown): strin
   return JSON.stringify({ T: 'welcome', user, tier, status });
 }
 
-export function subscriptionMessage(subs: ReadonlyMap<MarketChannel, ReadonlySet<string>>): string {
+export function subscriptionMessage(subs: { get(channel: MarketChannel): Iterable<string> | undefined }): string {
   const body: Record<string, unknown> = { T: 'subscription' };
   for (const c of MARKET_CHANNELS) body[c] = [...(subs.get(c) ?? [])];
   return JSON.stringify(body);

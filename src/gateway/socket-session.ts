@@ -1,7 +1,8 @@
 // One WebSocket's state: what it asked for, which hub topics it holds, its rate limit and its serialised work queue.
 // Every change of subscription (subscribe, unsubscribe, tier change) runs through `enqueue`, one at a time.
-import type { Line, TickKind } from '../contracts/index.js';
+import { parseTickChannel, type Line, type TickKind } from '../contracts/index.js';
 import { channelKinds, grantFor, maxSymbolsPerConnection, type MarketChannel, type Tier } from '../domain/index.js';
+import { ChannelSymbols } from './channel-symbols.js';
 import type { HubPort } from './hub-port.js';
 import {
   MARKET_CHANNELS,
@@ -73,9 +74,13 @@ const IDLE: Promise<void> = Promise.resolve();
 
 export class SocketSession {
   /** Granted channels and their symbols (depth has no topics but is kept here). */
-  readonly subs = new Map<MarketChannel, Set<string>>();
-  /** Hub topics this socket holds (acquired and joined). */
-  readonly held = new Map<string, HeldTopic>();
+  readonly subs = new ChannelSymbols();
+  /**
+   * Hub topics this socket holds (acquired and joined): the hub's own topic strings, shared by every socket that holds
+   * one (a Map of `{line, kind, symbol}` objects cost ~260 B per socket; they are parsed back when needed). Replaced,
+   * not grown: an array grown by push (or made by filter) keeps ~17 slots.
+   */
+  private held: string[] = [];
   readonly bucket: TokenBucket;
   closed = false;
   /** Seen with a large outbox: the next drain sends a fresh snapshot. */
@@ -152,7 +157,7 @@ export class SocketSession {
     }
     const limit = maxSymbolsPerConnection[this.tier];
     const all = new Set<string>();
-    for (const set of this.subs.values()) for (const s of set) all.add(s);
+    for (const [, list] of this.subs.entries()) for (const s of list) all.add(s);
     for (const list of requested.values()) for (const s of list) all.add(s);
     if (all.size > limit) {
       this.send(errorMessage('symbol_limit', `at most ${limit} symbols per connection on the ${this.tier} tier; nothing was subscribed`, { limit, requested: all.size }));
@@ -160,11 +165,7 @@ export class SocketSession {
       return;
     }
 
-    for (const [c, symbols] of requested) {
-      let set = this.subs.get(c);
-      if (!set) this.subs.set(c, (set = new Set()));
-      for (const s of symbols) set.add(s);
-    }
+    for (const [c, symbols] of requested) this.subs.add(c, symbols);
     const wanted = this.topicsOf(requested);
     await this.join(wanted);
     if (this.closed) return;
@@ -175,7 +176,7 @@ export class SocketSession {
     // Every key's replay read starts at once; the answers still go out in the order the client listed the keys.
     const resumes = Object.entries(msg.resume ?? {}).map(([key, afterSeq]) => {
       const parsed = parseResumeKey(key);
-      const held = parsed ? [...this.held.entries()].find(([, h]) => h.kind === parsed.kind && h.symbol === parsed.symbol) : undefined;
+      const held = parsed ? this.heldTopics().find(([, h]) => h.kind === parsed.kind && h.symbol === parsed.symbol) : undefined;
       if (held) forSnapshot.delete(held[0]);
       const replay = held?.[1].line === 'rt' ? this.hub.replay(held[1].kind, held[1].symbol, afterSeq) : undefined;
       replay?.catch(() => {}); // awaited below; a rejection before then is not unhandled
@@ -186,7 +187,7 @@ export class SocketSession {
         this.send(resumeMessage(key, false, { reason: 'not_subscribed' }));
         continue;
       }
-      const [topic, h] = held;
+      const h = held[1];
       if (replay) {
         const r = await replay;
         if (this.closed) return;
@@ -196,11 +197,11 @@ export class SocketSession {
           continue;
         }
       }
-      await this.sendSnapshot(new Map([[topic, h]]));
+      await this.sendSnapshot([h]);
       if (this.closed) return;
       this.send(resumeMessage(key, false, h.line === 'dl' ? { reason: 'delayed_line' } : { reason: 'outside_window' }));
     }
-    await this.sendSnapshot(forSnapshot);
+    await this.sendSnapshot(forSnapshot.values());
   }
 
   async unsubscribe(msg: UnsubscribeMessage): Promise<void> {
@@ -210,10 +211,7 @@ export class SocketSession {
       if (!list || list.length === 0) continue;
       const { valid, invalid: bad } = normaliseSymbols(list);
       invalid.push(...bad);
-      const set = this.subs.get(c);
-      if (!set) continue;
-      for (const s of valid) set.delete(s);
-      if (set.size === 0) this.subs.delete(c);
+      this.subs.remove(c, valid);
     }
     if (invalid.length > 0) this.send(errorMessage('invalid_symbol', 'invalid symbols ignored', { symbols: invalid.slice(0, 20) }));
     await this.reconcile();
@@ -227,26 +225,28 @@ export class SocketSession {
     if (tier === this.tier) return;
     const from = this.tier;
     this.tier = tier;
-    for (const [c, set] of [...this.subs]) {
+    for (const [c, list] of this.subs.entries()) {
       const grant = grantFor(tier, c);
       if ('refused' in grant) {
-        this.subs.delete(c);
-        this.send(errorMessage('tier_required', `${c} needs the ${grant.requiredTier} tier`, { channel: c, requiredTier: grant.requiredTier, symbols: [...set].slice(0, 20) }));
+        this.subs.removeChannel(c);
+        this.send(errorMessage('tier_required', `${c} needs the ${grant.requiredTier} tier`, { channel: c, requiredTier: grant.requiredTier, symbols: list.slice(0, 20) }));
       }
     }
     // A smaller tier may hold fewer symbols: keep the earliest ones.
     const limit = maxSymbolsPerConnection[tier];
     const kept = new Set<string>();
     const dropped = new Set<string>();
-    for (const set of this.subs.values()) {
-      for (const s of [...set]) {
+    for (const [c, list] of this.subs.entries()) {
+      const over: string[] = [];
+      for (const s of list) {
         if (kept.has(s)) continue;
         if (kept.size < limit) kept.add(s);
         else {
           dropped.add(s);
-          set.delete(s);
+          over.push(s);
         }
       }
+      this.subs.remove(c, over);
     }
     if (dropped.size > 0) this.send(errorMessage('symbol_limit', `at most ${limit} symbols per connection on the ${tier} tier`, { limit, dropped: [...dropped].slice(0, 20) }));
     await this.reconcile();
@@ -254,25 +254,30 @@ export class SocketSession {
     this.events.tierSwap?.(from, tier);
     this.send(tierMessage(tier));
     this.send(subscriptionMessage(this.subs));
-    await this.sendSnapshot(this.held);
+    await this.sendSnapshot(this.heldTopics().map(([, h]) => h));
   }
 
   /** Fresh snapshot of every held topic (after a drain: latest per symbol wins). */
   async snapshotAll(): Promise<void> {
-    await this.sendSnapshot(this.held);
+    await this.sendSnapshot(this.heldTopics().map(([, h]) => h));
+  }
+
+  /** The hub topics this socket holds, with their (line, kind, symbol). */
+  private heldTopics(): Array<[string, HeldTopic]> {
+    return this.held.map((topic) => [topic, parseTickChannel(topic)]);
   }
 
   /** The socket closed: give every topic back to the hub (no socket calls any more). */
   dispose(): void {
     this.closed = true;
-    for (const h of this.held.values()) this.releaseQuietly(h);
-    this.held.clear();
+    for (const [, h] of this.heldTopics()) this.releaseQuietly(h);
+    this.held = [];
   }
 
   // ---- internals ----
 
   /** Topics for channels → symbols at the current tier. */
-  private topicsOf(channels: Iterable<[MarketChannel, Iterable<string>]>): Map<string, HeldTopic> {
+  private topicsOf(channels: Iterable<readonly [MarketChannel, Iterable<string>]>): Map<string, HeldTopic> {
     const out = new Map<string, HeldTopic>();
     for (const [c, symbols] of channels) {
       const grant = grantFor(this.tier, c);
@@ -286,37 +291,38 @@ export class SocketSession {
 
   /** Acquires and joins topics not held yet. New topics are joined before any snapshot, so nothing falls in between. */
   private async join(topics: Map<string, HeldTopic>): Promise<void> {
+    const held = this.held.length > 32 ? new Set(this.held) : undefined; // a scan per topic would be quadratic
     for (const [topic, h] of topics) {
-      if (this.held.has(topic)) continue;
+      if (held ? held.has(topic) : this.held.includes(topic)) continue;
       await this.hub.acquire(h.line, h.kind, h.symbol);
       if (this.closed) {
         this.releaseQuietly(h);
         return;
       }
-      this.held.set(topic, h);
+      this.held = this.held.concat(this.hub.topic(h.line, h.kind, h.symbol)); // the hub's shared string
       this.io.subscribe(topic);
     }
   }
 
   /** Makes the held topics exactly what `subs` needs at the current tier: joins new ones first, then leaves old ones. */
   private async reconcile(): Promise<void> {
-    const desired = this.topicsOf(this.subs);
+    const desired = this.topicsOf(this.subs.entries());
     await this.join(desired);
     if (this.closed) return;
-    for (const [topic, h] of [...this.held]) {
+    for (const [topic, h] of this.heldTopics()) {
       // Closed during an earlier release: dispose() already gave back whatever is still held.
       if (this.closed) return;
       if (desired.has(topic)) continue;
-      this.held.delete(topic);
+      this.held = this.held.filter((t) => t !== topic).slice();
       this.io.unsubscribe(topic);
       await this.hub.release(h.line, h.kind, h.symbol);
     }
   }
 
   /** One array frame with the last-known-good frame of every topic given (nothing when there is none). */
-  private async sendSnapshot(topics: ReadonlyMap<string, HeldTopic>): Promise<void> {
+  private async sendSnapshot(topics: Iterable<HeldTopic>): Promise<void> {
     const groups = new Map<string, { line: Line; kind: TickKind; symbols: string[] }>();
-    for (const h of topics.values()) {
+    for (const h of topics) {
       const key = `${h.line}:${h.kind}`;
       let g = groups.get(key);
       if (!g) groups.set(key, (g = { line: h.line, kind: h.kind, symbols: [] }));

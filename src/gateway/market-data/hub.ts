@@ -58,6 +58,9 @@ export interface MarketDataHubStats {
   /** `replay` calls, and the reads of the replay window that served them (concurrent resumes of one key share one). */
   replayRequests: number;
   replayReads: number;
+  /** Snapshot frames served from the hub's copy of a subscribed topic's last frame, and the Redis reads for the rest. */
+  snapshotHits: number;
+  snapshotReads: number;
 }
 
 export interface MarketDataHub {
@@ -99,6 +102,13 @@ class TopicState {
   buf = '';
   /** The pack window in which this topic last published (-1: never); equal to the current one means busy. */
   window = -1;
+  /**
+   * The last frame published on this topic while subscribed (the feed writes each last-known-good frame and publishes
+   * it in one script), so a snapshot needs no Redis read: undefined = not known, null = Redis has none.
+   */
+  last: string | null | undefined = undefined;
+  /** Bumped whenever `last` stops being trustworthy (unsubscribed), so a read sent before cannot fill it. */
+  gen = 0;
   constructor(
     readonly topic: string,
     readonly symbol: string,
@@ -146,6 +156,8 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
   let publishes = 0;
   let replayRequests = 0;
   let replayReads = 0;
+  let snapshotHits = 0;
+  let snapshotReads = 0;
   let closed = false;
   let closing: Promise<void> | null = null;
 
@@ -219,6 +231,7 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
       }
       return;
     }
+    st.last = message; // messages arrive in publish order, so the newest one is the topic's last-known-good frame
     if (st.refs === 0) return; // released, UNSUBSCRIBE still in flight
     framesIn++;
     if (packWindowMs === 0) {
@@ -296,12 +309,17 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
         if (want) await subscriber.subscribe(st.topic);
         else await subscriber.unsubscribe(st.topic);
         st.subscribed = want;
+        if (!want) forgetLast(st);
       }
     } finally {
       // Synchronous with the last check above: a later change starts a new run.
       st.sync = null;
       forgetIfIdle(st);
     }
+  };
+  const forgetLast = (st: TopicState): void => {
+    st.last = undefined;
+    st.gen++;
   };
   const forgetIfIdle = (st: TopicState): void => {
     if (st.refs === 0 && !st.subscribed && st.sync === null && topics.get(st.topic) === st) topics.delete(st.topic);
@@ -364,19 +382,68 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
   };
 
   // ---- commands ----
+
+  // The topics' last frames are trusted only while the subscriber connection is known to hold every subscription:
+  // publishes while it is down are lost, so its loss forgets them all, and trust returns once a PING sent after the
+  // automatic re-subscription (on `ready`) is answered — the SUBSCRIBEs before it on that connection have taken effect.
+  let lastTrusted = subscriber.status === 'ready';
+  let trustEpoch = 0;
+  const onSubscriberLost = (): void => {
+    lastTrusted = false;
+    trustEpoch++;
+    for (const st of topics.values()) forgetLast(st);
+  };
+  const onSubscriberReady = (): void => {
+    const epoch = ++trustEpoch;
+    // ioredis queues its re-SUBSCRIBEs in the step that announces `ready` (emitted a tick later); the PING goes after
+    // them on the same connection, so its answer means they took effect. nextTick: in case that order ever changes.
+    process.nextTick(() => {
+      subscriber.ping().then(
+        () => {
+          if (trustEpoch === epoch && !closed) lastTrusted = true;
+        },
+        () => {},
+      );
+    });
+  };
+  /** A topic whose `last` frame can answer a snapshot (undefined when it must be read). */
+  const cachedLast = (st: TopicState | undefined): string | null | undefined => (lastTrusted && st?.subscribed ? st.last : undefined);
+
   const snapshot = async (line: Line, kind: TickKind, symbols: readonly string[]): Promise<string[]> => {
     if (!kinds.includes(kind)) throw new Error(`invalid tick kind: ${kind}`);
     const key = line === 'dl' ? marketDataKeys.lkgDelayed : line === 'rt' ? marketDataKeys.lkg : null;
     if (key === null) throw new Error(`invalid market-data line: ${String(line)}`);
-    const out: string[] = [];
-    for (let i = 0; i < symbols.length; i += HMGET_CHUNK) {
-      const fields = symbols.slice(i, i + HMGET_CHUNK).map((s) => `${kind}:${s}`);
-      const values = await redis.hmget(key, ...fields);
-      for (const v of values) {
-        if (v === null) continue;
-        const relabelled = relabelAsLkg(v);
-        if (relabelled !== null) out.push(relabelled);
+    const raw: Array<string | null | undefined> = new Array(symbols.length);
+    const missing: Array<{ i: number; st: TopicState | undefined }> = [];
+    for (let i = 0; i < symbols.length; i++) {
+      const st = topics.get(marketDataChannels.tick(line, kind, symbols[i]!));
+      const v = cachedLast(st);
+      if (v === undefined) missing.push({ i, st });
+      else {
+        raw[i] = v;
+        snapshotHits++;
       }
+    }
+    for (let c = 0; c < missing.length; c += HMGET_CHUNK) {
+      const chunk = missing.slice(c, c + HMGET_CHUNK);
+      // A topic subscribed (and trusted) before the read may keep what it returns, unless anything changed meanwhile:
+      // a message (newer, it wins), an unsubscribe (gen) or a lost subscriber connection (trustEpoch).
+      const epoch = trustEpoch;
+      const fillable = chunk.map(({ st }) => (lastTrusted && st?.subscribed ? { st, gen: st.gen } : undefined));
+      snapshotReads++;
+      const values = await redis.hmget(key, ...chunk.map(({ i }) => `${kind}:${symbols[i]!}`));
+      chunk.forEach(({ i }, j) => {
+        const v = values[j] ?? null;
+        raw[i] = v;
+        const f = fillable[j];
+        if (f && f.st.gen === f.gen && f.st.subscribed && f.st.last === undefined && lastTrusted && trustEpoch === epoch) f.st.last = v;
+      });
+    }
+    const out: string[] = [];
+    for (const v of raw) {
+      if (v === null || v === undefined) continue;
+      const relabelled = relabelAsLkg(v);
+      if (relabelled !== null) out.push(relabelled);
     }
     return out;
   };
@@ -492,12 +559,14 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
 
   const status = async (): Promise<string | null> => redis.get(marketDataKeys.status);
 
-  const stats = (): MarketDataHubStats => ({ topics: activeTopics, framesIn, publishes, replayRequests, replayReads });
+  const stats = (): MarketDataHubStats => ({ topics: activeTopics, framesIn, publishes, replayRequests, replayReads, snapshotHits, snapshotReads });
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
       closed = true;
       subscriber.off('message', onMessage);
+      subscriber.off('close', onSubscriberLost);
+      subscriber.off('ready', onSubscriberReady);
       if (immediate !== undefined) clearImmediate(immediate);
       immediate = undefined;
       if (windowTimer !== undefined) clearInterval(windowTimer);
@@ -533,10 +602,14 @@ export async function createMarketDataHub(opts: MarketDataHubOptions): Promise<M
   };
 
   subscriber.on('message', onMessage);
+  subscriber.on('close', onSubscriberLost);
+  subscriber.on('ready', onSubscriberReady);
   try {
     await subscriber.subscribe(statusChannel);
   } catch (err) {
     subscriber.off('message', onMessage);
+    subscriber.off('close', onSubscriberLost);
+    subscriber.off('ready', onSubscriberReady);
     throw err;
   }
 

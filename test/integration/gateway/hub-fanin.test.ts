@@ -130,7 +130,7 @@ describe('market-data hub: fan-in', () => {
     expect(await publisher.publish(topic, frame('q', 'HUBA', 4))).toBe(0); // no subscriber left on the server
     await sleep(20);
     expect(h.published).toHaveLength(2);
-    expect(h.hub.stats()).toEqual({ topics: 0, framesIn: 2, publishes: 2, replayRequests: 0, replayReads: 0 });
+    expect(h.hub.stats()).toEqual({ topics: 0, framesIn: 2, publishes: 2, replayRequests: 0, replayReads: 0, snapshotHits: 0, snapshotReads: 0 });
 
     // Other lines/kinds/symbols are separate topics.
     await h.hub.acquire('dl', 't', 'HUBB');

@@ -89,6 +89,107 @@ describe('snapshot', () => {
     expect(await hub.snapshot('rt', 't', ['HUBB'])).toHaveLength(1);
     expect(await hub.snapshot('rt', 'q', [])).toEqual([]);
   });
+
+  // Symbols HUBK/HUBL/HUBM: pub/sub is server-wide, and no other file subscribes to them.
+  const lkgOf = (f: string) => f.replace('"src":"rt"', '"src":"lkg"');
+  /** As the feed's publish script does: the last-known-good frame and its publish in one atomic step. */
+  const feed = (kind: TickKind, symbol: string, seq: number) => {
+    const f = frame(kind, symbol, seq);
+    return redis.multi().hset(marketDataKeys.lkg, `${kind}:${symbol}`, f).publish(`md:rt:${kind}:${symbol}`, f).exec();
+  };
+  const until = async (cond: () => Promise<boolean> | boolean, ms = 3000) => {
+    const end = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > end) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  it('serves a subscribed topic from its last published frame: one read, then none', async () => {
+    await feed('q', 'HUBK', 5);
+    await hub.acquire('rt', 'q', 'HUBK');
+    try {
+      const before = hub.stats();
+      expect(await hub.snapshot('rt', 'q', ['HUBK', 'HUBL'])).toEqual([lkgOf(frame('q', 'HUBK', 5))]);
+      expect(hub.stats().snapshotReads - before.snapshotReads).toBe(1);
+      expect(await hub.snapshot('rt', 'q', ['HUBK'])).toEqual([lkgOf(frame('q', 'HUBK', 5))]);
+      expect(hub.stats().snapshotReads - before.snapshotReads).toBe(1);
+      expect(hub.stats().snapshotHits - before.snapshotHits).toBe(1);
+
+      // A frame published while subscribed becomes the snapshot without a read.
+      await feed('q', 'HUBK', 6);
+      await until(async () => (await hub.snapshot('rt', 'q', ['HUBK']))[0] === lkgOf(frame('q', 'HUBK', 6)));
+      expect(hub.stats().snapshotReads - before.snapshotReads).toBe(1);
+
+      // HUBL is not subscribed: read every time, never kept.
+      await feed('q', 'HUBL', 2);
+      expect(await hub.snapshot('rt', 'q', ['HUBL'])).toEqual([lkgOf(frame('q', 'HUBL', 2))]);
+      expect(await hub.snapshot('rt', 'q', ['HUBL'])).toEqual([lkgOf(frame('q', 'HUBL', 2))]);
+      expect(hub.stats().snapshotReads - before.snapshotReads).toBe(3);
+    } finally {
+      await hub.release('rt', 'q', 'HUBK');
+    }
+  });
+
+  it("forgets a topic's frame when it is unsubscribed, also when it is acquired again before the UNSUBSCRIBE is answered", async () => {
+    await feed('q', 'HUBM', 1);
+    await hub.acquire('rt', 'q', 'HUBM');
+    expect(await hub.snapshot('rt', 'q', ['HUBM'])).toEqual([lkgOf(frame('q', 'HUBM', 1))]);
+    // Hold the re-SUBSCRIBE back (the real command, sent late) so a frame can be published in the gap.
+    const realSubscribe = subscriber.subscribe.bind(subscriber);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    subscriber.subscribe = (async (...args: Parameters<Redis['subscribe']>) => {
+      await gate;
+      return realSubscribe(...args);
+    }) as Redis['subscribe'];
+    try {
+      // Both settle with the whole reconciliation (the held-back SUBSCRIBE included), so neither is awaited yet.
+      const released = hub.release('rt', 'q', 'HUBM');
+      const acquired = hub.acquire('rt', 'q', 'HUBM'); // while the UNSUBSCRIBE is in flight: the same topic state
+      await until(async () => Number((await redis.pubsub('NUMSUB', 'md:rt:q:HUBM'))[1]) === 0);
+      const sent = await feed('q', 'HUBM', 2);
+      expect(sent?.[1]?.[1]).toBe(0); // published while nobody listens
+      open();
+      await Promise.all([released, acquired]);
+      expect(await hub.snapshot('rt', 'q', ['HUBM'])).toEqual([lkgOf(frame('q', 'HUBM', 2))]);
+    } finally {
+      open();
+      subscriber.subscribe = realSubscribe as Redis['subscribe'];
+      await hub.release('rt', 'q', 'HUBM');
+    }
+  });
+
+  it('forgets every frame when the subscriber connection drops: frames published meanwhile are read, not missed', async () => {
+    await feed('t', 'HUBK', 10);
+    await hub.acquire('rt', 't', 'HUBK');
+    try {
+      expect(await hub.snapshot('rt', 't', ['HUBK'])).toEqual([lkgOf(frame('t', 'HUBK', 10))]);
+      const list = (await redis.client('LIST')) as string;
+      const id = /id=(\d+) [^\n]*name=test-hub-cmd-sub/.exec(list)?.[1];
+      expect(id).toBeDefined();
+      await redis.client('KILL', 'ID', id!);
+      const sent = await feed('t', 'HUBK', 11);
+      expect(sent?.[1]?.[1]).toBe(0); // the subscriber is away: this frame reaches nobody
+      // Until it is re-subscribed, and after, the snapshot is frame 11, never the 10 the hub saw last.
+      expect(await hub.snapshot('rt', 't', ['HUBK'])).toEqual([lkgOf(frame('t', 'HUBK', 11))]);
+      await until(async () => Number((await redis.pubsub('NUMSUB', 'md:rt:t:HUBK'))[1]) === 1);
+      let reads = -1;
+      await until(async () => {
+        const before = hub.stats().snapshotReads;
+        expect(await hub.snapshot('rt', 't', ['HUBK'])).toEqual([lkgOf(frame('t', 'HUBK', 11))]);
+        reads = hub.stats().snapshotReads - before;
+        return reads === 0; // trusted again (its PING answered): served without a read
+      });
+      // And frames published from now on are kept again: the new one is served without a read.
+      const readsBefore = hub.stats().snapshotReads;
+      await feed('t', 'HUBK', 12);
+      await until(async () => (await hub.snapshot('rt', 't', ['HUBK']))[0] === lkgOf(frame('t', 'HUBK', 12)));
+      expect(hub.stats().snapshotReads).toBe(readsBefore);
+    } finally {
+      await hub.release('rt', 't', 'HUBK');
+    }
+  });
 });
 
 describe('replay', () => {
@@ -155,6 +256,8 @@ describe('replay: concurrent resumes of one key share reads', () => {
     const text = await registry.metrics();
     expect(text).toContain(`raxx_gateway_hub_replay_requests_total ${after.replayRequests}`);
     expect(text).toContain(`raxx_gateway_hub_replay_reads_total ${after.replayReads}`);
+    expect(text).toContain(`raxx_gateway_hub_snapshot_hits_total ${after.snapshotHits}`);
+    expect(text).toContain(`raxx_gateway_hub_snapshot_reads_total ${after.snapshotReads}`);
     await hub.replay('q', 'HUBD', 299);
     expect(await registry.metrics()).toContain(`raxx_gateway_hub_replay_requests_total ${after.replayRequests + 1}`);
   });
