@@ -21,6 +21,8 @@ export type NativeConfig = Omit<ClientConfig, 'type' | 'url'> & {
   path: string;
   /** Handshakes in flight during a storm's reconnect (default: `concurrency`). */
   reconnectConcurrency?: number;
+  /** One session token per line; connection i uses line i mod lines (instead of `token`). */
+  tokenFile?: string;
 };
 
 export interface NativeConnected {
@@ -80,7 +82,8 @@ export function spawnNativeClient(binary: string, cfg: NativeConfig): NativeClie
     `universe=${cfg.universe.join(',')}`,
   ];
   // The token goes by environment, not argv (the process list is world-readable).
-  const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, RAXX_BENCH_TOKEN: cfg.token } });
+  const env = { ...process.env, RAXX_BENCH_TOKEN: cfg.token, ...(cfg.tokenFile ? { RAXX_BENCH_TOKEN_FILE: cfg.tokenFile } : {}) };
+  const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'inherit'], env });
   const exited = new Promise((r) => child.once('exit', r));
   const waiter = messageWaiter<NativeMessage>(exited, `native client ${child.pid}`);
   createInterface({ input: child.stdout! }).on('line', (line) => {

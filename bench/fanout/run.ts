@@ -3,13 +3,14 @@
 // Usage: npx tsx bench/fanout/run.ts [scenario…]   (scenarios in bench/fanout/scenarios.ts; default: smoke wide-light)
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import * as hdr from 'hdr-histogram-js';
 import { Redis } from 'ioredis';
+import postgres from 'postgres';
 import { freePort, startPostgres, startRedis } from '../../src/devstack/index.js';
 import { bootstrapDatabase, createDb, DB_ROLES, runMigrations, seedDemoUsers } from '../../src/infra/db/index.js';
 import { spawnTsx, type RoleProcess } from '../../test/support/processes.js';
@@ -17,6 +18,8 @@ import { DEFAULT_SCENARIOS, KINDS, SCENARIOS, isSlow, symbolsFor, type Scenario 
 import type { ChildMessage, ClientConfig, ClientConnected, ClientReport, ParentMessage } from './ipc.js';
 import { runBench } from '../shared/children.js';
 import { roleLauncher } from '../shared/roles.js';
+import { signSessionTokens } from '../shared/sessions.js';
+import { benchUserIds, seedUsers } from '../shared/stack.js';
 import { buildNativeClient, messageWaiter, nativeHistogram, spawnNativeClient, type NativeResumed } from './native.js';
 
 const ORIGIN = 'http://raxx-bench-fanout.local';
@@ -108,7 +111,7 @@ function startBaseline(redisUrl: string): { child: ChildProcess; ready: Promise<
 }
 
 // ---------- load clients: the native epoll client (default) or the Node `ws` client, behind one interface ----------
-type ClientConfigShape = Omit<ClientConfig, 'type' | 'origin' | 'concurrency'> & { reconnectConcurrency?: number };
+type ClientConfigShape = Omit<ClientConfig, 'type' | 'origin' | 'concurrency'> & { reconnectConcurrency?: number; tokenFile?: string };
 type LoadReport = Omit<ClientReport, 'type' | 'histogram' | 'loopP99Ms' | 'loopMaxMs'> & {
   hist: hdr.Histogram;
   /** Node client: event-loop delay p99 (ms); native: null. */
@@ -168,6 +171,7 @@ function spawnNative(binary: string, cfg: ClientConfigShape, connectTimeoutMs: n
     slowFraction: cfg.slowFraction,
     concurrency: 256,
     ...(cfg.reconnectConcurrency ? { reconnectConcurrency: cfg.reconnectConcurrency } : {}),
+    ...(cfg.tokenFile ? { tokenFile: cfg.tokenFile } : {}),
     connectDeadlineMs: cfg.connectDeadlineMs,
   });
   return {
@@ -312,7 +316,7 @@ async function measure(
   token: string,
   universe: string[],
   ref: RedisRef,
-  opts: { slowFraction: number; nativeBinary: string; metricsUrl?: string; heapSnapshot?: () => Promise<void> },
+  opts: { slowFraction: number; nativeBinary: string; metricsUrl?: string; heapSnapshot?: () => Promise<void>; tokenFile?: string },
 ): Promise<Measurement> {
   const memBefore = await memoryView(opts.metricsUrl);
   const rssBefore = rssBytes(pid);
@@ -339,6 +343,7 @@ async function measure(
         slowFraction: opts.slowFraction,
         connectDeadlineMs,
         ...(sc.stormConcurrency ? { reconnectConcurrency: sc.stormConcurrency } : {}),
+        ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}),
       };
       clients.push(kind === 'native' ? spawnNative(opts.nativeBinary, cfg, connectDeadlineMs + 40_000) : forkNodeClient(cfg, connectDeadlineMs + 40_000));
     }
@@ -604,6 +609,18 @@ async function main(): Promise<void> {
   await runMigrations({ url: urls.ownerUrl, role: DB_ROLES.owner });
   const seedDb = createDb(urls.appUrl, { max: 1, appName: 'raxx-bench-seed' });
   await seedDemoUsers(seedDb.db).finally(() => seedDb.close());
+  // Scenarios with many users: users (tier pro) straight into PostgreSQL as raxx_batch, as bench:actors seeds them.
+  const manyUsers = Math.max(0, ...runnable.map((sc) => sc.users ?? 1));
+  const userIds = manyUsers > 1 ? benchUserIds(manyUsers, 'fanout') : [];
+  if (userIds.length > 0) {
+    const batchSql = postgres(urls.batchUrl, { max: 1, onnotice: () => {} });
+    try {
+      await seedUsers(batchSql, userIds, 'pro');
+    } finally {
+      await batchSql.end();
+    }
+    console.log(`seeded ${fmt(userIds.length)} users (tier pro) for the scenarios with many users`);
+  }
   const admin = new Redis(redisServer.url);
   admin.on('error', () => {});
   started.push({ name: 'redis admin', stop: async () => admin.disconnect() });
@@ -662,6 +679,8 @@ async function main(): Promise<void> {
         REDIS_URL: redisServer.url,
         DATABASE_URL: urls.appUrl,
         SESSION_JWT_SECRET: randomBytes(32).toString('hex'),
+        SESSION_JWT_ISSUER: 'raxx-bench-issuer',
+        SESSION_JWT_AUDIENCE: 'raxx-bench',
         GATEWAY_ALLOWED_ORIGINS: ORIGIN,
         // Passkeys need an https origin (or http on loopback); the WebSocket Origin above is neither and is unused here.
         WEBAUTHN_ORIGINS: 'http://localhost',
@@ -679,11 +698,20 @@ async function main(): Promise<void> {
       if (!tokenRes.ok) throw new Error(`/dev/token: HTTP ${tokenRes.status} ${await tokenRes.text()}`);
       const { token, tier } = (await tokenRes.json()) as { token: string; tier: string };
       if (tier !== 'pro') throw new Error(`demo-pro has tier ${tier}`);
+      // Many users: one token per user, signed with this gateway's secret, in a file only the bench can read.
+      let tokenFile: string | undefined;
+      if ((sc.users ?? 1) > 1) {
+        if ((sc.client ?? 'native') !== 'native') throw new Error(`${sc.name}: users > 1 needs the native client`);
+        const signed = await signSessionTokens(userIds.slice(0, sc.users), { secret: gatewayEnv.SESSION_JWT_SECRET, issuer: gatewayEnv.SESSION_JWT_ISSUER, audience: gatewayEnv.SESSION_JWT_AUDIENCE });
+        tokenFile = join(dir, `tokens-${sc.name}`);
+        writeFileSync(tokenFile, signed.map((u) => u.token).join('\n') + '\n', { mode: 0o600 });
+      }
       await sleep(1_000); // feed warm: LKG present, seqs running
       const pipelinePids = [sim.child.pid!, feed.child.pid!, redisServer.pid];
       const gwWs = `${gwUrl.replace('http', 'ws')}/ws`;
       const gwOpts = {
         nativeBinary,
+        tokenFile,
         metricsUrl: gwMetrics,
         heapSnapshot: heapDir ? () => heapSnapshot(gateway.child.pid!, heapDir) : undefined,
       };

@@ -38,7 +38,43 @@ export interface Scenario {
   stormConcurrency?: number;
   /** SIM_BATCH_MS: the simulator stamps ticks across its batch period, so it bounds the latency floor. Default 1. */
   simBatchMs?: number;
+  /**
+   * Distinct users the connections belong to (connection i is user i mod `users`), each seeded in PostgreSQL with
+   * its own session token; native client only. Default 1: every connection is the seeded `demo-pro` user.
+   */
+  users?: number;
 }
+
+const IDLE_HOLD: Scenario = {
+  name: 'idle-hold',
+  description: '19,000 idle connections (1 symbol each, simulator at 0 msgs/s) for RSS per connection',
+  connections: 19_000,
+  clientProcesses: 2,
+  symbols: 1,
+  symbolsPerConnection: 1,
+  rate: 0,
+  seconds: 3,
+  warmupSeconds: 5,
+  slowFraction: 0,
+  targets: ['connections'],
+};
+
+const STORM: Scenario = {
+  name: 'storm',
+  description: '10,000 clients × 1 of 20 symbols at 200 msgs/s, all reset at once, reconnecting with resume',
+  connections: 10_000,
+  clientProcesses: 2,
+  symbols: 20,
+  symbolsPerConnection: 1,
+  rate: 200,
+  seconds: 5,
+  warmupSeconds: 3,
+  slowFraction: 0,
+  targets: ['storm'],
+  mode: 'storm',
+  stormConcurrency: 256, // 5,000 (all at once) was slower: 51.8 s, 72 handshakes timed out (docs/bench-fanout.md)
+  baseline: false,
+};
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -121,35 +157,16 @@ export const SCENARIOS: readonly Scenario[] = [
     mode: 'slow',
     baseline: false,
   },
+  IDLE_HOLD,
   {
-    name: 'idle-hold',
-    description: '19,000 idle connections (1 symbol each, simulator at 0 msgs/s) for RSS per connection',
-    connections: 19_000,
-    clientProcesses: 2,
-    symbols: 1,
-    symbolsPerConnection: 1,
-    rate: 0,
-    seconds: 3,
-    warmupSeconds: 5,
-    slowFraction: 0,
-    targets: ['connections'],
-  },
-  {
-    name: 'storm',
-    description: '10,000 clients × 1 of 20 symbols at 200 msgs/s, all reset at once, reconnecting with resume',
-    connections: 10_000,
-    clientProcesses: 2,
-    symbols: 20,
-    symbolsPerConnection: 1,
-    rate: 200,
-    seconds: 5,
-    warmupSeconds: 3,
-    slowFraction: 0,
-    targets: ['storm'],
-    mode: 'storm',
-    stormConcurrency: 256, // 5,000 (all at once) was slower: 51.8 s, 72 handshakes timed out (docs/bench-fanout.md)
+    ...IDLE_HOLD,
+    name: 'idle-hold-users',
+    description: '19,000 idle connections of 19,000 users (one each, as browsers are): the per-user state the gateway keeps too',
+    users: 19_000,
     baseline: false,
   },
+  STORM,
+  { ...STORM, name: 'storm-users', description: `${STORM.description}; 10,000 users, one socket each`, users: 10_000 },
   {
     name: 'dense-ws-client',
     description: 'the old harness: dense at 100 msgs/s read by Node `ws` client processes (saturate near 100k msgs/s)',

@@ -79,14 +79,22 @@ export async function startBenchStack(started: Started, opts: { name: string; da
 /** `bench-000000…` ids: the users a benchmark seeds. */
 export const benchUserIds = (n: number, prefix = 'bench') => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(6, '0')}`);
 
+/** Users of one tier (role user), straight into PostgreSQL as raxx_batch, in statements of 5,000 rows. */
+export async function seedUsers(batchSql: postgres.Sql, ids: readonly string[], tier: 'free' | 'pro' | 'pro_plus'): Promise<void> {
+  for (let i = 0; i < ids.length; i += 5_000) {
+    const chunk = ids.slice(i, i + 5_000);
+    await batchSql`insert into users ${batchSql(chunk.map((id) => ({ id, email: `${id}@bench.invalid`, tier, role: 'user' })))}`;
+  }
+}
+
 /**
  * Users (tier pro_plus) and one active cash paper account each, straight into PostgreSQL as raxx_batch (the workers'
  * role; RLS lets it see every tenant). The engine state is derived from the account row on first use.
  */
 export async function seedProPlusUsers(batchSql: postgres.Sql, ids: readonly string[], cash: string): Promise<number> {
+  await seedUsers(batchSql, ids, 'pro_plus');
   for (let i = 0; i < ids.length; i += 5_000) {
     const chunk = ids.slice(i, i + 5_000);
-    await batchSql`insert into users ${batchSql(chunk.map((id) => ({ id, email: `${id}@bench.invalid`, tier: 'pro_plus', role: 'user' })))}`;
     await batchSql`insert into paper_accounts ${batchSql(chunk.map((id) => ({ user_id: id, starting_cash: cash, cash })))}`;
   }
   const [seeded] = await batchSql<{ n: string }[]>`select count(*)::text as n from paper_accounts a join users u on u.id = a.user_id where u.tier = 'pro_plus' and a.status = 'active'`;

@@ -92,6 +92,9 @@ static int64_t parse_time_us(const char *s, int n) {
 
 // ---------- configuration ----------
 static const char *host = "127.0.0.1", *path = "/ws", *origin = "", *token = "";
+/* RAXX_BENCH_TOKEN_FILE: one token per line; connection i (global index) uses line i mod ntokens (one user each). */
+static char **tokens;
+static int ntokens;
 static int port = 0, first_index = 0, count = 0, per = 1, concurrency = 64, reconnect_concurrency = 0;
 static double slow_fraction = 0;
 static int64_t deadline_ms = 60000;
@@ -335,7 +338,7 @@ static void start_connect(conn_t *c) {
   c->wlen = snprintf(c->wbuf, sizeof c->wbuf,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: %s\r\nAuthorization: Bearer %s\r\n\r\n",
-                     path, host, port, key, origin, token);
+                     path, host, port, key, origin, ntokens ? tokens[c->index % ntokens] : token);
   struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
   epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -835,6 +838,29 @@ int main(int argc, char **argv) {
   }
   const char *tk = getenv("RAXX_BENCH_TOKEN");
   if (tk) token = tk;
+  const char *tf = getenv("RAXX_BENCH_TOKEN_FILE");
+  if (tf) {
+    FILE *f = fopen(tf, "r");
+    if (!f) {
+      fprintf(stderr, "cannot read RAXX_BENCH_TOKEN_FILE %s: %s\n", tf, strerror(errno));
+      return 2;
+    }
+    int cap = 1024;
+    tokens = malloc(sizeof(char *) * (size_t)cap);
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+      size_t n = strcspn(line, "\r\n");
+      if (n == 0) continue;
+      line[n] = 0;
+      if (ntokens == cap) tokens = realloc(tokens, sizeof(char *) * (size_t)(cap *= 2));
+      tokens[ntokens++] = strdup(line);
+    }
+    fclose(f);
+    if (ntokens == 0) {
+      fprintf(stderr, "RAXX_BENCH_TOKEN_FILE %s holds no token\n", tf);
+      return 2;
+    }
+  }
   if (!uni || port <= 0) {
     fprintf(stderr, "usage: client host=… port=… universe=A,B first=… count=… per=… (token in RAXX_BENCH_TOKEN)\n");
     return 2;
