@@ -56,11 +56,18 @@ describe('gateway process', () => {
       ws.once('open', () => r());
       ws.once('error', j);
     });
+    // Functional deadlines with room for a loaded CI machine (a 3 s one was missed there once); a miss says what the
+    // client got and what the gateway logged.
+    const within = async (what: string, cond: () => boolean): Promise<void> => {
+      await waitFor(cond, 10_000, what).catch((err: Error) => {
+        throw new Error(`${err.message}\nclient got: ${JSON.stringify(messages)}\ngateway logged:\n${gw.lines.slice(-30).join('\n')}`);
+      });
+    };
     ws.send(JSON.stringify({ action: 'subscribe', trades: ['GWP'] }));
-    await waitFor(() => messages.some((m) => (m as { T?: string }).T === 'subscription'), 3000, 'ack');
+    await within('ack', () => messages.some((m) => (m as { T?: string }).T === 'subscription'));
     const frame = '{"T":"t","S":"GWP","p":1.5,"s":10,"i":1,"x":"V","c":["@"],"z":"C","t":"2026-03-02T14:30:00.000000001Z","src":"rt","seq":1}';
     await redis.publish('md:rt:t:GWP', frame);
-    await waitFor(() => messages.some((m) => Array.isArray(m) && (m[0] as { S?: string }).S === 'GWP'), 3000, 'live frame');
+    await within('live frame', () => messages.some((m) => Array.isArray(m) && (m[0] as { S?: string }).S === 'GWP'));
     expect(messages.find(Array.isArray)).toEqual([JSON.parse(frame)]);
 
     const stopped = gw.stop('SIGTERM');

@@ -23,7 +23,17 @@ describe('recovery with clients connected', () => {
     const users = ['demo-pro', 'demo-pro-plus'];
     const old = await Promise.all(users.map((u) => stack.connect(u)));
     for (const c of old) c.send({ action: 'subscribe', quotes: SYMBOLS, trades: SYMBOLS });
-    await Promise.all(old.map((c) => waitFor(() => c.lastSeq.size === 4, 15_000, 'live quotes and trades of both symbols')));
+    // The stack has just started (feed demand, upstream subscribe): up to 30 s on a busy CI machine, and the failure
+    // says what did arrive.
+    await Promise.all(
+      old.map((c, i) =>
+        waitFor(() => c.lastSeq.size === 4, 30_000, 'live quotes and trades of both symbols').catch((err: Error) => {
+          const bySrc = new Map<string, number>();
+          for (const r of c.frames) bySrc.set(String(r.frame.src), (bySrc.get(String(r.frame.src)) ?? 0) + 1);
+          throw new Error(`${err.message} (${users[i]}: real-time keys ${JSON.stringify([...c.lastSeq.keys()])}, frames by src ${JSON.stringify(Object.fromEntries(bySrc))})`);
+        }),
+      ),
+    );
     const oldUrl = stack.gatewayUrl;
 
     const stopping = stack.gateway.stop('SIGTERM');
