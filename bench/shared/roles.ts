@@ -6,7 +6,7 @@
 // transpile (the tsconfig has isolatedModules + verbatimModuleSyntax, so it equals tsc's emit); no type check here.
 // BENCH_ROLES_TSX=1 runs every role under tsx instead (to compare).
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { startRoleProcess, watchRoleProcess, type RoleProcess } from '../../test/support/processes.js';
@@ -48,6 +48,9 @@ export function startCompiledRole(outDir: string, role: string, env: Record<stri
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Diagnostics: BENCH_ROLE_STDOUT_DIR keeps each role's raw stdout (e.g. V8's --trace-gc-nvp lines) in <dir>/<role>-<pid>.out.
+  const keep = process.env.BENCH_ROLE_STDOUT_DIR;
+  if (keep) child.stdout!.on('data', (d: Buffer) => appendFileSync(join(keep, `${role}-${child.pid}.out`), d));
   return watchRoleProcess(role, child, readyTimeoutMs);
 }
 
@@ -58,6 +61,11 @@ export interface RoleLauncher {
   start(role: string, env: Record<string, string | undefined>, readyTimeoutMs?: number, nodeArgs?: string[]): RoleProcess;
   /** Removes the build (after every role stopped). */
   remove(): void;
+}
+
+/** Diagnostics: BENCH_ROLE_NODE_ARGS="--trace-gc …" is given to every compiled role (flags NODE_OPTIONS refuses). */
+function envNodeArgs(): string[] {
+  return (process.env.BENCH_ROLE_NODE_ARGS ?? '').split(' ').filter(Boolean);
 }
 
 export function roleLauncher(): RoleLauncher {
@@ -71,7 +79,7 @@ export function roleLauncher(): RoleLauncher {
   const build = buildSources();
   return {
     mode: 'compiled (TypeScript transpile, plain node, as the Dockerfile runs them)',
-    start: (role, env, readyTimeoutMs, nodeArgs) => startCompiledRole(build.outDir, role, env, nodeArgs, readyTimeoutMs),
+    start: (role, env, readyTimeoutMs, nodeArgs) => startCompiledRole(build.outDir, role, env, nodeArgs ?? envNodeArgs(), readyTimeoutMs),
     remove: () => build.remove(),
   };
 }
