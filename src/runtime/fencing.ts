@@ -403,7 +403,9 @@ export async function commitFencedGroup(
             const r = (prev.result ?? {}) as { outcome?: 'accepted' | 'rejected'; code?: string; result?: unknown };
             out.push({ id: e.id, outcome: r.outcome ?? 'accepted', code: prev.code, result: r.result, replayed: true });
           } else {
-            out.push({ ...byId.get(e.id)!, replayed: false });
+            // Copied field by field: a spread of the handler's object made a new hidden class for every command.
+            const d = byId.get(e.id)!;
+            out.push({ id: d.id, outcome: d.outcome, code: d.code, result: d.result, replayed: false });
           }
         }
         return out;

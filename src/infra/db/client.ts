@@ -4,7 +4,12 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import * as schema from './schema/index.js';
 
 export type Schema = typeof schema;
-export type Db = PostgresJsDatabase<Schema>;
+/**
+ * drizzle without the schema: nothing uses its relational queries (`db.query.<table>`), and with a schema every
+ * transaction builds one query builder per table (~24) and turns its `query` object into a dictionary — per account
+ * turn, per tier read. Tables are imported from `./schema` where they are used.
+ */
+export type Db = PostgresJsDatabase;
 /** The transaction handle drizzle passes to `db.transaction(fn)`. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 /** Anything that can run a statement: the pool or a transaction on it. */
@@ -82,7 +87,7 @@ export function createDb(url: string, opts: CreateDbOptions = {}): DbHandle {
     onnotice: () => {},
     ...(opts.onStatement ? { debug: (_connection: number, text: string) => opts.onStatement!(text) } : {}),
   });
-  const db = drizzle({ client: preparedByDefault(sql), schema });
+  const db = drizzle({ client: preparedByDefault(sql) });
   let closing: Promise<void> | undefined;
   return {
     sql,
