@@ -25,6 +25,7 @@ import { cpuSeconds, machineCores, machineLine, machineTicks, stolenCores, threa
 import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
 import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySummary } from '../shared/util.js';
 import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
+import { gcLine, gcPauses } from '../shared/gc-pauses.js';
 import { diskLine, type DiskWindow } from '../shared/disk-probe.js';
 import type { BenchUser, ChildMessage, ClientReport, ParentMessage } from './ipc.js';
 import { nativeClient } from './native-client.js';
@@ -58,6 +59,8 @@ const forkClient = (): ClientProc => forkChild<ParentMessage, ChildMessage>(reso
 // ---------- one step ----------
 interface Servers extends StepServers {
   gatewayUrl: string;
+  /** The gateway's internal listener (its /metrics). */
+  gatewayOpsUrl: string;
 }
 
 /** The generators' counters summed, plus what the parent measured. */
@@ -74,6 +77,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   cpu: { gateway: number; replicas: number[]; redis: number; postgres: number; clients: number[]; parent: number; machine: number; stolen: number; foreign: number };
   /** The gateway's and each replica's CPU by thread (cores): where a Node process's time goes, JavaScript or I/O. */
   threads: { gateway: ThreadCpu; replicas: ThreadCpu[] };
+  /** GC pauses in the window (gc-pauses.ts): gateway, then each replica. */
+  gc: { gateway: string; replicas: string[] };
   meanBatch: number;
   /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
   turns: string;
@@ -137,10 +142,18 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
   const a = pids();
   s.disk.mark();
   const replicaUrls = s.replicas.map((r) => r.url);
-  const [st0, t0, c0] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls), redisCommandStats(s.admin)]);
+  const gcUrls = [s.gatewayOpsUrl, ...replicaUrls];
+  const [st0, t0, c0, gc0] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls), redisCommandStats(s.admin), Promise.all(gcUrls.map(gcPauses))]);
   await sleep(end - Date.now());
   const b = pids();
-  const [st1, t1, c1, disk] = await Promise.all([replicaStats(s), turnHistograms(replicaUrls), redisCommandStats(s.admin), s.disk.read()]);
+  const [st1, t1, c1, disk, gc1] = await Promise.all([
+    replicaStats(s),
+    turnHistograms(replicaUrls),
+    redisCommandStats(s.admin),
+    s.disk.read(),
+    Promise.all(gcUrls.map(gcPauses)),
+  ]);
+  const gcLines = gc1.map((h, i) => gcLine(gc0[i]!, h));
   const reports = await Promise.all(reportsP);
   for (const r of reports) if (r.type !== 'report') throw new Error(`load generator: ${r.type === 'error' ? r.message : r.type}`);
   const reps = reports as ClientReport[];
@@ -201,6 +214,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     connWaits: sum((r) => r.connWaits ?? 0),
     cpu,
     threads,
+    gc: { gateway: gcLines[0]!, replicas: gcLines.slice(1) },
     meanBatch: turns > 0 ? applied / turns : NaN,
     turns: turnLine(t0, t1),
     disk,
@@ -237,6 +251,7 @@ function printStep(r: StepResult, users: number): void {
   );
   const th = (t: ThreadCpu) => `main thread ${fmt(t.mainUser * 100)} user + ${fmt(t.mainSystem * 100)} system, other threads ${fmt(t.others * 100)}`;
   console.log(`     threads (%)   : accounts ${r.threads.replicas.map(th).join(' | ')} · gateway ${th(r.threads.gateway)}`);
+  console.log(`     GC pauses     : accounts ${r.gc.replicas.join(' | ')} · gateway ${r.gc.gateway}`);
   const perCmd = r.achieved >= 1 ? (c.machine / r.achieved) * 1e6 : NaN;
   console.log(`     per command   : ${fmt(perCmd)} µs of machine CPU; mean batch ${fmt(r.meanBatch, 2)} commands per turn; load average before ${r.loadAvg.map((x) => fmt(x, 2)).join(' ')}`);
   console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
@@ -288,7 +303,7 @@ async function main(): Promise<void> {
   // still stops its Redis and PostgreSQL.
   started.add('roles', async () => Promise.all(roles.map((r) => r.stop('SIGTERM', 15_000))));
   const session = { secret, issuer: ISSUER, audience: AUDIENCE };
-  const { replicas, gateway, gatewayUrl } = await startAccountsAndGateway(launcher, roles, common, { replicas: args.replicas, partitions: args.partitions, session });
+  const { replicas, gateway, gatewayUrl, gatewayOpsUrl } = await startAccountsAndGateway(launcher, roles, common, { replicas: args.replicas, partitions: args.partitions, session });
   const users: BenchUser[] = await signSessionTokens(ids, session);
 
   const clients: Array<ClientProc & { priority?: () => string }> = [];
@@ -302,7 +317,7 @@ async function main(): Promise<void> {
   await Promise.all(readyP);
   if (!args.nodeClients) console.log(`  load generator priority: ${clients.map((c) => c.priority?.() ?? '?').join(', ')} (bench/shared/native-http-load.ts)`);
 
-  const servers: Servers = { gateway, gatewayUrl, replicas, redisPid: redisServer.pid, pgPid: pg.pid, admin, batchSql, ownerSql, partitions: args.partitions, disk: stack.disk };
+  const servers: Servers = { gateway, gatewayUrl, gatewayOpsUrl, replicas, redisPid: redisServer.pid, pgPid: pg.pid, admin, batchSql, ownerSql, partitions: args.partitions, disk: stack.disk };
   // Warm the gateway's tier cache, JIT and connection pools; not measured.
   await runStep({ rate: 500, seconds: 3, warmupSeconds: 2 }, servers, clients);
 

@@ -25,6 +25,7 @@ import { forkChild, runBench, Started, stopChildren, type ForkedChild } from '..
 import { diskLine, type DiskWindow } from '../shared/disk-probe.js';
 import { pgWorkPer, tableStats } from '../shared/pg-work.js';
 import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
+import { gcLine, gcPauses } from '../shared/gc-pauses.js';
 import { cpuSeconds, machineCores, machineLine, machineTicks, stolenCores, treeCpu, treeDelta } from '../shared/proc.js';
 import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
 import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySummary } from '../shared/util.js';
@@ -60,6 +61,8 @@ type ClientProc = ForkedChild<ParentMessage, ChildMessage>;
 
 // ---------- one step ----------
 interface Servers extends StepServers {
+  /** The gateway's internal listener (its /metrics). */
+  gatewayOpsUrl: string;
   sim: RoleProcess;
   feed: RoleProcess;
   feedUrl: string;
@@ -109,6 +112,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   disk: DiskWindow;
   /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
   turns: string;
+  /** GC pauses in the window (gc-pauses.ts): gateway, then each replica. */
+  gc: { gateway: string; replicas: string[] };
   /** Keys in Redis after the window (the feed's demand union SCANs all of them). */
   /** Redis keys and memory the step left per order (redis-footprint.ts). */
   redisWork: string;
@@ -219,10 +224,19 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
   const a = cpuReading(s);
   s.disk.mark();
   const replicaUrls = s.replicas.map((r) => r.url);
-  const [st0, f0, r0, t0] = await Promise.all([replicaStats(s), feedCounters(s), redisCommandStats(s.admin), turnHistograms(replicaUrls)]);
+  const gcUrls = [s.gatewayOpsUrl, ...replicaUrls];
+  const [st0, f0, r0, t0, gc0] = await Promise.all([replicaStats(s), feedCounters(s), redisCommandStats(s.admin), turnHistograms(replicaUrls), Promise.all(gcUrls.map(gcPauses))]);
   await sleep(end - Date.now());
   const b = cpuReading(s);
-  const [st1, f1, r1, t1, disk] = await Promise.all([replicaStats(s), feedCounters(s), redisCommandStats(s.admin), turnHistograms(replicaUrls), s.disk.read()]);
+  const [st1, f1, r1, t1, disk, gc1] = await Promise.all([
+    replicaStats(s),
+    feedCounters(s),
+    redisCommandStats(s.admin),
+    turnHistograms(replicaUrls),
+    s.disk.read(),
+    Promise.all(gcUrls.map(gcPauses)),
+  ]);
+  const gcLines = gc1.map((h, i) => gcLine(gc0[i]!, h));
   const reports = await Promise.all(reportsP);
   for (const r of reports) if (r.type !== 'report') throw new Error(`load generator: ${r.type === 'error' ? r.message : r.type}`);
   const reps = reports as ClientReport[];
@@ -281,6 +295,7 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
     pg: { ordersRows: rows1.orders - rows0.orders, fillsRows: rows1.fills - rows0.fills, accepted, fillEvents, work: work.line, commitsPerOrder: work.commits, walBytesPerOrder: work.walBytes },
     redisTop: redisBusiestLine(r0, r1, sum((r) => r.completedInWindow)),
     turns: turnLine(t0, t1),
+    gc: { gateway: gcLines[0]!, replicas: gcLines.slice(1) },
     disk,
     redisWork: redisFootprintLine(redis0, await redisFootprint(s.admin), rows1.orders - rows0.orders, 'order'),
     backlog,
@@ -335,6 +350,7 @@ function printStep(r: StepResult, users: number): void {
   console.log(`     Redis / order : ${r.redisTop || 'n/a'} (server time, the window's busiest commands per accepted order)`);
   console.log(`     Redis left    : ${r.redisWork}`);
   console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
+  console.log(`     GC pauses     : accounts ${r.gc.replicas.join(' | ')} · gateway ${r.gc.gateway}`);
   console.log(`     disk          : ${diskLine(r.disk)}`);
   if (r.backlog > 0) console.log(`     NOT DRAINED   : ${fmt(r.backlog)} command stream entries still pending 60 s after the step: the next step starts behind`);
 }
@@ -468,7 +484,7 @@ async function main(): Promise<void> {
   roles.push(feed);
   const feedUrl = (await feed.ready).url;
   const session = { secret, issuer: ISSUER, audience: AUDIENCE };
-  const { replicas, gateway, gatewayUrl } = await startAccountsAndGateway(launcher, roles, common, { replicas: args.replicas, partitions: args.partitions, session });
+  const { replicas, gateway, gatewayUrl, gatewayOpsUrl } = await startAccountsAndGateway(launcher, roles, common, { replicas: args.replicas, partitions: args.partitions, session });
   await waitUntil('a last-known-good quote of every symbol', 30_000, async () => (await stack.admin.hmget(marketDataKeys.lkg, ...symbols.map((s) => `q:${s.symbol}`))).every(Boolean));
 
   const users: BenchUser[] = await signSessionTokens(ids, session);
@@ -485,6 +501,7 @@ async function main(): Promise<void> {
   console.log(`  ${fmt(ready.reduce((x, r) => x + (r.type === 'ready' ? r.sockets : 0), 0))} /paper/stream sockets listening to trade_updates`);
 
   const servers: Servers = {
+    gatewayOpsUrl,
     sim,
     feed,
     feedUrl,

@@ -61,7 +61,7 @@ export async function startAccountsAndGateway(
   roles: RoleProcess[],
   env: Record<string, string | undefined>,
   o: { replicas: number; partitions: number; session: { secret: string; issuer: string; audience: string } },
-): Promise<{ replicas: StepServers['replicas']; gateway: RoleProcess; gatewayUrl: string }> {
+): Promise<{ replicas: StepServers['replicas']; gateway: RoleProcess; gatewayUrl: string; gatewayOpsUrl: string }> {
   const replicas: StepServers['replicas'] = [];
   for (let i = 0; i < o.replicas; i++) {
     const proc = launcher.start('accounts', env, 30_000);
@@ -70,8 +70,11 @@ export async function startAccountsAndGateway(
   }
   const gateway = launcher.start('gateway', { ...env, SESSION_JWT_SECRET: o.session.secret, SESSION_JWT_ISSUER: o.session.issuer, SESSION_JWT_AUDIENCE: o.session.audience });
   roles.push(gateway);
-  const gatewayUrl = (await gateway.ready).url;
+  const ready = await gateway.ready;
+  // The gateway serves /metrics only on its internal listener, which its ready note names ("…; metrics http://…/metrics").
+  const opsMetrics = /metrics (http\S+)\/metrics/.exec(ready.note ?? '')?.[1];
+  if (!opsMetrics) throw new Error(`the gateway's ready note names no metrics listener: ${ready.note ?? '(none)'}`);
   // Every partition owned before traffic starts.
   await waitPartitionsOwned(replicas.map((r) => r.url), o.partitions);
-  return { replicas, gateway, gatewayUrl };
+  return { replicas, gateway, gatewayUrl: ready.url, gatewayOpsUrl: opsMetrics };
 }
