@@ -6,8 +6,8 @@ export type Hist = { buckets: Map<number, number>; sum: number; count: number };
 export type Hists = Map<string, Hist>;
 
 /**
- * The `_bucket`/`_sum`/`_count` series of the metrics whose names match `names` (a regex source, one capture group
- * allowed), summed over `urls` by `keyOf(name, labels)`; a series whose key is null is skipped.
+ * The `_bucket`/`_sum`/`_count` series of the metrics whose names match `names` (a regex source; use non-capturing
+ * groups inside), summed over `urls` by `keyOf(name, labels)`; a series whose key is null is skipped.
  */
 export async function readHistograms(urls: readonly string[], names: string, keyOf: (name: string, labels: Record<string, string>) => string | null): Promise<Hists> {
   const out: Hists = new Map();
@@ -15,7 +15,8 @@ export async function readHistograms(urls: readonly string[], names: string, key
   const line = new RegExp(`^(${names})_(bucket|sum|count)\\{([^}]*)\\} (\\S+)$`, 'gm');
   for (const text of texts) {
     for (const m of text.matchAll(line)) {
-      const [name, part, rawLabels, value] = [m[1]!, m[m.length - 3]!, m[m.length - 2]!, Number(m[m.length - 1])];
+      const [, name, part, rawLabels, raw] = m as unknown as [string, string, string, string, string];
+      const value = Number(raw);
       const labels = Object.fromEntries([...rawLabels.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
       const key = keyOf(name, labels);
       if (key === null) continue;
