@@ -17,7 +17,7 @@ import { spawnTsx, type RoleProcess } from '../../test/support/processes.js';
 import { DEFAULT_SCENARIOS, KINDS, SCENARIOS, isSlow, symbolsFor, type Scenario } from './scenarios.js';
 import type { ChildMessage, ClientConfig, ClientConnected, ClientReport, ParentMessage } from './ipc.js';
 import { runBench } from '../shared/children.js';
-import { roleLauncher } from '../shared/roles.js';
+import { metricsUrlOf, roleLauncher } from '../shared/roles.js';
 import { signSessionTokens } from '../shared/sessions.js';
 import { benchUserIds, seedUsers } from '../shared/stack.js';
 import { buildNativeClient, messageWaiter, nativeHistogram, spawnNativeClient, type NativeResumed } from './native.js';
@@ -693,7 +693,7 @@ async function main(): Promise<void> {
       const gwReady = await gateway.ready;
       const gwUrl = gwReady.url;
       // The role's ready note names its internal listener ("…; metrics http://…/metrics"): the memory view reads it.
-      const gwMetrics = /metrics (http\S+)/.exec(gwReady.note ?? '')?.[1];
+      const gwMetrics = metricsUrlOf(gwReady.note);
       const tokenRes = await fetch(`${gwUrl}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'demo-pro' }) });
       if (!tokenRes.ok) throw new Error(`/dev/token: HTTP ${tokenRes.status} ${await tokenRes.text()}`);
       const { token, tier } = (await tokenRes.json()) as { token: string; tier: string };

@@ -63,6 +63,11 @@ export interface RoleLauncher {
   remove(): void;
 }
 
+/** The `/metrics` URL a role's ready note names ("…; metrics http://…/metrics": the gateway's internal listener). */
+export function metricsUrlOf(note: string | undefined): string | undefined {
+  return /metrics (http\S+\/metrics)/.exec(note ?? '')?.[1];
+}
+
 /** Diagnostics: BENCH_ROLE_NODE_ARGS="--trace-gc …" is given to every compiled role (flags NODE_OPTIONS refuses). */
 function envNodeArgs(): string[] {
   return (process.env.BENCH_ROLE_NODE_ARGS ?? '').split(' ').filter(Boolean);

@@ -5,7 +5,7 @@ import type postgres from 'postgres';
 import type { RoleProcess } from '../../test/support/processes.js';
 import { CONSUMER_GROUP, runtimeKeys } from '../../src/runtime/index.js';
 import type { DiskProbe } from './disk-probe.js';
-import type { RoleLauncher } from './roles.js';
+import { metricsUrlOf, type RoleLauncher } from './roles.js';
 import { sleep } from './util.js';
 
 /** Entries delivered or waiting in every partition's command stream, not yet XACKed. */
@@ -72,7 +72,7 @@ export async function startAccountsAndGateway(
   roles.push(gateway);
   const ready = await gateway.ready;
   // The gateway serves /metrics only on its internal listener, which its ready note names ("…; metrics http://…/metrics").
-  const opsMetrics = /metrics (http\S+)\/metrics/.exec(ready.note ?? '')?.[1];
+  const opsMetrics = metricsUrlOf(ready.note)?.replace(/\/metrics$/, '');
   if (!opsMetrics) throw new Error(`the gateway's ready note names no metrics listener: ${ready.note ?? '(none)'}`);
   // Every partition owned before traffic starts.
   await waitPartitionsOwned(replicas.map((r) => r.url), o.partitions);

@@ -73,13 +73,14 @@ export function createSessionAuth(opts: SessionAuthOptions): SessionAuth {
       if (token.length === 0 || token.length > 8192) return null;
       // A rotated HS256 secret must stop accepting what only the old one signed: the cache is keyed by the secret too.
       const keyEpoch = secret && !jwks ? derived(secret.current()).epoch : '';
-      const known = cache.get(token, keyEpoch);
+      const tokenDigest = digest(token); // once: a miss reads and then fills the cache under the same key
+      const known = cache.get(tokenDigest, keyEpoch);
       if (known) return known;
       try {
         const { payload } = await verifyRaw(token);
         if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 200) return null;
         const claims: SessionClaims = { sub: payload.sub, role: payload.role === 'operator' ? 'operator' : 'user' };
-        cache.set(token, keyEpoch, claims, typeof payload.exp === 'number' ? payload.exp * 1000 : undefined);
+        cache.set(tokenDigest, keyEpoch, claims, typeof payload.exp === 'number' ? payload.exp * 1000 : undefined);
         return claims;
       } catch {
         return null;
@@ -117,23 +118,23 @@ class VerifiedTokens {
     private readonly now: () => number,
   ) {}
 
-  get(token: string, keyEpoch: string): SessionClaims | null {
+  /** `tokenDigest`: the token's `digest`. */
+  get(tokenDigest: string, keyEpoch: string): SessionClaims | null {
     if (this.max <= 0) return null;
-    const key = digest(token);
-    const e = this.entries.get(key);
+    const e = this.entries.get(tokenDigest);
     if (!e) return null;
     if (e.keyEpoch !== keyEpoch || this.now() >= e.until) {
-      this.entries.delete(key);
+      this.entries.delete(tokenDigest);
       return null;
     }
     return e.claims;
   }
 
-  set(token: string, keyEpoch: string, claims: SessionClaims, expiresAt: number | undefined): void {
+  set(tokenDigest: string, keyEpoch: string, claims: SessionClaims, expiresAt: number | undefined): void {
     if (this.max <= 0) return;
     const until = Math.min(this.now() + this.ttlMs, expiresAt ?? Infinity);
     if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(digest(token), { claims, keyEpoch, until });
+    this.entries.set(tokenDigest, { claims, keyEpoch, until });
   }
 }
 

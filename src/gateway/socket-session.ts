@@ -174,9 +174,10 @@ export class SocketSession {
     // Resume: replay what the client missed on the real-time line; otherwise a fresh snapshot.
     const forSnapshot = new Map(wanted);
     // Every key's replay read starts at once; the answers still go out in the order the client listed the keys.
+    const heldNow = this.heldTopics(); // parsed once, not once per key
     const resumes = Object.entries(msg.resume ?? {}).map(([key, afterSeq]) => {
       const parsed = parseResumeKey(key);
-      const held = parsed ? this.heldTopics().find(([, h]) => h.kind === parsed.kind && h.symbol === parsed.symbol) : undefined;
+      const held = parsed ? heldNow.find(([, h]) => h.kind === parsed.kind && h.symbol === parsed.symbol) : undefined;
       if (held) forSnapshot.delete(held[0]);
       const replay = held?.[1].line === 'rt' ? this.hub.replay(held[1].kind, held[1].symbol, afterSeq) : undefined;
       replay?.catch(() => {}); // awaited below; a rejection before then is not unhandled
