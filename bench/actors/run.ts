@@ -24,7 +24,7 @@ import { pgWorkPer, tableStats } from '../shared/pg-work.js';
 import { cpuSeconds, machineCores, machineLine, machineTicks, stolenCores, threadCpu, threadShares, treeCpu, treeDelta, type ThreadCpu } from '../shared/proc.js';
 import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
 import { fmt, latencyLine, mergeHists, pctMs, sleep, summarize, type LatencySummary } from '../shared/util.js';
-import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
+import { commandLine, turnHistograms, turnLine } from '../shared/turn-metrics.js';
 import { gcLine, gcPauses } from '../shared/gc-pauses.js';
 import { diskLine, type DiskWindow } from '../shared/disk-probe.js';
 import type { BenchUser, ChildMessage, ClientReport, ParentMessage } from './ipc.js';
@@ -82,6 +82,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   meanBatch: number;
   /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
   turns: string;
+  /** Commands from their stream append until their turn began and until decided (commandLine). */
+  commands: string;
   /** The independent disk probe's flushes in the window (disk-probe.ts). */
   disk: DiskWindow;
   pgRows: number;
@@ -217,6 +219,7 @@ async function runStep(step: Step, s: Servers, clients: ClientProc[]): Promise<S
     gc: { gateway: gcLines[0]!, replicas: gcLines.slice(1) },
     meanBatch: turns > 0 ? applied / turns : NaN,
     turns: turnLine(t0, t1),
+    commands: commandLine(t0, t1),
     disk,
     pgRows: rows1 - rows0,
     answered: sum((r) => r.answered),
@@ -255,6 +258,7 @@ function printStep(r: StepResult, users: number): void {
   const perCmd = r.achieved >= 1 ? (c.machine / r.achieved) * 1e6 : NaN;
   console.log(`     per command   : ${fmt(perCmd)} µs of machine CPU; mean batch ${fmt(r.meanBatch, 2)} commands per turn; load average before ${r.loadAvg.map((x) => fmt(x, 2)).join(' ')}`);
   console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
+  console.log(`     commands      : ${r.commands} (in the accounts: from the stream append until the turn began, and until the decision was in the private event log)`);
   console.log(`     disk          : ${diskLine(r.disk)}`);
   const rowsNote = r.pgRows >= r.answered ? 'ok' : 'FEWER ROWS THAN DECISIONS ANSWERED';
   console.log(`     PostgreSQL    : ${fmt(r.pgRows)} processed_commands rows added for ${fmt(r.answered)} requests answered 200 (warm-up included): ${rowsNote}`);

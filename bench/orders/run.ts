@@ -24,7 +24,7 @@ import { STOLEN_NOTE, validity } from '../shared/validity.js';
 import { forkChild, runBench, Started, stopChildren, type ForkedChild } from '../shared/children.js';
 import { diskLine, type DiskWindow } from '../shared/disk-probe.js';
 import { pgWorkPer, tableStats } from '../shared/pg-work.js';
-import { turnHistograms, turnLine } from '../shared/turn-metrics.js';
+import { commandLine, turnHistograms, turnLine } from '../shared/turn-metrics.js';
 import { gcLine, gcPauses } from '../shared/gc-pauses.js';
 import { cpuSeconds, machineCores, machineLine, machineTicks, stolenCores, treeCpu, treeDelta } from '../shared/proc.js';
 import { benchUserIds, printStatementStats, seedProPlusUsers, startBenchStack } from '../shared/stack.js';
@@ -112,6 +112,8 @@ interface StepResult extends Pick<ClientReport, 'scheduled' | 'accepted' | 'reje
   disk: DiskWindow;
   /** Committed turns in the window by kind, from the replicas' turn histograms (turnLine). */
   turns: string;
+  /** Commands from their stream append until their turn began and until decided (commandLine). */
+  commands: string;
   /** GC pauses in the window (gc-pauses.ts): gateway, then each replica. */
   gc: { gateway: string; replicas: string[] };
   /** Keys in Redis after the window (the feed's demand union SCANs all of them). */
@@ -295,6 +297,7 @@ async function runStep(step: Step, s: Servers): Promise<StepResult> {
     pg: { ordersRows: rows1.orders - rows0.orders, fillsRows: rows1.fills - rows0.fills, accepted, fillEvents, work: work.line, commitsPerOrder: work.commits, walBytesPerOrder: work.walBytes },
     redisTop: redisBusiestLine(r0, r1, sum((r) => r.completedInWindow)),
     turns: turnLine(t0, t1),
+    commands: commandLine(t0, t1),
     gc: { gateway: gcLines[0]!, replicas: gcLines.slice(1) },
     disk,
     redisWork: redisFootprintLine(redis0, await redisFootprint(s.admin), rows1.orders - rows0.orders, 'order'),
@@ -350,6 +353,7 @@ function printStep(r: StepResult, users: number): void {
   console.log(`     Redis / order : ${r.redisTop || 'n/a'} (server time, the window's busiest commands per accepted order)`);
   console.log(`     Redis left    : ${r.redisWork}`);
   console.log(`     turns         : ${r.turns} (committed turn transactions, BEGIN to COMMIT's answer)`);
+  console.log(`     commands      : ${r.commands} (in the accounts: from the stream append until the turn began, and until the decision was in the private event log)`);
   console.log(`     GC pauses     : accounts ${r.gc.replicas.join(' | ')} · gateway ${r.gc.gateway}`);
   console.log(`     disk          : ${diskLine(r.disk)}`);
   if (r.backlog > 0) console.log(`     NOT DRAINED   : ${fmt(r.backlog)} command stream entries still pending 60 s after the step: the next step starts behind`);

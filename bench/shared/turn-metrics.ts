@@ -7,9 +7,10 @@ import { fmt } from './util.js';
 
 export type TurnHistograms = Hists;
 
-/** Committed turns by kind, summed over `urls` (the replicas' ops URLs). */
+/** Committed turns by kind, and the commands' stages, summed over `urls` (the replicas' ops URLs). */
 export function turnHistograms(urls: readonly string[]): Promise<TurnHistograms> {
-  return readHistograms(urls, 'raxx_accounts_turn_(?:seconds|phase_seconds)', (name, labels) => {
+  return readHistograms(urls, 'raxx_accounts_(?:turn_seconds|turn_phase_seconds|command_seconds)', (name, labels) => {
+    if (name === 'raxx_accounts_command_seconds') return labels.stage ? `stage:${labels.stage}` : null;
     if (!labels.kind) return null;
     if (name === 'raxx_accounts_turn_seconds') return labels.outcome === 'committed' ? labels.kind : null;
     return `${labels.kind}:${labels.phase}`;
@@ -32,5 +33,18 @@ export function turnLine(a: TurnHistograms, b: TurnHistograms): string {
     });
     parts.push(`${kind} ${fmt(t.count)} turns, mean ${fmt(t.mean, 1)} ms, p50 ${t.bound(0.5)} · p99 ${t.bound(0.99)} ms${phases.length ? ` (by phase, mean / p99 ms: ${phases.join(', ')})` : ''}`);
   }
+  return parts.join(' · ') || 'none';
+}
+
+/**
+ * `queued mean 2.9 · p50 ≤ 2.5 · p99 ≤ 10 ms · decided …`: commands from their stream append until their turn began
+ * and until their decision was in the private event log (raxx_accounts_command_seconds) — the wait before a turn,
+ * which the turn line cannot show, beside the whole of the accounts' part.
+ */
+export function commandLine(a: TurnHistograms, b: TurnHistograms): string {
+  const parts = ['queued', 'decided'].flatMap((stage) => {
+    const h = windowHist(a, b, `stage:${stage}`);
+    return h ? [`${stage} mean ${fmt((h.sum / h.count) * 1000, 1)} · p50 ${h.bound(0.5)} · p99 ${h.bound(0.99)} · p99.9 ${h.bound(0.999)} ms`] : [];
+  });
   return parts.join(' · ') || 'none';
 }

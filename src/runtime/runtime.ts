@@ -201,6 +201,13 @@ export interface RuntimeOptions {
   blindTurns?: boolean;
   /** Awaited before XACK when it returns a promise (so what it does is at-least-once, like the command). */
   onDecision?: (envelope: Envelope, decision: StoredDecision) => void | Promise<unknown>;
+  /**
+   * Per decided command, once its decision was handed on (`onDecision` settled, before XACK): milliseconds from its
+   * stream append (the entry id's time: the Redis server's clock, so across hosts it includes their skew; 0 if below)
+   * until its turn began (`queuedMs`: mailbox, linger, busy partition) and until now (`decidedMs`). Turn timings
+   * cannot show this wait; it is where a command's tail goes when the turns themselves are short.
+   */
+  onCommandLatency?: (queuedMs: number, decidedMs: number) => void;
   onDeadLetter?: (entryId: string, reason: string, partition: number) => void;
   /** Signals buffered per partition at most (default 10,000); beyond it the oldest are dropped (counted). */
   maxSignals?: number;
@@ -795,6 +802,7 @@ export class PartitionRuntime {
 
   /** One command turn over one or more partitions: one transaction, then each partition's decisions and XACK. */
   private async turn(sts: PartitionState[], solo = false): Promise<void> {
+    const startedAt = Date.now();
     const parts = sts.map((st) => ({ st, ...this.parseBatch(st, solo) }));
     this.s.turns++;
     const timing = this.timeTurn('command', parts.length, parts.reduce((n, p) => n + p.valid.length, 0));
@@ -824,7 +832,7 @@ export class PartitionRuntime {
       this.o.logger?.warn({ partitions: sts.map((st) => st.partition), err: String(err) }, 'turn failed, retrying');
       return;
     }
-    await Promise.all(parts.map((p, i) => this.afterCommit(p.st, p.batch, p.valid, p.poison, results[i]!)));
+    await Promise.all(parts.map((p, i) => this.afterCommit(p.st, p.batch, p.valid, p.poison, results[i]!, startedAt)));
   }
 
   /** A committed partition batch: dead letters, decisions handed on (awaited), then XACK and the mailbox advanced. */
@@ -834,6 +842,7 @@ export class PartitionRuntime {
     valid: { entry: RawEntry; env: Envelope }[],
     poison: { entry: RawEntry; reason: string }[],
     { decisions, dead }: { decisions: StoredDecision[]; dead: { env: Envelope; reason: string }[] },
+    startedAt: number,
   ): Promise<void> {
     try {
       const deadIds = new Set(dead.map((d) => d.env.id));
@@ -846,9 +855,11 @@ export class PartitionRuntime {
       // decisions are replayed, and onDecision runs again — so its effects (the private event log) are at-least-once too.
       const byId = new Map(decisions.map((d) => [d.id, d]));
       const handed: Array<Promise<unknown>> = [];
+      const decided: RawEntry[] = [];
       for (const v of valid) {
         const d = byId.get(v.env.id);
         if (!d || deadIds.has(v.env.id)) continue;
+        decided.push(v.entry);
         if (d.replayed) this.s.replayed++;
         else this.s.applied++;
         try {
@@ -859,6 +870,7 @@ export class PartitionRuntime {
         }
       }
       await Promise.all(handed);
+      this.reportLatency(decided, startedAt);
       if (batch.length) await this.o.redis.xack(runtimeKeys.stream(st.partition), CONSUMER_GROUP, ...batch.map((e) => e[0]));
       if (st.active) st.mailbox.splice(0, batch.length);
       st.failures = 0;
@@ -939,6 +951,16 @@ export class PartitionRuntime {
       const i = live.indexOf(p);
       return { decisions: i >= 0 ? decided[i]! : [], dead: [] };
     });
+  }
+
+  private reportLatency(decided: readonly RawEntry[], startedAt: number): void {
+    const report = this.o.onCommandLatency;
+    if (!report) return;
+    const now = Date.now();
+    for (const [id] of decided) {
+      const appendedAt = Number(id.slice(0, id.indexOf('-')));
+      if (Number.isFinite(appendedAt)) report(Math.max(0, startedAt - appendedAt), Math.max(0, now - appendedAt));
+    }
   }
 
   /** Starts timing a turn for `onTurn`: the transaction fills `phases`; call `done` once with the outcome. */

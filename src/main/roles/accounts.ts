@@ -59,6 +59,14 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
+    // The wait before a turn (mailbox, linger, a busy partition) that turn timings cannot show.
+    commandSeconds: new Histogram({
+      name: 'raxx_accounts_command_seconds',
+      help: "Commands from their stream append (the entry id's time, Redis's clock) until their turn began (stage queued) and until their decision was handed on to the private event log (stage decided)",
+      labelNames: ['stage'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    }),
     turnMessages: new Histogram({
       name: 'raxx_accounts_turn_messages',
       help: 'Commands or signals one turn carried, by kind (batching grows with load)',
@@ -159,6 +167,10 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
       metrics.turnMessages.observe({ kind: t.kind }, t.messages);
       if (t.outcome !== 'committed') return;
       for (const [phase, ms] of Object.entries(t.phases)) metrics.turnPhaseSeconds.observe({ kind: t.kind, phase }, ms / 1000);
+    },
+    onCommandLatency: (queuedMs, decidedMs) => {
+      metrics.commandSeconds.observe({ stage: 'queued' }, queuedMs / 1000);
+      metrics.commandSeconds.observe({ stage: 'decided' }, decidedMs / 1000);
     },
     onDecision: (envelope, decision) => {
       metrics.decisions.inc({ outcome: decision.outcome, code: decision.code ?? decision.outcome, replayed: String(decision.replayed) });

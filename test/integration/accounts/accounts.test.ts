@@ -345,6 +345,11 @@ describe('account actor', () => {
       // The turn that decided it is in the turn histogram (one committed command turn at least, carrying 1+ commands).
       expect(Number(/raxx_accounts_turn_seconds_count\{[^}]*kind="command",outcome="committed"\} (\d+)/.exec(exposed)?.[1])).toBeGreaterThanOrEqual(1);
       expect(Number(/raxx_accounts_turn_messages_sum\{[^}]*kind="command"\} (\d+)/.exec(exposed)?.[1])).toBeGreaterThanOrEqual(1);
+      // The command's own wait and its time until decided (stream append → turn start / → decision handed on).
+      for (const stage of ['queued', 'decided']) {
+        const re = new RegExp(`raxx_accounts_command_seconds_count\\{[^}]*stage="${stage}"\\} (\\d+)`);
+        expect(Number(re.exec(exposed)?.[1]), stage).toBeGreaterThanOrEqual(1);
+      }
       for (const phase of ['begin', 'fence', 'work', 'commit']) {
         const re = new RegExp(`raxx_accounts_turn_phase_seconds_count\\{[^}]*kind="command",phase="${phase}"\\} (\\d+)`);
         expect(Number(re.exec(exposed)?.[1]), phase).toBeGreaterThanOrEqual(1);

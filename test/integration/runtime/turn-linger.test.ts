@@ -54,7 +54,13 @@ function holdingHost() {
   return { host, release, isHeld: () => held };
 }
 
-async function startReplica(turnLingerMs: number, host: ActorHost, decided: Map<string, number>, turns: TurnTiming[]): Promise<PartitionRuntime> {
+async function startReplica(
+  turnLingerMs: number,
+  host: ActorHost,
+  decided: Map<string, number>,
+  turns: TurnTiming[],
+  onCommandLatency?: (queuedMs: number, decidedMs: number) => void,
+): Promise<PartitionRuntime> {
   const rt = new PartitionRuntime({
     redis,
     db: app.db,
@@ -64,6 +70,7 @@ async function startReplica(turnLingerMs: number, host: ActorHost, decided: Map<
     turnLingerMs,
     onDecision: (e) => void decided.set(e.id, Date.now()),
     onTurn: (t) => void turns.push(t),
+    onCommandLatency,
   });
   await rt.start();
   await waitFor(async () => rt.stats().owned.length === P, 5_000, 'every partition owned');
@@ -155,6 +162,35 @@ describe('turn linger', () => {
       await waitFor(async () => rt.stats().turns === 4, linger + 3_000, 'the third held turn started');
       // Three turns in flight: the next command starts at once.
       expect(await decide(env(userIn(3), 'inc', 2))).toBeLessThan(linger - 300);
+    } finally {
+      release();
+      await rt.stop();
+    }
+  });
+
+  it("reports each decided command's wait before its turn and its time until decided (onCommandLatency)", async () => {
+    const { host, release, isHeld } = holdingHost();
+    const decided = new Map<string, number>();
+    const latency: Array<{ queued: number; decided: number }> = [];
+    const rt = await startReplica(400, host, decided, [], (queued, d) => void latency.push({ queued, decided: d }));
+    try {
+      const hold = env(userIn(0), 'hold');
+      await append(hold);
+      await waitFor(async () => isHeld(), 5_000, 'the held turn started');
+      await sleep(200);
+      const c = env(userIn(1), 'inc', 1);
+      await append(c);
+      await waitFor(async () => decided.has(c.id), 5_000, 'the lingering command decided');
+      // The command behind the held turn waited out the linger before its turn began.
+      expect(latency).toHaveLength(1);
+      expect(latency[0]!.queued).toBeGreaterThanOrEqual(380);
+      expect(latency[0]!.queued).toBeLessThan(2_500);
+      expect(latency[0]!.decided).toBeGreaterThanOrEqual(latency[0]!.queued);
+      release();
+      await waitFor(async () => decided.has(hold.id) && latency.length === 2, 5_000, 'the held command decided');
+      // The held command's turn began at once; its decision came after the hold (200 ms + the other's linger).
+      expect(latency[1]!.queued).toBeLessThan(300);
+      expect(latency[1]!.decided).toBeGreaterThanOrEqual(580);
     } finally {
       release();
       await rt.stop();
