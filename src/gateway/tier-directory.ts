@@ -1,6 +1,7 @@
 // Who a user is, as far as the gateway cares: tier and role, read server-side from PostgreSQL (never from the token),
 // cached for GATEWAY_TIER_CACHE_MS; a tier-change notice invalidates the entry at once.
-import { inArray } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
+import { arrayLiteral } from '../infra/db/arrays.js';
 import { users, withTenant, type Db } from '../infra/db/index.js';
 import { isTier, type Tier } from '../domain/index.js';
 
@@ -72,7 +73,14 @@ export class TierDirectory {
       for (const [id] of batch) this.next.delete(id);
       const ids = batch.map(([id]) => id);
       try {
-        const rows = await withTenant(this.db, ids, (tx) => tx.select({ id: users.id, tier: users.tier, role: users.role }).from(users).where(inArray(users.id, ids)));
+        // One array parameter, not `in ($1, …, $n)`: one statement text whatever the batch size, so each connection
+        // prepares it once instead of once per size seen (up to MAX_BATCH of them, each kept by the server).
+        const rows = await withTenant(this.db, ids, (tx) =>
+          tx
+            .select({ id: users.id, tier: users.tier, role: users.role })
+            .from(users)
+            .where(sql`${users.id} = any(${arrayLiteral(ids)}::text[])`),
+        );
         const byId = new Map(rows.map((r) => [r.id, r]));
         for (const [id, waiters] of batch) {
           const record = this.remember(id, byId.get(id));

@@ -39,6 +39,15 @@ describe('TierDirectory', () => {
     expect(selects() - before).toBe(3);
   });
 
+  it('queries of every batch size share one statement text (prepared once per connection, not once per size)', async () => {
+    const dir = new TierDirectory(app.db, { cacheMs: 60_000 });
+    const before = statements.length;
+    for (const size of [1, 2, 3, 7]) await Promise.all(ids.slice(100, 100 + size).map((id) => dir.refresh(id)));
+    const texts = new Set(statements.slice(before).filter((s) => /from "users"/i.test(s)));
+    expect(statements.slice(before).filter((s) => /from "users"/i.test(s))).toHaveLength(4);
+    expect(texts.size).toBe(1);
+  });
+
   it('a refresh asked for while a query is in flight waits for the next query: it sees a change made before it asked', async () => {
     const dir = new TierDirectory(app.db, { cacheMs: 60_000 });
     const id = ids[0]!;
