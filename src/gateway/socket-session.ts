@@ -174,10 +174,15 @@ export class SocketSession {
     // Resume: replay what the client missed on the real-time line; otherwise a fresh snapshot.
     const forSnapshot = new Map(wanted);
     // Every key's replay read starts at once; the answers still go out in the order the client listed the keys.
-    const heldNow = this.heldTopics(); // parsed once, not once per key
+    // Parsed and indexed once, not scanned once per key (a resume may name thousands).
+    const heldNow = new Map<string, [string, HeldTopic]>();
+    for (const entry of this.heldTopics()) {
+      const k = `${entry[1].kind}:${entry[1].symbol}`;
+      if (!heldNow.has(k)) heldNow.set(k, entry);
+    }
     const resumes = Object.entries(msg.resume ?? {}).map(([key, afterSeq]) => {
       const parsed = parseResumeKey(key);
-      const held = parsed ? heldNow.find(([, h]) => h.kind === parsed.kind && h.symbol === parsed.symbol) : undefined;
+      const held = parsed ? heldNow.get(`${parsed.kind}:${parsed.symbol}`) : undefined;
       if (held) forSnapshot.delete(held[0]);
       const replay = held?.[1].line === 'rt' ? this.hub.replay(held[1].kind, held[1].symbol, afterSeq) : undefined;
       replay?.catch(() => {}); // awaited below; a rejection before then is not unhandled
@@ -290,19 +295,31 @@ export class SocketSession {
     return out;
   }
 
-  /** Acquires and joins topics not held yet. New topics are joined before any snapshot, so nothing falls in between. */
+  /**
+   * Acquires and joins topics not held yet. New topics are joined before any snapshot, so nothing falls in between.
+   * They are acquired all at once — a topic new to this gateway costs the hub a SUBSCRIBE round trip, and one after
+   * another a Pro+ subscribe of 1,000 fresh symbols took thousands of them — and stored in one step (an array copy per
+   * topic made a large subscribe quadratic). A failed acquire fails the request once the others have settled; those
+   * that succeeded are held (or given back if the socket closed meanwhile).
+   */
   private async join(topics: Map<string, HeldTopic>): Promise<void> {
-    const held = this.held.length > 32 ? new Set(this.held) : undefined; // a scan per topic would be quadratic
-    for (const [topic, h] of topics) {
-      if (held ? held.has(topic) : this.held.includes(topic)) continue;
-      await this.hub.acquire(h.line, h.kind, h.symbol);
-      if (this.closed) {
-        this.releaseQuietly(h);
-        return;
+    const held = new Set(this.held);
+    const fresh = [...topics].filter(([topic]) => !held.has(topic));
+    if (fresh.length === 0) return;
+    const acquired = await Promise.allSettled(fresh.map(([, h]) => this.hub.acquire(h.line, h.kind, h.symbol)));
+    const joined: string[] = [];
+    let failure: { reason: unknown } | undefined;
+    acquired.forEach((r, i) => {
+      const [topic, h] = fresh[i]!;
+      if (r.status === 'rejected') failure ??= { reason: r.reason };
+      else if (this.closed) this.releaseQuietly(h); // dispose() gave back only what was held before
+      else {
+        joined.push(this.hub.topic(h.line, h.kind, h.symbol)); // the hub's shared string
+        this.io.subscribe(topic);
       }
-      this.held = this.held.concat(this.hub.topic(h.line, h.kind, h.symbol)); // the hub's shared string
-      this.io.subscribe(topic);
-    }
+    });
+    if (joined.length > 0) this.held = this.held.concat(joined);
+    if (failure) throw failure.reason;
   }
 
   /** Makes the held topics exactly what `subs` needs at the current tier: joins new ones first, then leaves old ones. */
@@ -310,14 +327,13 @@ export class SocketSession {
     const desired = this.topicsOf(this.subs.entries());
     await this.join(desired);
     if (this.closed) return;
-    for (const [topic, h] of this.heldTopics()) {
-      // Closed during an earlier release: dispose() already gave back whatever is still held.
-      if (this.closed) return;
-      if (desired.has(topic)) continue;
-      this.held = this.held.filter((t) => t !== topic).slice();
-      this.io.unsubscribe(topic);
-      await this.hub.release(h.line, h.kind, h.symbol);
-    }
+    const leaving = this.heldTopics().filter(([topic]) => !desired.has(topic));
+    if (leaving.length === 0) return;
+    // In one pass (a tier change can drop thousands of topics), and each released at once: once out of `held`,
+    // dispose() would not give it back.
+    this.held = this.held.filter((t) => desired.has(t)).slice();
+    for (const [topic] of leaving) this.io.unsubscribe(topic);
+    await Promise.all(leaving.map(([, h]) => this.hub.release(h.line, h.kind, h.symbol)));
   }
 
   /** One array frame with the last-known-good frame of every topic given (nothing when there is none). */
