@@ -304,7 +304,17 @@ export async function commitFencedBatch(
  * one more round trip). It sees every envelope of the batch, also ones already processed; its result reaches the
  * handler as `prefetched`.
  */
-export type Prefetch = (tx: Tx, envelopes: readonly Envelope[]) => PromiseLike<unknown>;
+export type Prefetch = (tx: Tx, envelopes: readonly Envelope[], turn: PrefetchTurn) => PromiseLike<unknown>;
+
+/** What a prefetch is told of its turn. */
+export interface PrefetchTurn {
+  /**
+   * The turn is blind (commitFencedGroup): any failure runs it again, not blind. A read that only guards against a
+   * conflict PostgreSQL refuses by itself (a unique index) may be skipped then: the conflict fails the blind turn, and
+   * the turn run again reads.
+   */
+  blind: boolean;
+}
 
 /** One partition's part of a turn over several partitions. */
 export interface FencedBatch extends Fence {
@@ -348,7 +358,8 @@ export async function commitFencedGroup(
         ids.length && !opts.blind ? sendStatement<{ id: string; code: string; result: unknown }>(tx, processedLookup(ids.length), ids) : Promise.resolve([]);
       const prefetch = opts.prefetch;
       const lists = whole ? [batches.flatMap((b) => b.envelopes)] : batches.map((b) => b.envelopes);
-      const pre = lists.map((l) => (prefetch && l.length ? Promise.resolve(prefetch(tx, l)) : Promise.resolve(undefined)));
+      const turn: PrefetchTurn = { blind: opts.blind === true };
+      const pre = lists.map((l) => (prefetch && l.length ? Promise.resolve(prefetch(tx, l, turn)) : Promise.resolve(undefined)));
       return Promise.all([done, Promise.all(pre)]);
     },
     async (tx, [done, prefetched]) => {

@@ -26,6 +26,7 @@ export {
   type Fence,
   type FencedBatch,
   type Prefetch,
+  type PrefetchTurn,
   type TurnPhases,
   type StoredDecision,
 } from './fencing.js';

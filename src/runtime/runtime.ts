@@ -58,6 +58,7 @@ import {
   withFencedGroup,
   type CommandDecision,
   type Prefetch,
+  type PrefetchTurn,
   type StoredDecision,
   type TurnPhases,
 } from './fencing.js';
@@ -98,9 +99,9 @@ export interface ActorHost {
    * Optional: starts the reads a command batch will need, in the turn's first round trip (with the fence and the
    * processed-id lookup) instead of one of their own. It must send its statements in `tx` before it returns (no
    * await before them); it sees every envelope of the batch, also ones already processed. Its result reaches
-   * `handleBatch` as `ctx.prefetched`, only when the fence held.
+   * `handleBatch` as `ctx.prefetched`, only when the fence held. `turn.blind`: see PrefetchTurn.
    */
-  prefetch?(tx: Tx, commands: readonly Envelope[]): PromiseLike<unknown>;
+  prefetch?(tx: Tx, commands: readonly Envelope[], turn: PrefetchTurn): PromiseLike<unknown>;
   /**
    * Optional: true when `handleBatch` (and `prefetch`) may take the commands of every partition of a group turn in one
    * call — partitions share no user, so a host that keys its work by user decides the same — instead of one call per

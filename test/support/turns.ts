@@ -21,21 +21,33 @@ export async function rollingBack<T>(fn: (onRollback: (cb: () => void) => void) 
 
 /** Command and signal turns of `host()` on one partition at one epoch (host read per turn: tests swap it). */
 export function fencedTurns(db: Db, partition: number, epoch: () => number, host: () => ActorHost, events: UserEventLog) {
+  async function commandTurn(envs: Envelope[], blind: boolean): Promise<StoredDecision[]> {
+    const h = host();
+    const decisions = await rollingBack((onRollback) =>
+      commitFencedBatch(
+        db,
+        partition,
+        epoch(),
+        envs,
+        (tx, fresh, defer, prefetched) => h.handleBatch({ partition, epoch: epoch(), tx, onRollback, defer, prefetched }, fresh),
+        { prefetch: h.prefetch?.bind(h), blind },
+      ),
+    );
+    for (const [i, d] of decisions.entries()) await events.append(envs[i]!.userId, accountEvents(envs[i]!, d), envs[i]!.id);
+    return decisions;
+  }
   return {
-    async turn(...envs: Envelope[]): Promise<StoredDecision[]> {
-      const h = host();
-      const decisions = await rollingBack((onRollback) =>
-        commitFencedBatch(
-          db,
-          partition,
-          epoch(),
-          envs,
-          (tx, fresh, defer, prefetched) => h.handleBatch({ partition, epoch: epoch(), tx, onRollback, defer, prefetched }, fresh),
-          { prefetch: h.prefetch?.bind(h) },
-        ),
-      );
-      for (const [i, d] of decisions.entries()) await events.append(envs[i]!.userId, accountEvents(envs[i]!, d), envs[i]!.id);
-      return decisions;
+    turn: (...envs: Envelope[]): Promise<StoredDecision[]> => commandTurn(envs, false),
+    /**
+     * A turn as the runtime runs a blind one (RuntimeOptions.blindTurns): tried blind and, if that fails for any
+     * reason, rolled back and run again with its fence and lookups. `blind`: whether the blind try held.
+     */
+    async blindTurn(...envs: Envelope[]): Promise<{ decisions: StoredDecision[]; blind: boolean }> {
+      try {
+        return { decisions: await commandTurn(envs, true), blind: true };
+      } catch {
+        return { decisions: await commandTurn(envs, false), blind: false };
+      }
     },
     /** A signal turn up to COMMIT, without the append: what a replica that dies right after COMMIT leaves. */
     async commitSignals(...list: Signal[]): Promise<SignalEffects> {

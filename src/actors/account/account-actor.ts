@@ -71,9 +71,9 @@ export function createAccountHost(opts: AccountHostOptions = {}): ActorHost & { 
     },
     // The engines, orders and quotes a batch names, and the rows its cash adjustments change, are read in the turn's
     // first round trip (with its fence) — unless they are in memory already (engines, kept rows): then nothing is read.
-    prefetch: (tx, commands): Promise<Prefetched> => {
+    prefetch: (tx, commands, { blind }): Promise<Prefetched> => {
       const turn = engines.beginTurn(tx, { prefetch: true });
-      const prepared = turn.prepareBatch(commands);
+      const prepared = turn.prepareBatch(commands, { blind });
       const adjusting = commands.filter((c) => c.type === 'account.adjust_cash').map((c) => c.userId);
       // The rows kept from earlier turns, when there is one for each adjusted account: then this reads nothing.
       const kept = adjusting.length ? accounts.all(adjusting, pgTimestamp(Date.now())) : new Map<string, KnownAccount>();

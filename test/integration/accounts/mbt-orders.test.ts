@@ -54,7 +54,7 @@ beforeAll(async () => {
   batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
   redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
   events = new UserEventLog(redis);
-  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox', 'cash', 'cash2', 'cash3'].map(uid);
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox', 'cash', 'cash2', 'cash3', 'blind'].map(uid);
   await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
   hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
@@ -429,6 +429,30 @@ describe('MBT in the account actor', () => {
     expect((await ordersOf(u)).map((o) => o.client_order_id)).toEqual([`k-${run}`, `l-${run}`]);
   });
 
+  it('a blind submit looks no client order id up: a fresh one is decided blind; one only PostgreSQL knows fails the blind try on the unique index, and the turn run again decides it (row 24)', async () => {
+    const u = uid('blind');
+    await openTrading(u);
+    const order = { symbol: sym('MB'), side: 'buy', type: 'limit', qty: '1', limit_price: '4', client_order_id: `b-${run}` };
+    const first = await turns().blindTurn(submit(u, order));
+    expect(first).toMatchObject({ blind: true, decisions: [{ outcome: 'accepted' }] });
+    const firstId = (first.decisions[0]!.result as { order: { id: string } }).order.id;
+    // The engine's history holds the id: a resubmit is decided blind, from memory.
+    expect(await turns().blindTurn(submit(u, order))).toMatchObject({ blind: true, decisions: [{ outcome: 'accepted', result: { duplicate: true, order: { id: firstId } } }] });
+    // The id gone from memory (as after 1,024 newer ids): the blind try takes the order as new, the orders insert
+    // meets the unique (account_id, client_order_id) index, and the turn run again reads the id and decides.
+    const forget = () => (host().mbt.cached(u)!.history = new mbt.MemoryHistory({ maxIds: 1024, maxClosed: 64 }));
+    forget();
+    expect(await turns().blindTurn(submit(u, order))).toMatchObject({ blind: false, decisions: [{ outcome: 'accepted', result: { duplicate: true, order: { id: firstId } } }] });
+    forget();
+    expect(await turns().blindTurn(submit(u, { ...order, limit_price: '6' }))).toMatchObject({
+      blind: false,
+      decisions: [{ outcome: 'rejected', result: { status: 422, message: 'client_order_id must be unique' } }],
+    });
+    // Nothing of the failed blind tries was kept: one order, its reservation once.
+    expect((await ordersOf(u)).map((o) => o.id)).toEqual([firstId]);
+    expect(await accountOf(u)).toMatchObject({ reserved_cash: '4' });
+  });
+
   it('closed orders leave the saved engine state; a cancel or replace naming one is answered from orders (422 and its event), within one batch and after passivation', async () => {
     const u = uid('e');
     await openTrading(u);
@@ -492,7 +516,7 @@ describe('MBT in the account actor', () => {
     const late = submit(u, { symbol: sym('MQ'), side: 'buy', type: 'limit', qty: '1', limit_price: '3' });
     let prefetched = 0;
     const err = await commitFencedBatch(app.db, HARNESS_PARTITION, epoch - 1, [late], async () => [], {
-      prefetch: (tx, list) => (prefetched++, h.prefetch!(tx, list)),
+      prefetch: (tx, list, t) => (prefetched++, h.prefetch!(tx, list, t)),
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FencedOutError);
     expect(prefetched).toBe(1); // the engine was read, with the fence…

@@ -225,13 +225,21 @@ export class MbtTurn {
   }
 
   /** Prepares a command batch (engines of its users, orders its cancels and replaces name, LKG quotes of its submits, sessions). */
-  prepareBatch(commands: readonly Envelope[]): Promise<void> {
+  /**
+   * `blind`: the ids a submit or replace would create are not looked up in `orders`. One already there fails the
+   * order's insert on orders' unique (account_id, client_order_id) index (or its primary key), so the blind turn fails
+   * and runs again not blind — with the lookup, and the engine decides as row 24 says (the same order again, or 422).
+   * A fresh id, every submit but a client's retry, costs no read then: the turn's first round trip carries no
+   * PostgreSQL read for it.
+   */
+  prepareBatch(commands: readonly Envelope[], opts: { blind?: boolean } = {}): Promise<void> {
     const submits = commands.filter((c) => c.type === ORDER_COMMAND_TYPES.submit).map((c) => SUBMIT_SYMBOL.safeParse(c.payload));
     const targets = commands.flatMap((c) => {
       const t = TARGETING.has(c.type) ? TARGET_ORDER.safeParse(c.payload) : null;
       return t?.success ? [{ userId: c.userId, orderId: t.data.order_id }] : [];
     });
     const newIds = commands.flatMap((c): NewOrderIds[] => {
+      if (opts.blind) return [];
       if (c.type === ORDER_COMMAND_TYPES.submit) {
         const p = SUBMIT_IDS.safeParse(c.payload);
         return p.success ? [{ userId: c.userId, clientOrderId: p.data.order.client_order_id, orderId: p.data.order.id }] : [];
