@@ -41,4 +41,5 @@ COPY --from=build /app/dist ./dist
 USER 10001
 EXPOSE 8700
 # Node is PID 1: the roles handle SIGTERM/SIGINT themselves (graceful drain), so no init wrapper is needed.
-ENTRYPOINT ["node","dist/src/main/role.js"]
+# The node flags of src/main/node-flags.ts (ROLE_NODE_FLAGS; test/unit/main/node-flags.test.ts keeps them equal).
+ENTRYPOINT ["node","--no-memory-reducer","dist/src/main/role.js"]

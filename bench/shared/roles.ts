@@ -10,6 +10,7 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFile
 import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { startRoleProcess, watchRoleProcess, type RoleProcess } from '../../test/support/processes.js';
+import { ROLE_NODE_FLAGS } from '../../src/main/node-flags.js';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 
@@ -41,9 +42,9 @@ export function buildSources(): { outDir: string; remove(): void } {
   return { outDir, remove: () => rmSync(outDir, { recursive: true, force: true }) };
 }
 
-/** Like test/support/processes.ts startRoleProcess, but `node <outDir>/src/main/role.js <role>` (no tsx). */
+/** Like test/support/processes.ts startRoleProcess, but `node <flags> <outDir>/src/main/role.js <role>` (no tsx), as the Dockerfile runs it. */
 export function startCompiledRole(outDir: string, role: string, env: Record<string, string | undefined>, nodeArgs: string[] = [], readyTimeoutMs = 20_000): RoleProcess {
-  const child = spawn(process.execPath, [...nodeArgs, join(outDir, 'src', 'main', 'role.js'), role], {
+  const child = spawn(process.execPath, [...ROLE_NODE_FLAGS, ...nodeArgs, join(outDir, 'src', 'main', 'role.js'), role], {
     cwd: repoRoot,
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

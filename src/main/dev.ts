@@ -9,6 +9,7 @@ import { bootstrapDatabase, createDb, runMigrations, seedDemoUsers } from '../in
 import { acquireDevLock, type DevLock } from './dev/lock.js';
 import { startStatusPage } from './dev/status-page.js';
 import { Supervisor } from './dev/supervisor.js';
+import { ROLE_NODE_FLAGS } from './node-flags.js';
 import { roleNames, type RoleName } from './roles/index.js';
 
 const checkout = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
 
   const supervisor = new Supervisor({
     cwd: checkout,
-    command: [process.execPath, '--import', 'tsx', resolve(checkout, 'src/main/role.ts')],
+    command: [process.execPath, ...ROLE_NODE_FLAGS, '--import', 'tsx', resolve(checkout, 'src/main/role.ts')],
     color,
     write: (line) => process.stdout.write(`${line}\n`),
   });

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { resolve } from 'node:path';
+import { ROLE_NODE_FLAGS } from '../../src/main/node-flags.js';
 
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
@@ -14,8 +15,8 @@ export interface RoleProcess {
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function spawnTsx(script: string, args: string[], env: Record<string, string | undefined>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', resolve(repoRoot, script), ...args], {
+export function spawnTsx(script: string, args: string[], env: Record<string, string | undefined>, nodeFlags: readonly string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeFlags, '--import', 'tsx', resolve(repoRoot, script), ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -35,7 +36,7 @@ export function runCli(script: string, args: string[], env: Record<string, strin
 }
 
 export function startRoleProcess(role: string, env: Record<string, string | undefined>, readyTimeoutMs = 20_000): RoleProcess {
-  return watchRoleProcess(role, spawnTsx('src/main/role.ts', [role], { PORT: '0', LOG_LEVEL: 'info', ...env }), readyTimeoutMs);
+  return watchRoleProcess(role, spawnTsx('src/main/role.ts', [role], { PORT: '0', LOG_LEVEL: 'info', ...env }, ROLE_NODE_FLAGS), readyTimeoutMs);
 }
 
 /** A spawned role process (stdout/stderr piped): its JSON log lines, the ready line, and stop. */

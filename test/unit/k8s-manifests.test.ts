@@ -581,7 +581,8 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     expect(runtime).toMatch(/^RUN npm ci --omit=dev/m);
     expect(runtime).toMatch(new RegExp(`^USER ${UID}$`, 'm'));
-    expect(runtime).toMatch(/^ENTRYPOINT \["node","dist\/src\/main\/role\.js"\]$/m);
+    // The node flags between are ROLE_NODE_FLAGS (test/unit/main/node-flags.test.ts holds the exact list).
+    expect(runtime).toMatch(/^ENTRYPOINT \["node",(?:"--[a-z-]+",)*"dist\/src\/main\/role\.js"\]$/m);
     expect(runtime).toMatch(/^COPY drizzle \.\/drizzle$/m);
     expect(dockerfile).not.toMatch(/(?<!\d)8080(?!\d)/);
   });
