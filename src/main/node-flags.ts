@@ -4,9 +4,9 @@
 
 /**
  * `--no-memory-reducer`: after a major GC, V8's memory reducer may run extra compacting GCs ~8 s later when it
- * judges the allocation rate low — under steady market-data load it does, in the feed and in the gateway, each a
- * stop-the-world pause of 9–25 ms. `bench:fanout latency-20k` (2,000 clients, 20,000 msgs/s), interleaved runs:
- * p99 10.1 / 15.1 ms with it, 6.7 / 6.5 ms without; p99.9 28.8 / 40.5 against 15.1 / 19.2 ms (docs/bench-fanout.md).
- * A server under steady load gains nothing from it: its heap still shrinks at every regular major GC.
+ * judges the allocation rate low — the feed's 5,000 ticks/s is low to it: two GCs of 15–26 ms and 5–13 ms in every
+ * `bench:fanout latency-20k` run, which every tick then waited out (p99 at the clients 9.7–15.1 ms with it, 6.5–7.6
+ * without; docs/bench-fanout.md). A server under steady load gains nothing from it: its heap still shrinks at every
+ * regular major GC. Every role gets it: a busier one (the gateway, the accounts) rarely meets the reducer's test.
  */
 export const ROLE_NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];

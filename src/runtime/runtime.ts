@@ -959,7 +959,8 @@ export class PartitionRuntime {
     if (!report) return;
     const now = Date.now();
     for (const [id] of decided) {
-      const appendedAt = Number(id.slice(0, id.indexOf('-')));
+      const dash = id.indexOf('-'); // `<ms>-<n>`: every id XADD gives (the runtime appends with `*`)
+      const appendedAt = dash > 0 ? Number(id.slice(0, dash)) : NaN;
       if (Number.isFinite(appendedAt)) report(Math.max(0, startedAt - appendedAt), Math.max(0, now - appendedAt));
     }
   }

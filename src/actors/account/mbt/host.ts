@@ -224,9 +224,9 @@ export class MbtTurn {
     this.sessions = sessions;
   }
 
-  /** Prepares a command batch (engines of its users, orders its cancels and replaces name, LKG quotes of its submits, sessions). */
   /**
-   * `blind`: the ids a submit or replace would create are not looked up in `orders`. One already there fails the
+   * Prepares a command batch (engines of its users, orders its cancels and replaces name, LKG quotes of its submits,
+   * sessions). `blind`: the ids a submit or replace would create are not looked up in `orders`. One already there fails the
    * order's insert on orders' unique (account_id, client_order_id) index (or its primary key), so the blind turn fails
    * and runs again not blind — with the lookup, and the engine decides as row 24 says (the same order again, or 422).
    * A fresh id, every submit but a client's retry, costs no read then: the turn's first round trip carries no
