@@ -76,6 +76,10 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
     }),
   };
 
+  // Observed per command: the labelled children are looked up once, not hashed from their labels on every call.
+  const commandQueued = metrics.commandSeconds.labels({ stage: 'queued' });
+  const commandDecided = metrics.commandSeconds.labels({ stage: 'decided' });
+
   // Auto-pipelined: a turn's private-log appends, and the reads of several partitions, share one write.
   const redis = createRedis(config.redis.url, 'raxx-accounts', { autoPipelining: true });
   redis.on('error', () => {}); // readiness and the runtime's own retries report outages
@@ -169,8 +173,8 @@ export async function startAccounts(ctx: RoleContext): Promise<RunningRole> {
       for (const [phase, ms] of Object.entries(t.phases)) metrics.turnPhaseSeconds.observe({ kind: t.kind, phase }, ms / 1000);
     },
     onCommandLatency: (queuedMs, decidedMs) => {
-      metrics.commandSeconds.observe({ stage: 'queued' }, queuedMs / 1000);
-      metrics.commandSeconds.observe({ stage: 'decided' }, decidedMs / 1000);
+      commandQueued.observe(queuedMs / 1000);
+      commandDecided.observe(decidedMs / 1000);
     },
     onDecision: (envelope, decision) => {
       metrics.decisions.inc({ outcome: decision.outcome, code: decision.code ?? decision.outcome, replayed: String(decision.replayed) });
