@@ -10,6 +10,7 @@ export type Scenario = BaseScenario<'p99-at-1000' | 'sustained-2000' | 'stretch-
 export const RAMP_PASS = { p99Ms: 100, minAchievedRatio: 0.97 } as const;
 
 const steady = (rate: number, seconds = 20, warmupSeconds = 5): Step => ({ rate, seconds, warmupSeconds });
+const soak = (rate: number): Step => ({ rate, seconds: 60, warmupSeconds: 5, checkpointAtSeconds: 30 });
 
 export const SCENARIOS: readonly Scenario[] = [
   { name: 'idle', description: 'baseline: 1 command/s for 10 s (the processes\' CPU with next to no load)', kind: 'steady', steps: [steady(1, 10, 2)], targets: [] },
@@ -18,6 +19,20 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'steady-1000', description: '1,000 commands/s for 20 s: the latency target (p99 < 30 ms)', kind: 'steady', steps: [steady(1_000)], targets: ['p99-at-1000'] },
   { name: 'steady-2000', description: '2,000 commands/s for 20 s: the throughput target', kind: 'steady', steps: [steady(2_000)], targets: ['sustained-2000'] },
   { name: 'steady-3000', description: '3,000 commands/s for 20 s: the stretch target', kind: 'steady', steps: [steady(3_000)], targets: ['stretch-3000'] },
+  {
+    name: 'soak-1000',
+    description: '1,000 commands/s for 60 s with a CHECKPOINT 30 s in (the latency target across one, as production meets them)',
+    kind: 'steady',
+    steps: [soak(1_000)],
+    targets: ['p99-at-1000'],
+  },
+  {
+    name: 'soak-2000',
+    description: '2,000 commands/s for 60 s with a CHECKPOINT 30 s in (the throughput target across one)',
+    kind: 'steady',
+    steps: [soak(2_000)],
+    targets: ['sustained-2000'],
+  },
   {
     name: 'ramp',
     description: `rising steps of 10 s until one fails (p99 ≥ ${RAMP_PASS.p99Ms} ms, a timeout or error, or < ${RAMP_PASS.minAchievedRatio * 100} % of the offered rate achieved)`,

@@ -518,6 +518,7 @@ async function main(): Promise<void> {
     ownerSql: stack.ownerSql,
     partitions: args.partitions,
     disk: stack.disk,
+    checkpoint: stack.checkpoint,
     clients,
   };
   // Warm the tier cache, asset list, engines (one load per user), JIT and pools; not reported.

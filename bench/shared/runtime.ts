@@ -6,6 +6,7 @@ import type { RoleProcess } from '../../test/support/processes.js';
 import { CONSUMER_GROUP, runtimeKeys } from '../../src/runtime/index.js';
 import type { DiskProbe } from './disk-probe.js';
 import { metricsUrlOf, type RoleLauncher } from './roles.js';
+import type { Step } from './scenarios.js';
 import { sleep } from './util.js';
 
 /** Entries delivered or waiting in every partition's command stream, not yet XACKed. */
@@ -50,6 +51,14 @@ export interface StepServers {
   ownerSql: postgres.Sql;
   partitions: number;
   disk: DiskProbe;
+  /** Runs a CHECKPOINT (BenchStack.checkpoint); resolves to the ms it took. */
+  checkpoint(): Promise<number>;
+}
+
+/** A soak step's CHECKPOINT (`Step.checkpointAtSeconds` into the window that starts at `windowStart`): the ms it took. */
+export function checkpointDuring(step: Step, windowStart: number, s: StepServers): Promise<number> | undefined {
+  if (step.checkpointAtSeconds === undefined) return undefined;
+  return sleep(Math.max(0, windowStart + step.checkpointAtSeconds * 1000 - Date.now())).then(() => s.checkpoint());
 }
 
 /**

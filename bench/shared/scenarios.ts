@@ -8,6 +8,12 @@ export interface Step {
   /** Measured window (s), after `warmupSeconds` at the same rate. */
   seconds: number;
   warmupSeconds: number;
+  /**
+   * Soak steps: a CHECKPOINT is run this many seconds into the measured window. After one, the first write to each
+   * page logs the whole page (full-page writes), so the WAL per transaction jumps for a while; production meets one
+   * every checkpoint_timeout, a 20 s window on a fresh stack almost never does.
+   */
+  checkpointAtSeconds?: number;
 }
 
 export interface Scenario<Target extends string = string> {

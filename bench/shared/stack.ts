@@ -28,6 +28,8 @@ export interface BenchStack {
   admin: Redis;
   /** Superuser pool in the bench database with pg_stat_statements reset; undefined without `pgStats`. */
   enableStatementStats(): Promise<postgres.Sql | undefined>;
+  /** Runs a CHECKPOINT (as the superuser; a soak step crosses one, as production does each checkpoint_timeout); its ms. */
+  checkpoint(): Promise<number>;
 }
 
 export async function startBenchStack(started: Started, opts: { name: string; database: string; pgStats: boolean }): Promise<BenchStack> {
@@ -55,6 +57,8 @@ export async function startBenchStack(started: Started, opts: { name: string; da
   const admin = new Redis(redis.url);
   admin.on('error', () => {});
   started.add('redis admin', async () => admin.disconnect());
+  let checkpointSql: postgres.Sql | undefined;
+  started.add('checkpoint pool', async () => checkpointSql?.end({ timeout: 2 }));
   return {
     dir,
     redis,
@@ -64,6 +68,12 @@ export async function startBenchStack(started: Started, opts: { name: string; da
     batchSql,
     ownerSql,
     admin,
+    async checkpoint() {
+      checkpointSql ??= postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
+      const t0 = performance.now();
+      await checkpointSql`checkpoint`;
+      return performance.now() - t0;
+    },
     async enableStatementStats() {
       if (!opts.pgStats) return undefined;
       // As the superuser, in the bench database: the extension and every role's statements.

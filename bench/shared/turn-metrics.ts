@@ -1,18 +1,20 @@
-// The accounts replicas' turn histograms (raxx_accounts_turn_seconds and raxx_accounts_turn_phase_seconds, committed
-// turns) read from their /metrics, and a window's line: turns per kind, mean, the bucket bounds the p50 and p99 fall
-// in, and the p99 bound of each phase — what a turn's transaction took and where, to tell time spent in turns from
-// time spent waiting for one, and a slow COMMIT from a slow handler.
+// The accounts replicas' turn histograms (raxx_accounts_turn_seconds and raxx_accounts_turn_phase_seconds) read from
+// their /metrics, and a window's line: committed turns per kind (and how many did not commit), mean, the bucket bounds
+// the p50 and p99 fall in, and the p99 bound of each phase — what a turn's transaction took and where, to tell time
+// spent in turns from time spent waiting for one, and a slow COMMIT from a slow handler.
 import { readHistograms, windowHist, type Hists } from './prom-histograms.js';
 import { fmt } from './util.js';
 
 export type TurnHistograms = Hists;
 
-/** Committed turns by kind, and the commands' stages, summed over `urls` (the replicas' ops URLs). */
+/** Turns by kind and outcome, and the commands' stages, summed over `urls` (the replicas' ops URLs). */
 export function turnHistograms(urls: readonly string[]): Promise<TurnHistograms> {
   return readHistograms(urls, 'raxx_accounts_(?:turn_seconds|turn_phase_seconds|command_seconds)', (name, labels) => {
     if (name === 'raxx_accounts_command_seconds') return labels.stage ? `stage:${labels.stage}` : null;
     if (!labels.kind) return null;
-    if (name === 'raxx_accounts_turn_seconds') return labels.outcome === 'committed' ? labels.kind : null;
+    // Turns that did not commit (failed: retried; fenced_out: the partition moved) under their own keys: each cost a
+    // transaction's work for nothing.
+    if (name === 'raxx_accounts_turn_seconds') return labels.outcome === 'committed' ? labels.kind : `${labels.kind}!${labels.outcome}`;
     return `${labels.kind}:${labels.phase}`;
   });
 }
@@ -31,7 +33,13 @@ export function turnLine(a: TurnHistograms, b: TurnHistograms): string {
       const d = delta(`${kind}:${p}`);
       return d ? [`${p} ${fmt(d.mean, 1)} / ${d.bound(0.99)}`] : [];
     });
-    parts.push(`${kind} ${fmt(t.count)} turns, mean ${fmt(t.mean, 1)} ms, p50 ${t.bound(0.5)} · p99 ${t.bound(0.99)} ms${phases.length ? ` (by phase, mean / p99 ms: ${phases.join(', ')})` : ''}`);
+    const lost = ['failed', 'fenced_out'].flatMap((outcome) => {
+      const n = delta(`${kind}!${outcome}`)?.count;
+      return n ? [`${fmt(n)} ${outcome === 'failed' ? 'failed (retried)' : 'fenced out'}`] : [];
+    });
+    parts.push(
+      `${kind} ${fmt(t.count)} turns${lost.length ? ` (and ${lost.join(', ')})` : ''}, mean ${fmt(t.mean, 1)} ms, p50 ${t.bound(0.5)} · p99 ${t.bound(0.99)} ms${phases.length ? ` (by phase, mean / p99 ms: ${phases.join(', ')})` : ''}`,
+    );
   }
   return parts.join(' · ') || 'none';
 }
