@@ -9,9 +9,10 @@ export interface Step {
   seconds: number;
   warmupSeconds: number;
   /**
-   * Soak steps: a CHECKPOINT is run this many seconds into the measured window. After one, the first write to each
-   * page logs the whole page (full-page writes), so the WAL per transaction jumps for a while; production meets one
-   * every checkpoint_timeout, a 20 s window on a fresh stack almost never does.
+   * Soak steps (bench:actors runs them; bench:orders has none yet): a CHECKPOINT is run this many seconds into the
+   * measured window. After one, the first write to each page logs the whole page (full-page writes), so the WAL per
+   * transaction jumps for a while; production meets one every checkpoint_timeout, a 20 s window on a fresh stack
+   * almost never does.
    */
   checkpointAtSeconds?: number;
 }
