@@ -140,21 +140,25 @@ interface TurnState {
    * sum and count. Sent as one call (sendAdjustments) when the batch is decided, or before any statement that
    * changes an account row by SQL — so each user's row sees its changes in decision order.
    */
-  adjusted: Map<string, { version: number; total: string; count: number }>;
+  adjusted: Map<string, { accountId: string; version: number; total: string; count: number }>;
 }
 
-/** The pending cash adjustments as one call: one version-matched point update per user (raxx_adjust_cash, 40001). */
+/**
+ * The pending cash adjustments as one call: one version-matched point update per account (raxx_adjust_cash_by_id,
+ * 40001). By account id, not user id: under the tenant policy an update by user_id searches the index once per user
+ * in the turn's scope (docs/database.md, "What the policy costs when a turn's scope is large").
+ */
 function sendAdjustments(tx: Tx, t: TurnState): void {
   if (t.adjusted.size === 0) return;
-  const rows = [...t.adjusted];
+  const rows = [...t.adjusted.values()];
   t.adjusted.clear();
   // Sent now (sendStatement), in order with the statements before it.
   t.send(
-    sendStatement(tx, 'select public.raxx_adjust_cash($1::text[], $2::numeric[], $3::bigint[], $4::int[])', [
-      arrayLiteral(rows.map(([u]) => u)),
-      arrayLiteral(rows.map(([, a]) => a.total)),
-      arrayLiteral(rows.map(([, a]) => a.version)),
-      arrayLiteral(rows.map(([, a]) => a.count)),
+    sendStatement(tx, 'select public.raxx_adjust_cash_by_id($1::uuid[], $2::numeric[], $3::bigint[], $4::int[])', [
+      arrayLiteral(rows.map((a) => a.accountId)),
+      arrayLiteral(rows.map((a) => a.total)),
+      arrayLiteral(rows.map((a) => a.version)),
+      arrayLiteral(rows.map((a) => a.count)),
     ]),
   );
 }
@@ -249,7 +253,7 @@ function adjustKnown(commandId: string, userId: string, amount: string, row: Kno
   if (pending) {
     pending.total = numericAdd(pending.total, amount);
     pending.count += 1;
-  } else t.adjusted.set(userId, { version: s.version, total: amount, count: 1 });
+  } else t.adjusted.set(userId, { accountId: s.accountId, version: s.version, total: amount, count: 1 });
   adjust.commit();
   const snapshot: AccountSnapshot = { ...s, cash, buyingPower: numericAdd(cash, numericNeg(s.reservedCash)), version: s.version + 1 };
   t.known.set(userId, { snapshot, at: row.at });

@@ -1,8 +1,9 @@
 // The paper_accounts rows the account actor last read or wrote, kept across turns (most recently used first out when
 // full), so that a turn of cash adjustments needs no read — with a blind turn, nothing to wait for before COMMIT.
-// A copy may be stale without harm: an adjustment decided from it matches only its version (raxx_adjust_cash raises
-// 40001 otherwise, the turn is rolled back and runs again from a fresh read). The host drops a user's copy whenever
-// something else may have changed the row: the engine's balance writes, a signal turn, a rollback, passivation.
+// A copy may be stale without harm: an adjustment decided from it matches only its version (raxx_adjust_cash_by_id
+// raises 40001 otherwise, the turn is rolled back and runs again from a fresh read). The host drops a user's copy
+// whenever something else may have changed the row: the engine's balance writes, a signal turn, a rollback,
+// passivation.
 import type { AccountSnapshot, KnownAccount } from './state.js';
 
 export class KnownAccounts {
