@@ -236,7 +236,7 @@ describe('MBT in the account actor', () => {
       // Decided from the row the turn read with its fence: no statement awaited per adjustment, and — since none
       // writes a balance the next one reads — one engine save at the end of the turn.
       expect(awaitedUpdates()).toHaveLength(0);
-      expect(sent.filter((t) => /raxx_adjust_cash_by_id/.test(t))).toHaveLength(1); // the three accepted ones, one call, by account id
+      expect(sent.filter((t) => /raxx_adjust_cash_by_id/.test(t))).toHaveLength(1); // the three accepted ones, one call
       expect(sent.filter((t) => /update mbt_states/.test(t))).toHaveLength(1);
       expect(await accountOf(u)).toMatchObject({ cash: '100025.50', reserved_cash: '0' });
       expect(await version(u)).toBe(v0 + 3);
