@@ -70,7 +70,7 @@ export interface Config {
     stalledIntervalMs: number;
     maxStalledCount: number;
     settle: { checkEveryMs: number; batchSize: number; batchPauseMs: number };
-    retention: { pattern: string; batchSize: number; freeDays: number; proDays: number };
+    retention: { pattern: string; batchSize: number; freeDays: number; proDays: number; commandsDays: number };
   };
   /** Only the dev orchestrator (`npm start`) reads these. */
   dev: { dataDir: string | undefined; statusPort: number; simPort: number; gatewayPort: number };
@@ -108,6 +108,10 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('FREE_TIER_DELAY_MS', 'must be at least 900000 (15 minutes) unless RAXX_ENV=test');
   }
 
+  if (e.RETENTION_COMMANDS_DAYS > Math.min(e.RETENTION_FREE_DAYS, e.RETENTION_PRO_DAYS)) {
+    // processed_commands and dead letters hold order contents: they must not outlive the shortest history horizon.
+    throw new ConfigError('RETENTION_COMMANDS_DAYS', 'must be at most RETENTION_FREE_DAYS and RETENTION_PRO_DAYS');
+  }
   if (e.GATEWAY_OPS_PORT !== 0 && e.GATEWAY_OPS_PORT === e.PORT) {
     // The internal listener must not be the public one: /metrics would be reachable by every client.
     throw new ConfigError('GATEWAY_OPS_PORT', 'must differ from PORT (or be 0)');
@@ -195,7 +199,7 @@ export function loadConfig(env: Env = process.env): Config {
       stalledIntervalMs: e.WORKERS_STALLED_INTERVAL_MS,
       maxStalledCount: e.WORKERS_MAX_STALLED_COUNT,
       settle: { checkEveryMs: e.WORKERS_SETTLE_CHECK_MS, batchSize: e.WORKERS_SETTLE_BATCH_SIZE, batchPauseMs: e.WORKERS_SETTLE_BATCH_PAUSE_MS },
-      retention: { pattern: e.WORKERS_RETENTION_PATTERN, batchSize: e.WORKERS_RETENTION_BATCH_SIZE, freeDays: e.RETENTION_FREE_DAYS, proDays: e.RETENTION_PRO_DAYS },
+      retention: { pattern: e.WORKERS_RETENTION_PATTERN, batchSize: e.WORKERS_RETENTION_BATCH_SIZE, freeDays: e.RETENTION_FREE_DAYS, proDays: e.RETENTION_PRO_DAYS, commandsDays: e.RETENTION_COMMANDS_DAYS },
     },
     dev: { dataDir: e.DEV_DATA_DIR, statusPort: e.DEV_STATUS_PORT, simPort: e.DEV_SIM_PORT, gatewayPort: e.DEV_GATEWAY_PORT },
     secrets,

@@ -110,6 +110,7 @@ export const envSchema = z.object({
   WORKERS_RETENTION_BATCH_SIZE: positiveInt.max(100_000).default(1000),
   RETENTION_FREE_DAYS: positiveInt.default(90),
   RETENTION_PRO_DAYS: positiveInt.default(1095),
+  RETENTION_COMMANDS_DAYS: positiveInt.default(30),
 
   DEV_DATA_DIR: z.string().optional(),
   DEV_STATUS_PORT: port.default(8700),

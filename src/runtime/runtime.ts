@@ -31,7 +31,8 @@
  * at takeover. A poison entry never blocks its partition. Transient database errors (connection, serialisation,
  * deadlock) retry the same batch with backoff; the partition waits (head-of-line), which preserves order.
  * NOT covered: entries trimmed by MAXLEN before being read are lost (size the cap); Redis data loss (no AOF
- * fsync) loses appended-but-unread commands; member/lease expiry uses the replicas' wall clocks for membership.
+ * fsync) loses appended-but-unread commands; an id repeated after the workers' retention deleted its
+ * processed_commands row (RETENTION_COMMANDS_DAYS) is a new command; member/lease expiry uses the replicas' wall clocks for membership.
  *
  * SIGNALS (`deliver`: quotes, clock ticks — messages for one user's actor that are not stream commands) are NOT
  * durable, by design: they live only in the owning replica's memory. A signal for a partition this replica does not

@@ -10,4 +10,5 @@ export { runSettleCheck, runSettleForDay, type SettleCheckResult, type SettleJob
 export { FIRST_RUN_LOOKBACK_DAYS, sessionsToFanOut, type SessionClose } from './settle/schedule.js';
 export { purgeHistory, retentionHorizons, type PurgeOptions, type TierPurge } from './retention/purge.js';
 export { purgeCeremonies, type CeremonyPurge, type CeremonyPurgeOptions, type CeremonyTable } from './retention/ceremonies.js';
+export { purgeCommandBookkeeping, type CommandRetention, type CommandRetentionOptions, type CommandRetentionTable } from './retention/commands.js';
 export * from './live/index.js';

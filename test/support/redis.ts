@@ -50,6 +50,7 @@ export const TEST_REDIS_DBS = {
   'runtime-wakeups': 54,
   'runtime-solo': 55,
   'runtime-linger': 56,
+  'workers-retention': 57,
 } as const;
 export type TestRedisDb = keyof typeof TEST_REDIS_DBS;
 

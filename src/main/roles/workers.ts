@@ -11,6 +11,7 @@ import {
   createOperatorAuth,
   LIVE_REFRESH_EVERY_MS,
   purgeCeremonies,
+  purgeCommandBookkeeping,
   purgeHistory,
   runKeyRotation,
   runMassRevoke,
@@ -93,6 +94,13 @@ export async function startWorkers(ctx: RoleContext): Promise<RunningRole> {
         }),
         ceremonies: await purgeCeremonies(db.sql, {
           batchSize: w.retention.batchSize,
+          now: () => clock.now(),
+          logger,
+          onDeleted: (table, rows) => metrics.rowsPurged.inc({ table, tier: 'any' }, rows),
+        }),
+        commands: await purgeCommandBookkeeping(db.sql, redis, {
+          batchSize: w.retention.batchSize,
+          days: w.retention.commandsDays,
           now: () => clock.now(),
           logger,
           onDeleted: (table, rows) => metrics.rowsPurged.inc({ table, tier: 'any' }, rows),

@@ -1,7 +1,7 @@
 // The workers role as real processes on Redis DB 0 (unique queue prefix and users), PostgreSQL and the simulator's
 // NYSE calendar: scheduled catch-up, SIGKILL mid-fan-out and resume by a new process, the operator endpoints
 // (authentication, validation, audit) and the ops CLI, the retention job through BullMQ, metrics, graceful stop.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -202,11 +202,17 @@ describe('workers role', () => {
     await su`insert into orders (client_order_id, user_id, account_id, symbol, side, type, time_in_force, qty, status, created_at, updated_at)
              values ('old', ${user}, ${accounts.get(user)!}, 'AAPL', 'buy', 'market', 'day', '1', 'filled', ${old}, ${old}),
                     ('open', ${user}, ${accounts.get(user)!}, 'AAPL', 'buy', 'limit', 'gtc', '1', 'new', ${old}, ${old})`;
+    const command = randomUUID();
+    await su`insert into processed_commands (command_id, user_id, partition, type, result_code, processed_at)
+             values (${command}, ${user}, 0, 'paper.order.submit', 'accepted', ${old})`;
     const res = await fetch(`${url}/ops/retention/runs`, { method: 'POST', headers: { authorization: `Bearer ${await token(OPERATOR, 'operator')}` } });
     expect(res.status).toBe(202);
     await waitFor(async () => (await su`select 1 from orders where user_id = ${user} and client_order_id = 'old'`).length === 0, 20_000, 'the old order to be purged');
     expect((await su`select client_order_id from orders where user_id = ${user}`).map((r) => r.client_order_id)).toEqual(['open']);
     await waitFor(async () => /raxx_workers_retention_rows_purged_total\{table="orders",tier="free",role="workers"\} 1/.test(await (await fetch(`${url}/metrics`)).text()), 10_000, 'the purge metric');
+    // The command bookkeeping goes in the same job, after the history.
+    await waitFor(async () => (await su`select 1 from processed_commands where command_id = ${command}`).length === 0, 10_000, 'the old processed_commands row to be purged');
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/raxx_workers_retention_rows_purged_total\{table="processed_commands",tier="any",role="workers"\} [1-9]/);
   }, 40_000);
 
   it('stops cleanly on SIGTERM', async () => {

@@ -58,6 +58,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ACCOUNTS_BLIND_TURNS: 'maybe' })).toThrow(/ACCOUNTS_BLIND_TURNS/);
   });
 
+  it('keeps command bookkeeping no longer than the shortest history horizon', () => {
+    expect(loadConfig({}).workers.retention).toEqual({ pattern: '0 7 * * *', batchSize: 1000, freeDays: 90, proDays: 1095, commandsDays: 30 });
+    expect(loadConfig({ RETENTION_COMMANDS_DAYS: '90' }).workers.retention.commandsDays).toBe(90);
+    // processed_commands rows and dead letters hold order contents: a longer window would outlive Free's history.
+    const err = configError({ RETENTION_COMMANDS_DAYS: '91' });
+    expect(err.variable).toBe('RETENTION_COMMANDS_DAYS');
+    expect(err.message).toMatch(/at most RETENTION_FREE_DAYS/);
+    expect(configError({ RETENTION_FREE_DAYS: '7' }).variable).toBe('RETENTION_COMMANDS_DAYS');
+    expect(loadConfig({ RETENTION_FREE_DAYS: '7', RETENTION_COMMANDS_DAYS: '7' }).workers.retention.commandsDays).toBe(7);
+  });
+
   it.each([
     ['PORT', 'eighty'],
     ['PORT', '70000'],
