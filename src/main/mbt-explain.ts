@@ -1,6 +1,6 @@
 // CLI: why did this paper order fill? (`npm run mbt:explain -- ORDER_ID [--json]`), and an account's recorded engine
 // inputs as a replay file (`npm run mbt:explain -- --export ACCOUNT_ID > log.jsonl`, then `npm run mbt:replay -- log.jsonl`).
-import { explainOrder, exportReplayLog, type OrderExplanation } from '../actors/account/index.js';
+import { explainOrder, exportReplayLog, ReplayExportError, type OrderExplanation } from '../actors/account/index.js';
 import { loadConfig } from '../config/index.js';
 import { createDb } from '../infra/db/index.js';
 
@@ -44,7 +44,14 @@ async function main(argv: string[]): Promise<number> {
   const handle = createDb(database.batchUrl, { max: 1, appName: 'raxx-mbt-explain' });
   try {
     if (exportIdx >= 0) {
-      const lines = await exportReplayLog(handle.db, id);
+      let lines: string[] | null;
+      try {
+        lines = await exportReplayLog(handle.db, id);
+      } catch (err) {
+        if (!(err instanceof ReplayExportError)) throw err;
+        process.stderr.write(`${err.code}: ${err.message}\n`);
+        return 1;
+      }
       if (!lines) {
         process.stderr.write(`no engine state for account ${id}\n`);
         return 1;

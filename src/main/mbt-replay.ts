@@ -43,8 +43,9 @@ function main(argv: string[]): number {
     process.stderr.write(`${file}: ${(err as Error).message}\n`);
     return 2;
   }
-  let state = mbt.initialState(log.account);
+  let state = log.state ?? mbt.initialState(log.account);
   const history = new mbt.MemoryHistory();
+  history.add(log.history ?? []);
   const lines: string[] = [];
   for (const { line, input } of log.inputs) {
     const r = mbt.step(state, input, log.config, history);

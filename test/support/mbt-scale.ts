@@ -141,9 +141,10 @@ export function fillsOfReplayOutput(out: string): { fills: FillKey[]; final: Rep
 export function fillsOfReplayLog(lines: readonly string[]): { fills: FillKey[]; final: ReplayFinal } {
   const log = mbt.parseReplayLog(lines.join('\n'));
   const r = mbt.run(
-    mbt.initialState(log.account),
+    log.state ?? mbt.initialState(log.account),
     log.inputs.map((i) => i.input),
     log.config,
+    log.history,
   );
   const fills = r.outputs
     .filter((o): o is mbt.TradeUpdateOutput => o.type === 'trade_update' && (o.event === 'fill' || o.event === 'partial_fill'))

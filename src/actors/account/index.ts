@@ -21,6 +21,7 @@ export {
   createSessionCache,
   explainOrder,
   exportReplayLog,
+  ReplayExportError,
   fillId,
   openOrderPairs,
   openOrderSymbolsByUser,

@@ -121,9 +121,10 @@ function pruneClosed(state: MbtState): OrderView[] {
 }
 
 /** Runs a whole log from an initial state and an empty history (the replay tool and tests use exactly this). */
-export function run(state: MbtState, inputs: readonly MbtInput[], config: Partial<MbtConfig> = {}): StepResult {
+export function run(state: MbtState, inputs: readonly MbtInput[], config: Partial<MbtConfig> = {}, known: readonly ClientIdEntry[] = []): StepResult {
   let current = state;
   const history = new MemoryHistory();
+  history.add(known);
   const outputs: MbtOutput[] = [];
   const added: ClientIdEntry[] = [];
   const closed: OrderView[] = [];

@@ -29,6 +29,7 @@ export type * from './state.js';
 export { OPEN_STATUSES } from './state.js';
 export { accountValues, type AccountValues } from './buying-power.js';
 export { d, decimalsOf, ZERO } from './money.js';
+export { mbtStateSchema } from './state-schema.js';
 export { parseReplayLog, replayHeaderSchema, ReplayLogError, type ReplayHeader, type ReplayLog } from './log-schema.js';
 export { evaluateGate, type GateCycle, type GateInput, type GateRule, type GateShortfall, type GateStatus } from './gate.js';
 export { validateOrder, checkPrice, checkQty, checkTimeInForce, type ValidOrder } from './validate.js';

@@ -12,6 +12,7 @@ import {
   LIVE_REFRESH_EVERY_MS,
   purgeCeremonies,
   purgeCommandBookkeeping,
+  purgeEngineLogs,
   purgeHistory,
   runKeyRotation,
   runMassRevoke,
@@ -80,32 +81,23 @@ export async function startWorkers(ctx: RoleContext): Promise<RunningRole> {
     processors: {
       settleCheck: async () => countDays(await runSettleCheck({ ...fanOut, calendar })),
       settleRun: async (data) => countDays(await runSettleForDay(fanOut, data)),
-      retentionPurge: async () => ({
-        history: await purgeHistory(db.sql, {
-          batchSize: w.retention.batchSize,
-          freeDays: w.retention.freeDays,
-          proDays: w.retention.proDays,
-          now: () => clock.now(),
-          logger,
-          onDeleted: (tier, orders, fills) => {
-            metrics.rowsPurged.inc({ table: 'orders', tier }, orders);
-            metrics.rowsPurged.inc({ table: 'fills', tier }, fills);
-          },
-        }),
-        ceremonies: await purgeCeremonies(db.sql, {
-          batchSize: w.retention.batchSize,
-          now: () => clock.now(),
-          logger,
-          onDeleted: (table, rows) => metrics.rowsPurged.inc({ table, tier: 'any' }, rows),
-        }),
-        commands: await purgeCommandBookkeeping(db.sql, redis, {
-          batchSize: w.retention.batchSize,
-          days: w.retention.commandsDays,
-          now: () => clock.now(),
-          logger,
-          onDeleted: (table, rows) => metrics.rowsPurged.inc({ table, tier: 'any' }, rows),
-        }),
-      }),
+      retentionPurge: async () => {
+        const base = { batchSize: w.retention.batchSize, now: () => clock.now(), logger };
+        const tiers = { ...base, freeDays: w.retention.freeDays, proDays: w.retention.proDays };
+        const anyTier = (table: string, rows: number) => metrics.rowsPurged.inc({ table, tier: 'any' }, rows);
+        return {
+          history: await purgeHistory(db.sql, {
+            ...tiers,
+            onDeleted: (tier, orders, fills) => {
+              metrics.rowsPurged.inc({ table: 'orders', tier }, orders);
+              metrics.rowsPurged.inc({ table: 'fills', tier }, fills);
+            },
+          }),
+          engineLogs: await purgeEngineLogs(db.sql, { ...tiers, onDeleted: (table, tier, rows) => metrics.rowsPurged.inc({ table, tier }, rows) }),
+          ceremonies: await purgeCeremonies(db.sql, { ...base, onDeleted: anyTier }),
+          commands: await purgeCommandBookkeeping(db.sql, redis, { ...base, days: w.retention.commandsDays, onDeleted: anyTier }),
+        };
+      },
       liveRevokeAll: (job) => runMassRevoke({ ...live, onBatch: (n) => metrics.liveCommands.inc({ type: LIVE_COMMAND_TYPES.revoke }, n) }, job),
       liveRotateKeys: (job) =>
         runKeyRotation({ db: db.db, envelope, batchSize: w.settle.batchSize, logger, onBatch: (r) => metrics.liveRewrapped.inc(r.rewrapped) }, job),

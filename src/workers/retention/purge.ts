@@ -2,21 +2,14 @@
 // last change is older than the tier's horizon. Free 90 days, Pro 3 years (configurable), Pro+ unlimited.
 //
 // Kept on purpose: open orders (they can still fill), positions (current state, not history), settled_cycles (one
-// small row per trading day; the paper gate and the P&L curve read them), audit_log (append-only by design) and
-// processed_commands (runtime bookkeeping). Orders that replaced or were replaced by a purged order keep their own
+// small row per trading day; the paper gate and the P&L curve read them) and audit_log (append-only by design). The
+// engine logs and the command bookkeeping have purges of their own (engine-logs.ts, commands.ts). Orders that replaced or were replaced by a purged order keep their own
 // row; the link column is set to NULL by its foreign key.
 import type postgres from 'postgres';
 import { OPEN_ORDER_STATUSES, type Tier } from '../../infra/db/index.js';
+import { forEachAccountPage, retentionHorizons, type TierRetentionOptions } from './tiers.js';
 
-export interface PurgeOptions {
-  /** Rows per DELETE statement (orders; their fills go in the same statement). */
-  batchSize: number;
-  /** Accounts per keyset page (the DELETE uses the (account_id, created_at) index). */
-  accountPage?: number;
-  freeDays: number;
-  proDays: number;
-  now(): number;
-  logger: { info(obj: object, msg: string): void };
+export interface PurgeOptions extends TierRetentionOptions {
   /** Called after every statement with what it deleted. */
   onDeleted?(tier: Tier, orders: number, fills: number): void;
 }
@@ -29,14 +22,6 @@ export interface TierPurge {
   statements: number;
 }
 
-/** Tiers whose history expires, with their horizon in days; Pro+ keeps everything. */
-export function retentionHorizons(opts: Pick<PurgeOptions, 'freeDays' | 'proDays'>): Array<{ tier: Tier; days: number }> {
-  return [
-    { tier: 'free', days: opts.freeDays },
-    { tier: 'pro', days: opts.proDays },
-  ];
-}
-
 export async function purgeHistory(sql: postgres.Sql, opts: PurgeOptions): Promise<TierPurge[]> {
   const open = [...OPEN_ORDER_STATUSES];
   const page = opts.accountPage ?? 500;
@@ -44,15 +29,7 @@ export async function purgeHistory(sql: postgres.Sql, opts: PurgeOptions): Promi
   for (const { tier, days } of retentionHorizons(opts)) {
     const cutoff = new Date(opts.now() - days * 86_400_000).toISOString();
     const result: TierPurge = { tier, cutoff, orders: 0, fills: 0, statements: 0 };
-    let after: string | null = null;
-    for (;;) {
-      const accounts: Array<{ id: string }> = await sql`
-        select a.id from paper_accounts a join users u on u.id = a.user_id
-         where u.tier = ${tier} ${after === null ? sql`` : sql`and a.id > ${after}`}
-         order by a.id limit ${page}`;
-      if (accounts.length === 0) break;
-      const ids = accounts.map((a) => a.id);
-      after = ids[ids.length - 1]!;
+    await forEachAccountPage(sql, page, tier, async (ids) => {
       for (;;) {
         // One bounded statement: pick closed orders past the horizon (skipping rows an actor holds), delete their
         // fills and them. The tier is checked again here, so a user upgraded meanwhile loses nothing.
@@ -78,7 +55,7 @@ export async function purgeHistory(sql: postgres.Sql, opts: PurgeOptions): Promi
         if (orders > 0 || fills > 0) opts.onDeleted?.(tier, orders, fills);
         if (orders < opts.batchSize) break;
       }
-    }
+    });
     opts.logger.info({ tier, cutoff, orders: result.orders, fills: result.fills, statements: result.statements }, 'retention purge: tier done');
     results.push(result);
   }

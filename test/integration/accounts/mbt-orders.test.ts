@@ -25,6 +25,7 @@ import {
   type Signal,
   type StoredDecision,
 } from '../../../src/runtime/index.js';
+import { purgeEngineLogs } from '../../../src/workers/index.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { fencedTurns, rollingBack } from '../../support/turns.js';
 import { clearEffects, recoverEffects, type OutboxEffect } from '../../../src/infra/signal-outbox/index.js';
@@ -54,7 +55,7 @@ beforeAll(async () => {
   batch = createDb(tdb.batchUrl, { max: 2, appName: 'mbt-test-batch' });
   redis = createRedis(testRedisUrl('mbt-orders'), 'mbt-test');
   events = new UserEventLog(redis);
-  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox', 'cash', 'cash2', 'cash3', 'blind'].map(uid);
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'rt', 'outbox', 'cash', 'cash2', 'cash3', 'blind', 'ckpt'].map(uid);
   await withTenant(app.db, ids, (tx) => tx.insert(users).values(ids.map((id) => ({ id, email: `${id}@example.com`, displayName: id }))));
   epoch = await claimPartitionEpoch(app.db, HARNESS_PARTITION, 1, 'mbt-test');
   hostRef = createAccountHost({ startingCash: '100000', mbt: { quotes: createMarketQuotes(redis), feed: 'sip' } });
@@ -563,6 +564,90 @@ describe('MBT in the account actor', () => {
         .map((o) => ({ order_id: o.order_id, qty: o.qty, price: o.price, quote_seq: o.quote_seq, rule: o.rule, fee: o.fee }));
       expect(replayed.length).toBeGreaterThan(0);
       expect(replayed).toEqual(await fillsOf(u));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a settle writes a checkpoint; once retention removed the inputs before it, the export starts there and replays to the fills since', async () => {
+    const u = uid('ckpt');
+    const S = sym('MK');
+    await openTrading(u);
+    await redis.hset(marketDataKeys.lkg, `q:${S}`, JSON.stringify(frame(S, 1, T0 + 60_000, 10.0, 5, 10.02, 5)));
+    const buy = submit(u, { symbol: S, side: 'buy', type: 'market', qty: '5' });
+    await turn(buy);
+    await signals(quote(u, frame(S, 2, T0 + 61_000, 10.0, 5, 10.02, 5)));
+    // A GTC limit rests over the close: it is open at the checkpoint.
+    const gtc = submit(u, { symbol: S, side: 'buy', type: 'limit', qty: '10', limit_price: '9.5', time_in_force: 'gtc' });
+    await turn(gtc);
+    const gtcOrder = (gtc.payload as { order: { id: string; client_order_id: string } }).order;
+    const [settled] = await turn(cmd(u, 'mbt.settle', { tradingDay: day, closeAt: new Date(Date.now() - 1000).toISOString() }));
+    expect(settled!.outcome).toBe('accepted');
+    const atSettle = await inputCount(u);
+
+    const checkpoints = await asBatch((tx) => tx<Array<{ n: number; trading_day: string; state: mbt.MbtState; client_ids: unknown }>>`
+      select n::int, trading_day::text, state, client_ids from mbt_checkpoints where user_id = ${u}`);
+    const [fp] = await asBatch((tx) => tx<Array<{ request_fp: string }>>`select request_fp from orders where id = ${gtcOrder.id}::uuid`);
+    expect(checkpoints).toHaveLength(1);
+    expect(checkpoints[0]).toMatchObject({ n: atSettle, trading_day: day, client_ids: [{ client_order_id: gtcOrder.client_order_id, order_id: gtcOrder.id, fingerprint: fp!.request_fp }] });
+    expect(Object.keys(checkpoints[0]!.state.orders)).toEqual([gtcOrder.id]);
+    expect(checkpoints[0]!.state.cycle.lastSettledDay).toBe(day);
+    expect(mbt.mbtStateSchema.safeParse(checkpoints[0]!.state).success).toBe(true);
+
+    // After the checkpoint: a resubmit of the GTC (row 24 knows it from the checkpoint's client ids), and its fill.
+    const [dup] = await turn({ ...gtc, id: randomUUID() });
+    expect(dup).toMatchObject({ outcome: 'accepted', result: { duplicate: true } });
+    // The settle closed the session (its close event is an input): the next day opens, and a quote fills the GTC.
+    const reopen = Date.now() - 200;
+    const nextDay = new Date(Date.parse(`${day}T12:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+    await signals({ userId: u, kind: 'clock', payload: { type: 'clock', event: 'regular_open', day: nextDay, ts: reopen } });
+    await signals(quote(u, frame(S, 3, reopen + 100, 9.4, 5, 9.45, 5)));
+    const fillsBefore = (await fillsOf(u)).filter((f) => f.order_id !== gtcOrder.id);
+    const fillsAfter = (await fillsOf(u)).filter((f) => f.order_id === gtcOrder.id);
+    expect(fillsBefore.length).toBeGreaterThan(0);
+    expect(fillsAfter).toEqual([{ order_id: gtcOrder.id, qty: '10', price: '9.45', quote_seq: 3, rule: 'auction_taker', fee: '0' }]); // the first quote after the open
+
+    // Retention a horizon later (the user is Free): the inputs up to the checkpoint go, the checkpoint stays.
+    const deleted: Array<[string, string, number]> = [];
+    const purged = await purgeEngineLogs(batch.sql, {
+      batchSize: 2,
+      freeDays: 90,
+      proDays: 1095,
+      now: () => Date.now() + 91 * 86_400_000,
+      logger: { info: () => {} },
+      onDeleted: (table, tier, rows) => deleted.push([table, tier, rows]),
+    });
+    const mine = await asBatch((tx) => tx<Array<{ n: number }>>`select n::int from mbt_inputs where user_id = ${u} order by n`);
+    expect(mine[0]!.n).toBe(atSettle + 1);
+    expect(purged.tiers.find((t) => t.tier === 'free')!.inputs).toBeGreaterThanOrEqual(atSettle);
+    expect(deleted.filter(([t]) => t === 'mbt_inputs').every(([, tier, rows]) => tier === 'free' && rows <= 2)).toBe(true);
+    expect(await asBatch((tx) => tx`select n::int from mbt_checkpoints where user_id = ${u}`)).toEqual([{ n: atSettle }]);
+
+    // Explain: a fill whose quote input is gone shows none; the export starts from the checkpoint.
+    const buyId = (buy.payload as { order: { id: string } }).order.id;
+    expect((await explainOrder(batch.db, buyId))!.fills.map((f) => f.quote)).toEqual([null]);
+    const acc = await accountOf(u);
+    const lines = (await exportReplayLog(batch.db, acc.id))!;
+    expect(JSON.parse(lines[0]!)).toMatchObject({ type: 'account', id: acc.id, after_input: atSettle, client_ids: [{ order_id: gtcOrder.id }] });
+    expect(lines).toHaveLength(1 + mine.length);
+    const dir = mkdtempSync(join(tmpdir(), 'mbt-replay-'));
+    try {
+      const file = join(dir, 'log.jsonl');
+      writeFileSync(file, `${lines.join('\n')}\n`);
+      const replay = await runCli('src/main/mbt-replay.ts', [file], {});
+      expect(replay.code).toBe(0);
+      const outs = replay.out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      const replayed = outs
+        .filter((o) => o.out === 'trade_update' && (o.event === 'fill' || o.event === 'partial_fill'))
+        .map((o) => ({ order_id: o.order_id, qty: o.qty, price: o.price, quote_seq: o.quote_seq, rule: o.rule, fee: o.fee }));
+      expect(replayed).toEqual(fillsAfter);
+      expect(outs.some((o) => o.out === 'reply' && o.duplicate === true)).toBe(true);
+      const final = outs.at(-1) as { account: { cash: string }; positions: Record<string, { qty: string }> };
+      expect(final.account.cash).toBe((await accountOf(u)).cash);
+      expect(final.positions[S]!.qty).toBe('15');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

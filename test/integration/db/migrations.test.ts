@@ -17,6 +17,7 @@ const EXPECTED_TENANT_TABLES = [
   'fills',
   'live_gate_overrides',
   'live_orders',
+  'mbt_checkpoints',
   'mbt_inputs',
   'mbt_states',
   'oauth_states',

@@ -57,24 +57,55 @@ export async function explainOrder(db: Executor, orderId: string): Promise<Order
   };
 }
 
+/** Why an account's log cannot be exported as it is stored. */
+export class ReplayExportError extends Error {
+  override readonly name = 'ReplayExportError';
+  constructor(
+    readonly code: 'mbt_export_no_checkpoint' | 'mbt_export_changed',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
- * An account's recorded inputs as a replay file (docs/mbt-replay.md): the header from the state's `init`, then one
- * input per line in order. Null when the account has no engine state.
+ * An account's recorded inputs as a replay file (docs/mbt-replay.md), one input per line in order. The header is the
+ * state's `init` (the account as it opened) while the log is whole; once retention removed its first inputs, it is
+ * the checkpoint the actor wrote right after the last removed one (`state`, `after_input`, `client_ids`). Null when the
+ * account has no engine state. Throws ReplayExportError when no checkpoint matches the first input kept, or the log
+ * changed under the export (retention ran meanwhile: export again).
  */
 export async function exportReplayLog(db: Executor, accountId: string): Promise<string[] | null> {
-  const states = await db.execute<{ init: { id: string; type: string; cash: string } }>(sql`select init from mbt_states where account_id = ${accountId}::uuid`);
-  const init = states[0]?.init;
-  if (!init) return null;
-  const lines = [JSON.stringify({ type: 'account', id: init.id, account_type: init.type, cash: init.cash })];
-  // Keyset pages, so an account with a long history never sits in memory as one result.
-  let after = 0;
+  const states = await db.execute<{ init: { id: string; type: string; cash: string }; input_count: string | number; first: string | number | null }>(sql`
+    select s.init, s.input_count, (select min(i.n) from mbt_inputs i where i.account_id = s.account_id) as first
+      from mbt_states s where s.account_id = ${accountId}::uuid`);
+  const row = states[0];
+  if (!row) return null;
+  const { init } = row;
+  // The inputs before `start` are gone (none at all: every input up to the count).
+  const start = row.first === null ? Number(row.input_count) : Number(row.first) - 1;
+  let header: Record<string, unknown> = { type: 'account', id: init.id, account_type: init.type, cash: init.cash };
+  if (start > 0) {
+    const checkpoints = await db.execute<{ state: unknown; client_ids: unknown }>(
+      sql`select state, client_ids from mbt_checkpoints where account_id = ${accountId}::uuid and n = ${start}`,
+    );
+    const cp = checkpoints[0];
+    if (!cp) throw new ReplayExportError('mbt_export_no_checkpoint', `account ${accountId}: inputs 1..${start} were removed and no checkpoint after input ${start} exists`);
+    header = { type: 'account', id: init.id, state: cp.state, after_input: start, client_ids: cp.client_ids };
+  }
+  const lines = [JSON.stringify(header)];
+  // Keyset pages, so an account with a long history never sits in memory as one result; contiguous from the header on.
+  let after = start;
   for (;;) {
     const rows = await db.execute<{ n: string | number; input: unknown }>(
       sql`select n, input from mbt_inputs where account_id = ${accountId}::uuid and n > ${after} order by n limit 5000`,
     );
-    for (const r of rows) lines.push(JSON.stringify(r.input));
+    for (const r of rows) {
+      if (Number(r.n) !== after + 1) throw new ReplayExportError('mbt_export_changed', `account ${accountId}: input ${after + 1} is missing (retention ran during the export): export again`);
+      after += 1;
+      lines.push(JSON.stringify(r.input));
+    }
     if (rows.length < 5000) return lines;
-    after = Number(rows.at(-1)!.n);
   }
 }
 

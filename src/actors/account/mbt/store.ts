@@ -173,6 +173,8 @@ export class TurnWriter {
   /** Accounts whose balances the engine changed in this turn, written already or not. */
   private readonly balancesChanged = new Set<string>();
   private cycles: CycleRow[] = [];
+  /** The engine right after each settle of this turn (one checkpoint per account and trading day). */
+  private checkpoints: Array<{ acc: HostedAccount; n: number; day: string; state: mbt.MbtState }> = [];
   /** Request fingerprints of the orders created this turn (order id → fingerprint), stored on their rows. */
   private fingerprints = new Map<string, string>();
 
@@ -216,6 +218,10 @@ export class TurnWriter {
       this.balancesChanged.add(acc.accountId);
     }
     this.cycles.push(...p.cycles);
+    // A settled cycle is a checkpoint: retention may remove the inputs before it, and an export starts from it. The
+    // state is not mutated later (every step copies it), so holding it until the flush is enough.
+    const cycle = p.cycles.at(-1);
+    if (cycle) this.checkpoints.push({ acc, n: acc.count, day: cycle.trading_day, state: acc.state });
   }
 
   /** Client order ids a step used: the fingerprint goes on the new order's row (the index is rebuilt from `orders`). */
@@ -236,7 +242,7 @@ export class TurnWriter {
     const counts = new Map(states.map((a) => [a, a.count]));
     const fresh = states.filter((a) => a.saved < 0);
     const known = states.filter((a) => a.saved >= 0);
-    const { inputs, orders, fills, positions, balances, cycles, fingerprints } = this;
+    const { inputs, orders, fills, positions, balances, cycles, checkpoints, fingerprints } = this;
     this.states = new Map();
     this.inputs = [];
     this.orders = new Map();
@@ -244,6 +250,7 @@ export class TurnWriter {
     this.positions = new Map();
     this.balances = new Map();
     this.cycles = [];
+    this.checkpoints = [];
     this.fingerprints = new Map();
     const tx = this.tx;
 
@@ -299,6 +306,20 @@ export class TurnWriter {
         insert into settled_cycles (user_id, account_id, trading_day, equity_open, equity_close, pnl, had_activity)
         values ${values(c.map((r) => sql`(${r.user_id}, ${r.account_id}::uuid, ${r.trading_day}::date, ${num(r.equity_open)}, ${num(r.equity_close)}, ${num(r.pnl)}, ${r.had_activity})`))}
         on conflict (account_id, trading_day) do nothing`);
+    }
+    // After the orders upsert, so the open orders' rows (and their request fingerprints) include this turn's. One
+    // statement per settled account (a settle is once a day): its open orders looked up by equality on the primary key.
+    for (const c of checkpoints) {
+      const open = Object.keys(c.state.orders).filter((id) => UUID.test(id));
+      const clientIds = open.length
+        ? sql`coalesce((select jsonb_agg(jsonb_build_object('client_order_id', o.client_order_id, 'order_id', o.id, 'fingerprint', o.request_fp) order by o.id)
+                          from orders o
+                         where o.id in (${values(open.map((id) => sql`${id}::uuid`))}) and o.account_id = ${c.acc.accountId}::uuid and o.request_fp is not null), '[]'::jsonb)`
+        : sql`'[]'::jsonb`;
+      send(sql`
+        insert into mbt_checkpoints (account_id, n, user_id, trading_day, state, client_ids)
+        values (${c.acc.accountId}::uuid, ${c.n}::bigint, ${c.acc.userId}, ${c.day}::date, ${JSON.stringify(c.state)}::jsonb, ${clientIds})
+        on conflict (account_id, n) do nothing`);
     }
     const failed = (await Promise.allSettled(statements)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw toDbError(failed.reason);

@@ -1,6 +1,6 @@
 // The paper engine (MBT) of each account: its state, and every input it was stepped with (so fills can be replayed).
 import { sql } from 'drizzle-orm';
-import { bigint, check, index, jsonb, pgTable, primaryKey } from 'drizzle-orm/pg-core';
+import { bigint, check, date, index, jsonb, pgTable, primaryKey } from 'drizzle-orm/pg-core';
 import { accountIdRef } from './accounts.js';
 import { tstz, updatedAt } from './columns.js';
 import { tenantPolicies } from './roles.js';
@@ -46,5 +46,29 @@ export const mbtInputs = pgTable(
     primaryKey({ name: 'mbt_inputs_pkey', columns: [t.accountId, t.n] }),
     check('mbt_inputs_n_check', sql`${t.n} > 0`),
     ...tenantPolicies('mbt_inputs', t.userId),
+  ],
+);
+
+/**
+ * The engine after input `n`, written by the account actor in the turn of each end-of-day settle (one row per account
+ * and trading day): the engine state and the client order ids of its open orders (`[{client_order_id, order_id,
+ * fingerprint}]`, what a resubmit is decided by). Retention removes an account's inputs up to the newest checkpoint
+ * older than its tier's horizon, and an export then starts from that checkpoint (docs/workers.md, docs/mbt-explain.md).
+ */
+export const mbtCheckpoints = pgTable(
+  'mbt_checkpoints',
+  {
+    accountId: accountIdRef(),
+    n: bigint('n', { mode: 'number' }).notNull(),
+    userId: userIdRef(),
+    tradingDay: date('trading_day', { mode: 'string' }).notNull(),
+    state: jsonb('state').notNull(),
+    clientIds: jsonb('client_ids').notNull(),
+    at: tstz('at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: 'mbt_checkpoints_pkey', columns: [t.accountId, t.n] }),
+    check('mbt_checkpoints_n_check', sql`${t.n} > 0`),
+    ...tenantPolicies('mbt_checkpoints', t.userId),
   ],
 );
