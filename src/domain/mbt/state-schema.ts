@@ -1,9 +1,10 @@
 // The engine state as a zod schema: what a replay file may start from instead of a fresh account (a checkpoint the
 // account actor wrote at a settle, exported after retention removed the inputs before it). It mirrors `MbtState`
-// exactly — the `satisfies` below fails to compile when the two drift apart.
+// exactly: the `satisfies` and the key checks at the end fail to compile when the two drift apart (a field added to
+// the state and not here would make every checkpoint that holds it unreadable).
 import { z } from 'zod';
 import { assetInfoSchema } from './inputs.js';
-import type { MbtState } from './state.js';
+import type { MbtState, OrderState, OrderWork, SymbolState, ValidQuote } from './state.js';
 
 const decimal = z.string().regex(/^-?(0|[1-9]\d*)(\.\d+)?$/, 'must be a decimal string');
 const ms = z.number().int().nonnegative();
@@ -82,3 +83,18 @@ export const mbtStateSchema = z.strictObject({
     settledCount: z.number().int().nonnegative(),
   }),
 }) satisfies z.ZodType<MbtState>;
+
+/** `true` when A and B have the same keys (optional ones included); a type error below otherwise. */
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+type Out<T extends z.ZodType> = z.output<T>;
+const sameKeys: [
+  SameKeys<MbtState, Out<typeof mbtStateSchema>>,
+  SameKeys<MbtState['account'], Out<typeof mbtStateSchema>['account']>,
+  SameKeys<MbtState['session'], Out<typeof mbtStateSchema>['session']>,
+  SameKeys<MbtState['cycle'], Out<typeof mbtStateSchema>['cycle']>,
+  SameKeys<SymbolState, Out<typeof symbolStateSchema>>,
+  SameKeys<ValidQuote, Out<typeof validQuoteSchema>>,
+  SameKeys<OrderState, Out<typeof orderStateSchema>>,
+  SameKeys<OrderWork, Out<typeof orderWorkSchema>>,
+] = [true, true, true, true, true, true, true, true];
+void sameKeys;
