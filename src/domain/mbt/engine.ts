@@ -10,7 +10,7 @@ import type { MbtOutput, OrderView } from './outputs.js';
 import { handleClock } from './session.js';
 import { adjustCash, reset, settle } from './settle.js';
 import { MemoryHistory, NO_HISTORY, type ClientIdEntry, type OrderHistory } from './history.js';
-import { OPEN_STATUSES, type AccountInit, type MbtState } from './state.js';
+import { copyState, OPEN_STATUSES, type AccountInit, type MbtState } from './state.js';
 import type { StatusInput } from './inputs.js';
 import { totalReserved } from './buying-power.js';
 
@@ -85,7 +85,7 @@ function dispatch(ctx: Ctx, input: MbtInput): void {
  */
 export function step(state: MbtState, input: MbtInput, config: Partial<MbtConfig> = {}, history: OrderHistory = NO_HISTORY): StepResult {
   const ctx: Ctx = {
-    state: structuredClone(state),
+    state: copyState(state),
     config: { ...defaultMbtConfig, ...config },
     ts: input.ts,
     out: [],

@@ -9,6 +9,29 @@ export type OrderStatus = 'accepted' | 'new' | 'partially_filled' | 'filled' | '
 
 export const OPEN_STATUSES: ReadonlySet<OrderStatus> = new Set(['accepted', 'new', 'partially_filled']);
 
+/**
+ * A deep copy of the state (plain JSON data: objects, arrays, strings, numbers, booleans, null). `step` copies the
+ * state it is given on every input; structuredClone did that ~6× slower (14 µs against 2.4 µs for three symbols and an
+ * order), about 4 % of the accounts process at 200 orders/s.
+ */
+export function copyState(state: MbtState): MbtState {
+  return copyPlain(state) as MbtState;
+}
+
+function copyPlain(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(copyPlain);
+  const out: Record<string, unknown> = {};
+  // for…in is faster than Object.keys here; the state's objects come from literals and JSON.parse (nothing inherited).
+  for (const key in value) {
+    const v = copyPlain((value as Record<string, unknown>)[key]);
+    // A key "__proto__" (an order id in a replay file can be anything) stays a property instead of setting the prototype.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
+  }
+  return out;
+}
+
 /** Session phase, driven only by clock inputs. */
 export type Phase = 'closed' | 'pre' | 'regular' | 'post';
 

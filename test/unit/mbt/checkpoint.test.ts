@@ -1,11 +1,13 @@
 // A replay may start from a checkpoint (the engine state after n inputs) instead of a fresh account: for every example
 // log and every split point, the header {state} plus the remaining inputs gives exactly the outputs and the final
 // state of the whole log from there on. Retention relies on it (docs/workers.md): it removes the inputs before a
-// checkpoint, and an export then starts from that checkpoint.
+// checkpoint, and an export then starts from that checkpoint. Also: `step` never changes the state it is given (the
+// actor keeps it when a turn rolls back), and its copy of the state is a faithful deep copy.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mbt } from '../../../src/domain/index.js';
+import { copyState } from '../../../src/domain/mbt/state.js';
 import { repoRoot } from '../../support/processes.js';
 
 const examples = join(repoRoot, 'docs/examples/mbt');
@@ -55,6 +57,41 @@ describe('replay from a checkpoint', () => {
     }
   });
 
+  it.each(files)('%s: step never changes the state it is given (every input applied to a deep-frozen state)', (file) => {
+    const log = mbt.parseReplayLog(linesOf(file).join('\n'));
+    const whole = replay(log);
+    let state = deepFreeze(mbt.initialState(log.account));
+    const history = new mbt.MemoryHistory();
+    const outputs: mbt.MbtOutput[][] = [];
+    for (const { input } of log.inputs) {
+      const r = mbt.step(state, input, log.config, history); // strict mode: a write to a frozen state throws
+      history.add(r.clientIds, r.closed);
+      outputs.push(r.outputs);
+      state = deepFreeze(r.state);
+    }
+    expect(outputs).toEqual(whole.outputs);
+  });
+
+  it('copies the state deeply, key for key, a "__proto__" key included', () => {
+    const log = mbt.parseReplayLog(linesOf('margin-short.jsonl').join('\n'));
+    const { state } = replay({ ...log, inputs: log.inputs.slice(0, 6) });
+    const copy = copyState(state);
+    expect(copy).toStrictEqual(state);
+    expect(JSON.stringify(copy)).toBe(JSON.stringify(state));
+    const [id] = Object.keys(state.orders);
+    copy.orders[id!]!.work.reserved = '1';
+    copy.account.cash = '2';
+    expect(state.orders[id!]!.work.reserved).not.toBe('1');
+    expect(state.account.cash).not.toBe('2');
+    const odd = JSON.parse('{"__proto__": {"polluted": true}, "a": [1, {"b": null}]}') as Record<string, unknown>;
+    const copied = copyState({ ...state, orders: odd } as unknown as mbt.MbtState) as unknown as Record<string, unknown>;
+    const orders = copied.orders as Record<string, unknown>;
+    expect(Object.getPrototypeOf(orders)).toBe(Object.prototype);
+    expect(Object.keys(orders)).toEqual(['__proto__', 'a']);
+    expect((orders as { polluted?: boolean }).polluted).toBeUndefined();
+    expect(orders.a).toEqual([1, { b: null }]);
+  });
+
   it('refuses a checkpoint header that contradicts its state, or a state that is not an engine state', () => {
     const state = mbt.initialState({ id: 'acct-1', type: 'margin', cash: '5000' });
     const parse = (header: object) => () => mbt.parseReplayLog(JSON.stringify(header));
@@ -79,3 +116,11 @@ describe('replay from a checkpoint', () => {
     }
   });
 });
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
