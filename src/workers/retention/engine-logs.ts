@@ -7,9 +7,9 @@
 // order ids), so an account's inputs go up to the newest checkpoint older than the horizon, and that checkpoint becomes
 // where its export starts; older checkpoints go with them. An account without such a checkpoint keeps its inputs.
 //
-// Checkpoints themselves are thinned: older than `thinAfterDays` (the Free horizon), one per account and calendar month
-// stays, plus the newest one — so Pro's log is cut at monthly steps (up to a month past 3 years) and a Pro+ account
-// keeps ~12 a year instead of one per trading day.
+// Checkpoints themselves are thinned: older than the Free horizon, one per account and calendar month stays, plus the
+// newest one — so Pro's log is cut at monthly steps (up to a month past 3 years) and a Pro+ account keeps ~12 a year
+// instead of one per trading day.
 import type postgres from 'postgres';
 import type { Tier } from '../../infra/db/index.js';
 import { forEachAccountPage, retentionHorizons, type TierRetentionOptions } from './tiers.js';
@@ -79,7 +79,8 @@ export async function purgeEngineLogs(sql: postgres.Sql, opts: EngineLogPurgeOpt
   }
 
   // Thinning, every tier: older than the Free horizon, keep the first checkpoint of each account and month, and each
-  // account's newest (the boundary a purge just used, or will use next).
+  // account's newest (the boundary a Free cut just used, or will use next). The one an export starts from is never
+  // thinned: a cut deletes every checkpoint before it, so it is the account's oldest, the first of its month.
   const thinCutoff = new Date(opts.now() - opts.freeDays * 86_400_000).toISOString();
   let thinned = 0;
   await forEachAccountPage(sql, page, null, async (ids) => {

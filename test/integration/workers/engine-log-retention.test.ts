@@ -125,4 +125,19 @@ describe('retention of the engine logs', () => {
     expect(await inputsOf(USERS.free)).toEqual([10]);
     expect(await checkpointsOf(USERS.free)).toEqual([9]);
   });
+
+  it('the checkpoint an export starts from survives thinning, also after the user moved to a tier with a longer horizon', async () => {
+    const user = `el-${run}-head`;
+    accounts.set(user, (await seedUsers(su, [{ id: user, tier: 'free' }])).get(user)!);
+    await seedInputs(user, [100, 98, 96, 20, 10]);
+    await seedCheckpoint(user, 1, new Date('2026-03-03T21:00:00Z'));
+    await seedCheckpoint(user, 3, new Date('2026-03-09T21:00:00Z'));
+    await seedCheckpoint(user, 5, ago(10));
+    await purge();
+    expect([await inputsOf(user), await checkpointsOf(user)]).toEqual([[4, 5], [3, 5]]);
+    // As Pro, months later: every checkpoint is past the Free horizon; the head (3, the oldest) and the newest stay.
+    await su`update users set tier = 'pro' where id = ${user}`;
+    await purgeEngineLogs(batch.sql, { batchSize: 4, freeDays: 90, proDays: 1095, now: () => NOW + 200 * DAY, logger: { info: () => {} } });
+    expect([await inputsOf(user), await checkpointsOf(user)]).toEqual([[4, 5], [3, 5]]);
+  });
 });
