@@ -3,8 +3,8 @@
 //
 // Kept on purpose: open orders (they can still fill), positions (current state, not history), settled_cycles (one
 // small row per trading day; the paper gate and the P&L curve read them) and audit_log (append-only by design). The
-// engine logs and the command bookkeeping have purges of their own (engine-logs.ts, commands.ts). Orders that replaced or were replaced by a purged order keep their own
-// row; the link column is set to NULL by its foreign key.
+// engine logs and the command bookkeeping have purges of their own (engine-logs.ts, commands.ts). Orders that replaced
+// or were replaced by a purged order keep their own row; the link column is set to NULL by its foreign key.
 import type postgres from 'postgres';
 import { OPEN_ORDER_STATUSES, type Tier } from '../../infra/db/index.js';
 import { forEachAccountPage, retentionHorizons, type TierRetentionOptions } from './tiers.js';
