@@ -9,7 +9,7 @@ export { fanOutDay, settleWatermark, SettleError, SETTLE_LOCK_KEY, withSettleLoc
 export { runSettleCheck, runSettleForDay, type SettleCheckResult, type SettleJobDeps } from './settle/jobs.js';
 export { FIRST_RUN_LOOKBACK_DAYS, sessionsToFanOut, type SessionClose } from './settle/schedule.js';
 export { purgeHistory, type PurgeOptions, type TierPurge } from './retention/purge.js';
-export { retentionHorizons, type TierRetentionOptions } from './retention/tiers.js';
+export { retentionHorizons, type RetentionRunOptions, type TierRetentionOptions } from './retention/tiers.js';
 export { purgeCeremonies, type CeremonyPurge, type CeremonyPurgeOptions, type CeremonyTable } from './retention/ceremonies.js';
 export { purgeEngineLogs, type EngineLogPurge, type EngineLogPurgeOptions, type EngineLogRetention, type EngineLogTable } from './retention/engine-logs.js';
 export { purgeCommandBookkeeping, type CommandRetention, type CommandRetentionOptions, type CommandRetentionTable } from './retention/commands.js';

@@ -2,14 +2,11 @@
 // single-use and short-lived (minutes), but rows stay after they expire or are consumed. They are worthless then
 // (only hashes and random challenges) and would otherwise grow without bound, one row per connect or step-up.
 import type postgres from 'postgres';
+import type { RetentionRunOptions } from './tiers.js';
 
-export interface CeremonyPurgeOptions {
-  /** Rows per DELETE statement. */
-  batchSize: number;
+export interface CeremonyPurgeOptions extends RetentionRunOptions {
   /** Rows stay this long after they expired, for support questions about a failed sign-in. Default 1 day. */
   graceMs?: number;
-  now(): number;
-  logger: { info(obj: object, msg: string): void };
   /** Called after every statement that deleted something. */
   onDeleted?(table: CeremonyTable, rows: number): void;
 }

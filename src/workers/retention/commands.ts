@@ -10,14 +10,11 @@
 import type { Redis } from 'ioredis';
 import type postgres from 'postgres';
 import { runtimeKeys } from '../../runtime/index.js';
+import type { RetentionRunOptions } from './tiers.js';
 
-export interface CommandRetentionOptions {
-  /** Rows per DELETE statement. */
-  batchSize: number;
+export interface CommandRetentionOptions extends RetentionRunOptions {
   /** How long processed_commands rows and dead letters are kept. */
   days: number;
-  now(): number;
-  logger: { info(obj: object, msg: string): void };
   /** Called after every statement (or trim) that deleted something. */
   onDeleted?(table: CommandRetentionTable, rows: number): void;
 }

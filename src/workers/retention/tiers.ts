@@ -1,17 +1,21 @@
-// What the tier-based retention jobs share: the horizons per tier and the keyset walk over paper accounts.
+// What the retention jobs share: their common options, the horizons per tier and the keyset walk over paper accounts.
 import type postgres from 'postgres';
 import type { Tier } from '../../infra/db/index.js';
 
-/** Options of a purge by tier horizon (paper history, engine logs). */
-export interface TierRetentionOptions {
+/** Options every retention purge takes. */
+export interface RetentionRunOptions {
   /** Rows per DELETE statement. */
   batchSize: number;
+  now(): number;
+  logger: { info(obj: object, msg: string): void };
+}
+
+/** Options of a purge by tier horizon (paper history, engine logs). */
+export interface TierRetentionOptions extends RetentionRunOptions {
   /** Accounts per keyset page (each statement names one page of accounts). */
   accountPage?: number;
   freeDays: number;
   proDays: number;
-  now(): number;
-  logger: { info(obj: object, msg: string): void };
 }
 
 /** Tiers whose history expires, with their horizon in days; Pro+ keeps everything. */
